@@ -1,0 +1,1 @@
+"""Built-in collectors: files (CSV, XLSX, JSONL) and, later, HTTP sources."""

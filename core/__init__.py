@@ -1,0 +1,1 @@
+"""bihuan engine: domain types, pipeline, analysis, config and errors."""

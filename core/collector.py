@@ -1,0 +1,90 @@
+"""The collector contract: what a built-in or third-party collector implements.
+
+An author writes only fetching and parsing; the pipeline (``core.pipeline``) owns
+buffering, transactions, state, deduplication, redaction and quarantine.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict
+
+from bihuan.core.types import BadRecord, Checkpoint, Item
+
+CollectorOutput = Item | Checkpoint | BadRecord
+
+
+class CollectorConfig(BaseModel):
+    """Keys every ``[collectors.<instance>]`` table may carry.
+
+    A collector's own ``Config`` subclasses this. Unknown keys are an error, so that a
+    misspelt key is reported instead of silently ignored.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: run this instance in ``bihuan collect`` without naming it
+    enabled: bool = True
+    #: the registered collector name; defaults to the table's key
+    collector: str | None = None
+    #: the ``source`` stored on items; defaults to the instance name
+    source: str | None = None
+    #: the channel for items that do not carry their own
+    channel: str = "other"
+
+
+@dataclass
+class RunContext:
+    """What a collector gets for one run.
+
+    :ivar instance: the collector instance name (the ``[collectors.<instance>]`` key, or
+        ``import:<source>`` for ``bihuan import``); state is kept per instance.
+    :ivar source: the ``source`` stored on every item of this run.
+    :ivar channel: default channel for items that carry none.
+    :ivar config: the validated ``Config`` of the collector.
+    :ivar timezone: the zone naive timestamps in the source are read in.
+    :ivar log: a logger named after the instance.
+    """
+
+    instance: str
+    source: str
+    channel: str
+    config: Any
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("bihuan.collector"))
+
+
+@runtime_checkable
+class Collector(Protocol):
+    """A source of feedback.
+
+    Collectors are instantiated without arguments, once per run. Class attributes:
+
+    * ``name`` — the registered name (``collector = "<name>"`` in plugins.toml);
+    * ``channel`` — the default channel of what it collects;
+    * ``Config`` — a :class:`CollectorConfig` subclass validated from plugins.toml / CLI.
+
+    Optional class attribute ``file_extensions`` (e.g. ``(".csv",)``): ``bihuan import``
+    picks this collector for files with these extensions.
+
+    Optional method ``parse_record(ctx, raw) -> Item`` turns one raw record (as stored in
+    quarantine) into an item, raising ``RecordError``; collectors that have it support
+    ``bihuan quarantine retry``.
+    """
+
+    name: ClassVar[str]
+    channel: ClassVar[str]
+    Config: ClassVar[type[CollectorConfig]]
+
+    def check(self, ctx: RunContext) -> None:
+        """Raise ``CollectorConfigError``/``AuthError`` when the run cannot work."""
+        ...
+
+    def collect(self, ctx: RunContext, state: dict[str, Any] | None) -> Iterator[CollectorOutput]:
+        """Yield items, bad records and checkpoints, resuming from ``state``."""
+        ...

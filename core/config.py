@@ -1,0 +1,146 @@
+"""Reading and validating ``plugins.toml``.
+
+Where the file comes from, first match wins: ``--config PATH``, ``$BIHUAN_CONFIG``,
+``./plugins.toml``, ``<user config dir>/bihuan/plugins.toml``; with none of them the
+built-in defaults apply (they are the same as the repository's ``plugins.toml``).
+
+Secrets never live in the file: any value may be ``{"$env": "NAME"}``, replaced by the
+environment variable's value when a collector's configuration is validated. A missing
+variable is a :class:`ConfigError` that names the variable, never a value.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from platformdirs import user_config_path
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bihuan.core.collector import CollectorConfig
+from bihuan.core.errors import ConfigError
+
+CONFIG_ENV = "BIHUAN_CONFIG"
+CONFIG_FILE_NAME = "plugins.toml"
+
+
+class GeneralSettings(BaseModel):
+    """``[bihuan]``: settings of the engine itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: IANA zone in which timestamps without a zone (most CSV exports) are read
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Asia/Shanghai)") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class PluginSettings(BaseModel):
+    """``[plugins]``: which plugins load."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: plugin names (as ``bihuan plugins`` lists them) that are not loaded
+    disabled: list[str] = Field(default_factory=list)
+
+
+class Settings(BaseModel):
+    """The whole of ``plugins.toml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bihuan: GeneralSettings = Field(default_factory=GeneralSettings)
+    plugins: PluginSettings = Field(default_factory=PluginSettings)
+    #: ``[collectors.<instance>]`` tables, validated against their collector's Config
+    collectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: the file these settings were read from (``None``: built-in defaults)
+    path: Path | None = Field(default=None, exclude=True)
+
+
+def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The configuration file to read, or ``None`` for the built-in defaults."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"configuration file {path} does not exist")
+        return path
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{CONFIG_ENV}={path}: no such file")
+        return path
+    for candidate in (Path.cwd() / CONFIG_FILE_NAME, user_config_path("bihuan", appauthor=False) / CONFIG_FILE_NAME):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
+    """Read and validate the configuration (see the module docstring for where from)."""
+    path = find_config_file(explicit)
+    if path is None:
+        return Settings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {format_validation_error(exc)}") from None
+    settings.path = path
+    return settings
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """One line per problem: ``key.path: message`` (input values are left out: secrets)."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in (prefix, *error["loc"]) if p != "")
+        lines.append(f"{where}: {error['msg']}")
+    return "; ".join(lines)
+
+
+def resolve_env_refs(value: Any, where: str) -> Any:
+    """Replace every ``{"$env": "NAME"}`` in ``value`` by the variable's value."""
+    if isinstance(value, Mapping):
+        if set(value) == {"$env"}:
+            name = value["$env"]
+            if not isinstance(name, str) or not name:
+                raise ConfigError(f"{where}: '$env' needs the name of an environment variable")
+            if name not in os.environ:
+                raise ConfigError(f"{where}: environment variable {name} is not set")
+            return os.environ[name]
+        return {k: resolve_env_refs(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_env_refs(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def validate_collector_config(
+    config_cls: type[CollectorConfig], raw: Mapping[str, Any], *, where: str
+) -> CollectorConfig:
+    """Validate one ``[collectors.<instance>]`` table (after resolving ``$env``)."""
+    resolved = resolve_env_refs(dict(raw), where)
+    try:
+        return config_cls.model_validate(resolved)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, where)) from None

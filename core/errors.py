@@ -1,0 +1,130 @@
+"""The one error hierarchy of bihuan.
+
+Every error that bihuan raises on purpose derives from :class:`BihuanError`. The CLI maps
+the classes to exit codes (see ``exit_code``), and collectors' failures are reported with
+their ``error_class`` (config, auth, rate_limit, transient, data, internal).
+
+Messages must never contain secrets; they name the file, row and field where one applies.
+"""
+
+from __future__ import annotations
+
+#: Exit codes documented in the README.
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_QUARANTINED = 3
+
+
+class BihuanError(Exception):
+    """Base class of every error bihuan raises on purpose."""
+
+    exit_code: int = EXIT_FAILURE
+    #: short class name shown in run summaries and stored on failed runs
+    error_class: str = "internal"
+
+
+class ConfigError(BihuanError):
+    """A configuration problem: plugins.toml, CLI options, a missing environment variable."""
+
+    exit_code = EXIT_USAGE
+    error_class = "config"
+
+
+class UsageError(ConfigError):
+    """The command line asks for something impossible (missing file, unknown collector)."""
+
+
+class PluginError(BihuanError):
+    """A plugin could not be loaded or broke the plugin contract (e.g. a duplicate name)."""
+
+    error_class = "plugin"
+
+
+class StorageError(BihuanError):
+    """The database could not be reached or migrated."""
+
+    error_class = "storage"
+
+
+class StaleWriteError(StorageError):
+    """Someone else changed the row since it was read; the write was refused."""
+
+    error_class = "conflict"
+
+
+class CollectorError(BihuanError):
+    """Base class for failures of one collector run; the other collectors go on."""
+
+    error_class = "internal"
+
+
+class CollectorConfigError(CollectorError, ConfigError):
+    """The collector's configuration is invalid (raised by ``Collector.check``)."""
+
+    exit_code = EXIT_USAGE
+    error_class = "config"
+
+
+class AuthError(CollectorConfigError):
+    """The source refused our credentials (401/403); retrying will not help."""
+
+    error_class = "auth"
+
+
+class RateLimitError(CollectorError):
+    """The source kept rate-limiting us beyond the retry budget."""
+
+    error_class = "rate_limit"
+
+
+class TransientError(CollectorError):
+    """A network or server failure that may go away on the next run."""
+
+    error_class = "transient"
+
+
+class InputError(CollectorError):
+    """An input file or payload that cannot be read at all (not CSV, undecodable, missing).
+
+    Record-level problems are not errors: they become ``BadRecord`` and go to quarantine.
+    """
+
+    error_class = "data"
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class MissingInputError(InputError):
+    """An input file that does not exist or cannot be opened: the configuration is wrong."""
+
+    exit_code = EXIT_USAGE
+    error_class = "config"
+
+
+class RecordError(BihuanError):
+    """One record cannot be turned into an item; carries the field that is wrong.
+
+    Raised by record parsers and turned into a ``BadRecord`` by the collector, so a
+    single bad record never stops a run.
+    """
+
+    error_class = "data"
+
+    def __init__(self, reason: str, *, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+
+
+#: run error classes that mean "fix the configuration or command line" (exit code 2)
+USAGE_ERROR_CLASSES = frozenset({"config", "auth"})
+
+
+def error_class_of(exc: BaseException) -> str:
+    """Return the short error class name of ``exc`` for run reports."""
+    if isinstance(exc, BihuanError):
+        return exc.error_class
+    return "internal"

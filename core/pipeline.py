@@ -1,0 +1,440 @@
+"""The collector pipeline: everything a collector author does not have to write.
+
+``run_collector`` drives one collector instance:
+
+* items are buffered; at each ``Checkpoint`` the buffer is classified against what is
+  stored (new / updated / duplicate by ``(source, external_id)`` and content hash), new
+  and changed items are redacted and upserted, bad records are quarantined, the state
+  and the run's counts are written — all in one transaction. A crash or kill at any
+  point loses nothing and duplicates nothing on the next run;
+* a collector that raises stops only its own run: the items it yielded before the
+  error are still stored (without advancing its state) and the run is marked failed
+  with its error class;
+* items that break the contract (empty text, naive timestamps, …) are quarantined like
+  bad records, so a buggy third-party collector cannot corrupt the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from bihuan.core.collector import Collector, RunContext
+from bihuan.core.errors import error_class_of
+from bihuan.core.redaction import redact as default_redact
+from bihuan.core.types import CHANNELS, BadRecord, Checkpoint, Item
+from bihuan.storage import bulk, queries
+from bihuan.storage.engine import session_scope
+from bihuan.storage.models import RunStatus
+from bihuan.storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+#: flush even without a checkpoint when this many items are buffered (bounds memory)
+MAX_BUFFER = 20_000
+MAX_ERROR_MESSAGE = 2_000
+
+
+@dataclass
+class RunReport:
+    """The outcome of one collector run (what ``--json`` prints per run)."""
+
+    collector: str
+    collector_type: str
+    source: str
+    run_id: int | None = None
+    status: str = RunStatus.RUNNING
+    read: int = 0
+    new: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    error_class: str | None = None
+    error: str | None = None
+    dry_run: bool = False
+    started_at: datetime = field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["started_at"] = self.started_at.isoformat()
+        data["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
+        return data
+
+
+@dataclass
+class PipelineHooks:
+    """What the pipeline asks of plugins; built from the plugin manager by the caller.
+
+    Core does not import the plugin system: ``bihuan.plugins.manager.pipeline_hooks``
+    turns the ``redact_text``/``on_items_stored``/``on_collector_run_finished`` hooks
+    into these callables.
+    """
+
+    redact: Callable[[str], str] = default_redact
+    on_items_stored: Callable[..., None] | None = None
+    on_run_finished: Callable[[RunReport], None] | None = None
+
+
+@dataclass(slots=True)
+class _Counts:
+    read: int = 0
+    new: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+
+
+def item_content_hash(item: Item) -> str:
+    """A hash of everything stored about an item; used when a collector gives none."""
+    parts = (
+        item.text,
+        item.created_at.isoformat() if item.created_at else "",
+        item.channel or "",
+        "" if item.rating is None else repr(float(item.rating)),
+        "" if item.nps is None else str(item.nps),
+        item.customer_ref or "",
+        item.url or "",
+        json.dumps(item.extra, ensure_ascii=False, sort_keys=True, default=str) if item.extra else "",
+    )
+    return hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def item_problem(item: Item) -> tuple[str, str] | None:
+    """``(field, reason)`` when an item breaks the contract, else ``None``."""
+    if not isinstance(item.external_id, str) or not item.external_id:
+        return "external_id", "external_id must be a non-empty string"
+    if len(item.external_id) > 300:
+        return "external_id", "external_id is longer than 300 characters"
+    text = item.text
+    if not isinstance(text, str) or not text.strip():
+        return "text", "text is empty"
+    if "\x00" in text:
+        return "text", "text contains NUL bytes"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "text", "text contains undecodable bytes"
+    if item.created_at is not None and (not isinstance(item.created_at, datetime) or item.created_at.tzinfo is None):
+        return "created_at", "created_at must be a timezone-aware datetime"
+    if item.channel is not None and item.channel not in CHANNELS:
+        return "channel", f"unknown channel {item.channel!r}"
+    if item.nps is not None and (not isinstance(item.nps, int) or not 0 <= item.nps <= 10):
+        return "nps", f"nps {item.nps!r} is not an integer 0..10"
+    if item.rating is not None and not isinstance(item.rating, int | float):
+        return "rating", f"rating {item.rating!r} is not a number"
+    return None
+
+
+def _redact_value(value: Any, redact: Callable[[str], str]) -> Any:
+    """Redact every string inside ``value`` and make it storable as text.
+
+    Undecodable bytes (lone surrogates from ``surrogateescape``) become ``\\xNN`` so the
+    payload can still be stored, shown and fixed.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return redact(value)
+    if isinstance(value, dict):
+        return {str(k): _redact_value(v, redact) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(v, redact) for v in value]
+    return value
+
+
+def quarantine_payload(raw: Any, redact: Callable[[str], str]) -> str:
+    """The raw record as JSON text, PII redacted, NUL bytes escaped by JSON."""
+    return json.dumps(_redact_value(raw, redact), ensure_ascii=False, default=str)
+
+
+class _Writer:
+    """Classifies and writes one buffer of items and bad records."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        *,
+        engine: Engine,
+        hooks: PipelineHooks,
+        collector_type: str,
+        report: RunReport,
+        dry_run: bool,
+    ) -> None:
+        self.ctx = ctx
+        self.engine = engine
+        self.hooks = hooks
+        self.collector_type = collector_type
+        self.report = report
+        self.dry_run = dry_run
+
+    def _quarantine_rows(self, bad: list[BadRecord], now: datetime, session: Any) -> list[dict[str, Any]]:
+        rows: dict[str, dict[str, Any]] = {}
+        for record in bad:
+            payload = quarantine_payload(record.raw, self.hooks.redact)
+            payload_hash = hashlib.blake2b(
+                f"{record.location}\x1f{payload}".encode(), digest_size=16
+            ).hexdigest()
+            rows[payload_hash] = {
+                "collector": self.ctx.instance,
+                "collector_type": self.collector_type,
+                "source": self.ctx.source,
+                "location": record.location,
+                "field": record.field,
+                "reason": record.reason[:MAX_ERROR_MESSAGE],
+                "payload": payload,
+                "payload_hash": payload_hash,
+                "external_id": record.external_id,
+                "run_id": self.report.run_id,
+                "status": "open",
+                "created_at": now,
+            }
+        if rows:
+            known = queries.existing_payload_hashes(self.ctx.source, list(rows), session=session)
+            for payload_hash in known:
+                rows.pop(payload_hash, None)
+        return list(rows.values())
+
+    def flush(self, items: list[Item], bad: list[BadRecord], state: dict[str, Any] | None, read: int) -> None:
+        counts = _Counts(read=read)
+        redact = self.hooks.redact
+        ctx = self.ctx
+        # Validate and dedupe within the buffer: the last version of a key wins.
+        latest: dict[str, Item] = {}
+        for item in items:
+            problem = item_problem(item)
+            if problem is not None:
+                bad.append(
+                    BadRecord(
+                        raw=_item_as_raw(item),
+                        reason=problem[1],
+                        field=problem[0],
+                        location=f"item {item.external_id!r}",
+                        external_id=item.external_id if isinstance(item.external_id, str) else None,
+                    )
+                )
+                continue
+            if item.content_hash is None:
+                item.content_hash = item_content_hash(item)
+            previous = latest.get(item.external_id)
+            if previous is not None:
+                if previous.content_hash == item.content_hash:
+                    counts.duplicates += 1
+                else:
+                    counts.updated += 1
+            latest[item.external_id] = item
+
+        now = utcnow()
+        with session_scope(self.engine, write=not self.dry_run) as session:
+            stored = bulk.existing_hashes(ctx.source, latest, session=session) if latest else {}
+            rows = []
+            for external_id, item in latest.items():
+                known = stored.get(external_id)
+                if known is None:
+                    counts.new += 1
+                elif known == item.content_hash:
+                    counts.duplicates += 1
+                    continue
+                else:
+                    counts.updated += 1
+                extra = item.extra
+                if extra:
+                    extra = {k: (redact(v) if isinstance(v, str) else v) for k, v in extra.items()}
+                rows.append(
+                    (
+                        ctx.source,
+                        external_id,
+                        item.channel or ctx.channel,
+                        redact(item.text),
+                        None if item.rating is None else float(item.rating),
+                        item.nps,
+                        item.customer_ref,
+                        item.created_at or now,
+                        item.url,
+                        extra or None,
+                        item.content_hash,
+                    )
+                )
+            quarantined = self._quarantine_rows(bad, now, session)
+            # Every bad record read counts; one already in quarantine is not stored twice.
+            counts.quarantined = len(bad)
+            if not self.dry_run:
+                bulk.upsert_items(rows, run_id=self.report.run_id, now=now, session=session)
+                queries.add_quarantined(quarantined, session=session)
+                if state is not None:
+                    queries.save_state(
+                        ctx.instance,
+                        state,
+                        collector_type=self.collector_type,
+                        run_id=self.report.run_id,
+                        session=session,
+                    )
+                assert self.report.run_id is not None
+                queries.add_run_counts(
+                    self.report.run_id,
+                    read=counts.read,
+                    new=counts.new,
+                    updated=counts.updated,
+                    duplicates=counts.duplicates,
+                    quarantined=counts.quarantined,
+                    session=session,
+                )
+        report = self.report
+        report.read += counts.read
+        report.new += counts.new
+        report.updated += counts.updated
+        report.duplicates += counts.duplicates
+        report.quarantined += counts.quarantined
+        if not self.dry_run and (counts.new or counts.updated) and self.hooks.on_items_stored:
+            self.hooks.on_items_stored(
+                collector=ctx.instance,
+                source=ctx.source,
+                run_id=report.run_id,
+                new=counts.new,
+                updated=counts.updated,
+            )
+
+
+def _item_as_raw(item: Item) -> dict[str, Any]:
+    raw = {
+        "external_id": item.external_id,
+        "text": item.text,
+        "created_at": item.created_at.isoformat() if isinstance(item.created_at, datetime) else item.created_at,
+        "channel": item.channel,
+        "rating": item.rating,
+        "nps": item.nps,
+        "customer_ref": item.customer_ref,
+        "url": item.url,
+    }
+    if item.extra:
+        raw["extra"] = item.extra
+    return raw
+
+
+def load_state(instance: str, *, engine: Engine) -> dict[str, Any] | None:
+    """The state the last checkpoint of ``instance`` saved."""
+    with session_scope(engine) as session:
+        return queries.get_state(instance, session=session)
+
+
+def run_collector(
+    collector: Collector,
+    ctx: RunContext,
+    *,
+    engine: Engine,
+    collector_type: str,
+    hooks: PipelineHooks | None = None,
+    config_record: dict[str, Any] | None = None,
+    dry_run: bool = False,
+    progress: Callable[[RunReport], None] | None = None,
+    max_buffer: int = MAX_BUFFER,
+) -> RunReport:
+    """Run one collector instance to the end and return its report.
+
+    Never raises for a failure of the collector itself (the report says ``failed`` with
+    the error class); raises only for ``KeyboardInterrupt``/``SystemExit``, after
+    recording the run as failed.
+
+    :param config_record: the configuration to store on the run (secrets masked).
+    :param dry_run: read and classify everything, write nothing.
+    :param progress: called with the report after every committed batch.
+    """
+    hooks = hooks or PipelineHooks()
+    report = RunReport(collector=ctx.instance, collector_type=collector_type, source=ctx.source, dry_run=dry_run)
+    if not dry_run:
+        with session_scope(engine, write=True) as session:
+            run = queries.create_run(
+                collector=ctx.instance,
+                collector_type=collector_type,
+                source=ctx.source,
+                config=config_record,
+                session=session,
+            )
+            report.run_id = run.id
+    writer = _Writer(ctx, engine=engine, hooks=hooks, collector_type=collector_type, report=report, dry_run=dry_run)
+    items: list[Item] = []
+    bad: list[BadRecord] = []
+    read = 0
+    try:
+        try:
+            collector.check(ctx)
+            state = load_state(ctx.instance, engine=engine)
+            for output in collector.collect(ctx, state):
+                if isinstance(output, Item):
+                    items.append(output)
+                    read += 1
+                    if len(items) >= max_buffer:
+                        writer.flush(items, bad, None, read)
+                        items, bad, read = [], [], 0
+                        if progress:
+                            progress(report)
+                elif isinstance(output, Checkpoint):
+                    writer.flush(items, bad, output.state, read)
+                    items, bad, read = [], [], 0
+                    if progress:
+                        progress(report)
+                elif isinstance(output, BadRecord):
+                    bad.append(output)
+                    read += 1
+                else:
+                    raise TypeError(
+                        f"collector {ctx.instance!r} yielded {type(output).__name__}; "
+                        "expected Item, Checkpoint or BadRecord"
+                    )
+        except Exception:
+            # Keep what was read before the failure; the state stays at the last checkpoint.
+            if items or bad:
+                writer.flush(items, bad, None, read)
+                items, bad, read = [], [], 0
+            raise
+        if items or bad or read:
+            writer.flush(items, bad, None, read)
+        report.status = RunStatus.SUCCEEDED
+    except Exception as exc:
+        report.status = RunStatus.FAILED
+        report.error_class = error_class_of(exc)
+        report.error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_MESSAGE] if report.error_class == "internal" else str(exc)[:MAX_ERROR_MESSAGE]
+        log.warning("collector %s failed: %s", ctx.instance, report.error, exc_info=report.error_class == "internal")
+    except BaseException as exc:
+        report.status = RunStatus.FAILED
+        report.error_class = "interrupted"
+        report.error = type(exc).__name__
+        _finish(report, engine)
+        raise
+    _finish(report, engine)
+    if hooks.on_run_finished:
+        hooks.on_run_finished(report)
+    return report
+
+
+def _finish(report: RunReport, engine: Engine) -> None:
+    report.finished_at = utcnow()
+    if report.dry_run or report.run_id is None:
+        return
+    with session_scope(engine, write=True) as session:
+        queries.finish_run(
+            report.run_id,
+            status=RunStatus(report.status),
+            error_class=report.error_class,
+            error_message=report.error,
+            session=session,
+        )
+
+
+def summarize(reports: Iterable[RunReport]) -> dict[str, int]:
+    """Totals over several runs: read, new, updated, duplicates, quarantined, failed."""
+    total = {"read": 0, "new": 0, "updated": 0, "duplicates": 0, "quarantined": 0, "failed": 0}
+    for r in reports:
+        for key in ("read", "new", "updated", "duplicates", "quarantined"):
+            total[key] += getattr(r, key)
+        total["failed"] += r.status == RunStatus.FAILED
+    return total

@@ -1,0 +1,83 @@
+"""Domain types that collectors yield and the pipeline consumes.
+
+A collector's ``collect`` is a generator of three kinds of value:
+
+* :class:`Item` — one piece of feedback, not yet redacted (the pipeline redacts it);
+* :class:`Checkpoint` — "everything yielded so far may be committed, with this state";
+* :class:`BadRecord` — a record that cannot become an item; it goes to quarantine.
+
+They are plain slotted dataclasses, not pydantic models, because a bulk import creates a
+million of them and validation lives in one place (``core.pipeline``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Channel(StrEnum):
+    """Where a piece of feedback came from."""
+
+    SURVEY = "survey"
+    SOCIAL = "social"
+    TICKET = "ticket"
+    HOTLINE = "hotline"
+    APP_REVIEW = "app_review"
+    OTHER = "other"
+
+
+CHANNELS: frozenset[str] = frozenset(c.value for c in Channel)
+
+
+@dataclass(slots=True)
+class Item:
+    """One piece of feedback as a collector read it.
+
+    ``external_id`` must be stable: the same record read again must get the same id, so
+    that the pipeline can upsert on ``(source, external_id)``. ``created_at`` must be
+    timezone-aware when given. ``content_hash`` may be precomputed by the collector from
+    the raw record (cheaper than hashing the item); when ``None`` the pipeline computes it.
+    """
+
+    external_id: str
+    text: str
+    created_at: datetime | None = None
+    channel: str | None = None
+    rating: float | None = None
+    nps: int | None = None
+    customer_ref: str | None = None
+    url: str | None = None
+    extra: dict[str, Any] | None = None
+    content_hash: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Checkpoint:
+    """Commit point: items yielded before it are stored together with ``state``.
+
+    ``state`` must be JSON-serialisable; the next run of the same collector instance gets
+    it back as the ``state`` argument of ``collect``.
+    """
+
+    state: dict[str, Any]
+
+
+@dataclass(slots=True)
+class BadRecord:
+    """A record that could not become an item; stored in quarantine with its reason.
+
+    :param raw: the record as read (JSON-serialisable: dict, list, str, numbers).
+    :param reason: what is wrong, in words a user can act on.
+    :param location: where it was read, e.g. ``"survey.csv row 17"``.
+    :param field: the field that is wrong, when one is.
+    :param external_id: the id the record would have had, so a fixed retry upserts in place.
+    """
+
+    raw: Any
+    reason: str
+    location: str | None = None
+    field: str | None = None
+    external_id: str | None = None

@@ -1,0 +1,110 @@
+"""The hook specifications: the one contract between bihuan and its plugins.
+
+Three kinds of hook:
+
+* contribution hooks take a ``register`` callback (``register_collectors``,
+  ``register_commands``); bihuan owns the names and refuses duplicates;
+* decision hooks are ``firstresult``: the first plugin that returns something other
+  than ``None`` wins (plugins registered later are asked first, so a third-party plugin
+  overrides a built-in default);
+* event hooks return ``None`` and are told that something happened; an exception in one
+  is logged and does not stop the engine.
+
+``docs/hooks.md`` is generated from this module (``python -m bihuan.plugins.docs``) and a
+test keeps it in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from bihuan.plugins.markers import hookspec
+
+if TYPE_CHECKING:
+    import click
+
+    from bihuan.core.collector import Collector
+    from bihuan.core.pipeline import RunReport
+
+
+# ── collection ────────────────────────────────────────────────────────────────────────
+
+
+@hookspec
+def register_collectors(register: Callable[[type[Collector]], None]) -> None:
+    """Contribute collector classes.
+
+    Call ``register(cls)`` once per collector class. ``cls.name`` must be unique across
+    all plugins: a second class under a taken name is refused and reported as a plugin
+    failure. See :class:`bihuan.core.collector.Collector` for the contract.
+
+    :param register: callback that takes one collector class.
+    :returns: nothing; not firstresult.
+
+    Called once, when the collector registry is first needed (``bihuan collect``,
+    ``bihuan import``, ``bihuan plugins``).
+    """
+
+
+@hookspec(firstresult=True)
+def redact_text(text: str) -> str | None:
+    """Remove personal data from a text before it is stored.
+
+    The built-in default redacts mainland mobile numbers, checksum-valid resident ID
+    numbers, Luhn-valid bank-card numbers and e-mail addresses (see
+    :mod:`bihuan.core.redaction`). A plugin that wants to redact more can call
+    :func:`bihuan.core.redaction.redact` itself and then add its own rules.
+
+    :param text: a feedback text, a quarantined payload or an extra field's value.
+    :returns: the redacted text, or ``None`` to let the next plugin decide.
+        firstresult: the first non-``None`` answer is used.
+
+    Called for every item text and extra string value that is new or changed, and for
+    every quarantined payload, before anything is written to the database.
+    """
+
+
+@hookspec
+def on_items_stored(collector: str, source: str, run_id: int, new: int, updated: int) -> None:
+    """Items were committed at a checkpoint.
+
+    :param collector: the collector instance name.
+    :param source: the ``source`` of the items.
+    :param run_id: the ``CollectorRun`` id.
+    :param new: items inserted by this checkpoint.
+    :param updated: items whose content changed.
+    :returns: nothing; not firstresult.
+
+    Called after the transaction of each checkpoint that stored at least one new or
+    changed item has committed.
+    """
+
+
+@hookspec
+def on_collector_run_finished(report: RunReport) -> None:
+    """A collector run ended, successfully or not.
+
+    :param report: counts, status and error class of the run.
+    :returns: nothing; not firstresult.
+
+    Called once per run after its final status is committed, also when the run failed.
+    """
+
+
+# ── CLI ───────────────────────────────────────────────────────────────────────────────
+
+
+@hookspec
+def register_commands(register: Callable[[click.Command], None]) -> None:
+    """Contribute commands to the ``bihuan`` command line.
+
+    Call ``register(command)`` with a ``click.Command`` or ``click.Group``. A name that a
+    built-in command or another plugin already uses is refused and reported as a plugin
+    failure.
+
+    :param register: callback that takes one click command.
+    :returns: nothing; not firstresult.
+
+    Called once when the ``bihuan`` command starts, before its arguments are parsed.
+    """

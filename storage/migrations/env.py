@@ -1,0 +1,35 @@
+"""Alembic environment: runs on the connection ``storage.migrate`` hands over, or on
+``sqlalchemy.url`` from alembic.ini / ``BIHUAN_DATABASE_URL`` for developers' commands."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import bihuan.storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from bihuan.storage.engine import create_db_engine
+
+config = context.config
+target_metadata = SQLModel.metadata
+
+
+def _run(connection) -> None:  # type: ignore[no-untyped-def]
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        # SQLite cannot ALTER most things; batch mode recreates the table instead.
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = config.attributes.get("connection")
+if connection is not None:
+    _run(connection)
+else:
+    engine = create_db_engine(config.get_main_option("sqlalchemy.url") or None)
+    with engine.connect() as conn:
+        _run(conn)
+        conn.commit()

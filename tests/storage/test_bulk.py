@@ -1,0 +1,53 @@
+"""The bulk upsert path: one row per (source, external_id), first-seen time kept."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+
+from bihuan.storage import bulk, queries
+from bihuan.storage.engine import session_scope
+
+T0 = datetime(2026, 10, 1, 8, 30, tzinfo=UTC)
+
+
+def row(external_id: str, text: str, digest: str, *, source: str = "survey") -> tuple:
+    return (source, external_id, "survey", text, 4.0, 9, "C001", T0, None, {"网点": "朝阳支行"}, digest)
+
+
+def test_insert_then_update_keeps_first_seen_time(engine: Engine) -> None:
+    first = T0 + timedelta(days=1)
+    with session_scope(engine, write=True) as session:
+        bulk.upsert_items([row("1", "转账一直失败", "a"), row("2", "服务很好", "b")], run_id=None, now=first, session=session)
+    later = first + timedelta(hours=5)
+    with session_scope(engine, write=True) as session:
+        bulk.upsert_items([row("1", "转账一直失败，已解决", "c")], run_id=None, now=later, session=session)
+    with session_scope(engine) as session:
+        assert queries.count_items(session=session) == 2
+        item = queries.get_item("survey", "1", session=session)
+        assert item is not None
+        assert item.text == "转账一直失败，已解决"
+        assert item.content_hash == "c"
+        assert item.collected_at == first
+        assert item.updated_at == later
+        assert item.created_at == T0
+        assert item.extra == {"网点": "朝阳支行"}
+
+
+def test_same_external_id_in_other_source_is_another_item(engine: Engine) -> None:
+    with session_scope(engine, write=True) as session:
+        bulk.upsert_items([row("1", "a", "a"), row("1", "b", "b", source="hotline")], run_id=None, now=T0, session=session)
+    with session_scope(engine) as session:
+        assert queries.count_items(session=session) == 2
+        assert bulk.existing_hashes("hotline", ["1", "2"], session=session) == {"1": "b"}
+
+
+def test_existing_hashes_handles_more_ids_than_one_statement_takes(engine: Engine) -> None:
+    rows = [row(str(i), f"text {i}", f"h{i}") for i in range(12_000)]
+    with session_scope(engine, write=True) as session:
+        bulk.upsert_items(rows, run_id=None, now=T0, session=session)
+    with session_scope(engine) as session:
+        found = bulk.existing_hashes("survey", [str(i) for i in range(0, 13_000)], session=session)
+    assert len(found) == 12_000
+    assert found["11999"] == "h11999"

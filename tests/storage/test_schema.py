@@ -1,0 +1,58 @@
+"""The schema comes from Alembic migrations and matches the SQLModel tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect
+from sqlmodel import Session
+
+from bihuan.storage.engine import session_scope
+from bihuan.storage.migrate import current_revision, head_revision, upgrade_database
+from bihuan.storage.models import CollectorRun, SQLModel
+
+
+def test_migrations_match_the_models(engine: Engine) -> None:
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+    assert diff == []
+    assert current_revision(engine) == head_revision()
+
+
+def test_upgrade_is_idempotent(engine: Engine) -> None:
+    upgrade_database(engine)
+    upgrade_database(engine)
+    assert set(inspect(engine).get_table_names()) >= {
+        "feedback_item",
+        "collector_run",
+        "collector_state",
+        "quarantined_record",
+        "alembic_version",
+    }
+
+
+def test_timestamps_are_aware_utc_and_naive_ones_are_refused(engine: Engine) -> None:
+    with session_scope(engine, write=True) as session:
+        run = CollectorRun(collector="c", collector_type="csv", source="s")
+        session.add(run)
+    with Session(engine) as session:
+        stored = session.get(CollectorRun, run.id)
+        assert stored is not None and stored.started_at.tzinfo is not None
+        assert stored.started_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+    with pytest.raises(Exception, match="naive datetime"):
+        with session_scope(engine, write=True) as session:
+            session.add(CollectorRun(collector="c", collector_type="csv", source="s", started_at=datetime(2026, 1, 1)))
+
+
+def test_sqlite_connection_settings(tmp_path, sqlite_template) -> None:  # type: ignore[no-untyped-def]
+    from bihuan.storage.engine import create_db_engine
+
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+    engine.dispose()

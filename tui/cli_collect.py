@@ -1,0 +1,227 @@
+"""``bihuan init``, ``import``, ``collect``, ``runs`` and ``demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from bihuan.core.collection import file_import_instances, run_instances, select_instances
+from bihuan.core.errors import EXIT_OK, UsageError
+from bihuan.core.types import CHANNELS
+from bihuan.storage import queries
+from bihuan.storage.engine import data_dir, redact_url, session_scope
+from bihuan.storage.migrate import current_revision
+from bihuan.tui.context import App, pass_app
+from bihuan.tui.output import RunProgress, emit_json, print_reports, print_table, reports_json, run_exit_code
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+
+
+def parse_mapping(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``--map field=column`` options as a dict."""
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        field, sep, column = pair.partition("=")
+        if not sep or not field.strip() or not column.strip():
+            raise UsageError(f"--map {pair!r}: expected FIELD=COLUMN, e.g. --map text=意见")
+        mapping[field.strip()] = column.strip()
+    return mapping
+
+
+@click.command()
+@json_option
+@pass_app
+def init(app: App, as_json: bool) -> None:
+    """Create or upgrade the database and show where bihuan keeps its files."""
+    engine = app.engine()
+    info = {
+        "database": redact_url(app.database_url),
+        "schema_revision": current_revision(engine),
+        "data_dir": str(data_dir()),
+        "config": str(app.settings.path) if app.settings.path else None,
+    }
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(f"database: {info['database']} (schema {info['schema_revision']})")
+    click.echo(f"data dir: {info['data_dir']}")
+    click.echo(f"config:   {info['config'] or 'built-in defaults (no plugins.toml found)'}")
+
+
+@click.command("import")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--collector", help="csv, xlsx, jsonl or a plugin's file collector (default: by extension).")
+@click.option("--source", help="Source name stored on the items (default: the file name without extension).")
+@click.option("--channel", type=click.Choice(sorted(CHANNELS)), help="Channel for rows without a channel column.")
+@click.option("--map", "mappings", multiple=True, metavar="FIELD=COLUMN", help="Map a field to a column header.")
+@click.option("--encoding", help="Text encoding of CSV files (default: detected).")
+@click.option("--delimiter", help="CSV delimiter (default: detected).")
+@click.option("--sheet", help="XLSX sheet name (default: the first).")
+@click.option("--dry-run", is_flag=True, help="Read and classify everything, write nothing.")
+@json_option
+@pass_app
+def import_(
+    app: App,
+    paths: tuple[str, ...],
+    collector: str | None,
+    source: str | None,
+    channel: str | None,
+    mappings: tuple[str, ...],
+    encoding: str | None,
+    delimiter: str | None,
+    sheet: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Import feedback files (CSV, XLSX, JSONL); re-running adds nothing twice.
+
+    Every valid row is stored once with personal data redacted; every broken row is
+    quarantined with its row number and reason. Exit code 3 when rows were quarantined.
+    """
+    options = {"mapping": parse_mapping(mappings) or None, "encoding": encoding, "delimiter": delimiter, "sheet": sheet}
+    instances = file_import_instances(
+        paths, app.registry(), collector=collector, source=source, channel=channel, options=options
+    )
+    _run_and_report(app, instances, dry_run=dry_run, as_json=as_json)
+
+
+@click.command()
+@click.argument("names", nargs=-1)
+@click.option("--dry-run", is_flag=True, help="Read and classify everything, write nothing.")
+@json_option
+@pass_app
+def collect(app: App, names: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
+    """Run the collectors configured in plugins.toml (all enabled ones, or NAMES)."""
+    instances = select_instances(app.settings, app.registry(), names)
+    if not instances:
+        message = "no enabled collectors in plugins.toml ([collectors.<name>] tables)"
+        if as_json:
+            emit_json({**reports_json([]), "message": message})
+        else:
+            click.echo(message)
+        return
+    _run_and_report(app, instances, dry_run=dry_run, as_json=as_json)
+
+
+def _run_and_report(app: App, instances: list, *, dry_run: bool, as_json: bool) -> None:
+    engine = app.engine()
+    with RunProgress(enabled=None if not as_json else False) as progress:
+        reports = run_instances(
+            instances,
+            engine=engine,
+            timezone=app.settings.bihuan.zone,
+            hooks=app.hooks,
+            dry_run=dry_run,
+            progress=progress.update,
+            on_start=progress.start,
+        )
+    if as_json:
+        emit_json(reports_json(reports, dry_run=dry_run))
+    else:
+        print_reports(reports, dry_run=dry_run)
+    code = run_exit_code(reports)
+    if code != EXIT_OK:
+        raise SystemExit(code)
+
+
+@click.command()
+@click.option("--collector", help="Only runs of this collector instance.")
+@click.option("--limit", default=20, show_default=True, help="How many runs, newest first.")
+@json_option
+@pass_app
+def runs(app: App, collector: str | None, limit: int, as_json: bool) -> None:
+    """List recent collector runs with their counts and errors."""
+    with session_scope(app.engine()) as session:
+        rows = queries.list_runs(collector=collector, limit=limit, session=session)
+    if as_json:
+        emit_json([run.model_dump(mode="json") for run in rows])
+        return
+    print_table(
+        ("id", "collector", "status", "started", "read", "new", "updated", "dup", "quar", "error"),
+        (
+            (
+                r.id,
+                r.collector,
+                r.status,
+                r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                r.read,
+                r.new,
+                r.updated,
+                r.duplicates,
+                r.quarantined,
+                f"{r.error_class}: {r.error_message}" if r.error_class else "",
+            )
+            for r in rows
+        ),
+    )
+
+
+@click.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), help="Where to write the demo files.")
+@click.option("--seed", default=20261122, show_default=True, help="Seed of the generated data set.")
+@json_option
+@pass_app
+def demo(app: App, directory: Path | None, seed: int, as_json: bool) -> None:
+    """Generate a realistic demo data set and import it through the real collectors.
+
+    Uses its own SQLite database (``demo.db`` in the data dir, recreated each time)
+    unless ``--db`` is given, so the demo never mixes with real feedback.
+    """
+    from bihuan.core.demo_data import generate_demo_dataset
+
+    directory = directory or data_dir() / "demo"
+    if app.db is None:
+        demo_db = data_dir() / "demo.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{demo_db}{suffix}").unlink(missing_ok=True)
+        app.db = f"sqlite:///{demo_db}"
+    manifest = generate_demo_dataset(directory, seed=seed)
+    instances = []
+    registry = app.registry()
+    for demo_file in manifest.importable():
+        instances += file_import_instances(
+            [demo_file.path],
+            registry,
+            collector=demo_file.collector,
+            source=demo_file.source,
+            channel=demo_file.channel,
+        )
+    engine = app.engine()
+    with RunProgress(enabled=None if not as_json else False) as progress:
+        reports = run_instances(
+            instances,
+            engine=engine,
+            timezone=app.settings.bihuan.zone,
+            hooks=app.hooks,
+            progress=progress.update,
+            on_start=progress.start,
+        )
+    with session_scope(engine) as session:
+        by_channel = queries.counts_by_channel(session=session)
+        stored = queries.count_items(session=session)
+        quarantined = queries.list_quarantined(limit=5, session=session)
+        open_quarantined = queries.count_quarantined(session=session)
+    if as_json:
+        emit_json(
+            {
+                **reports_json(reports),
+                "database": redact_url(app.database_url),
+                "directory": str(directory),
+                "stored": stored,
+                "by_channel": by_channel,
+                "open_quarantined": open_quarantined,
+            }
+        )
+        return
+    click.echo(f"demo data written to {directory}")
+    click.echo(f"database: {redact_url(app.database_url)}\n")
+    print_reports(reports)
+    click.echo(f"\nstored {stored:,} feedback items: " + ", ".join(f"{c} {n:,}" for c, n in sorted(by_channel.items())))
+    click.echo(f"quarantined {open_quarantined} records, for example:")
+    for record in quarantined:
+        click.echo(f"  #{record.id} {record.location}: {record.reason}")
+    click.echo("\nnext: bihuan --db " + app.database_url + " quarantine list")
+
+
+COMMANDS = (init, import_, collect, runs, demo)

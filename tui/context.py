@@ -1,0 +1,56 @@
+"""The state every CLI command shares, built lazily from the global options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import click
+from sqlalchemy import Engine
+
+from bihuan.core.config import Settings, load_settings
+from bihuan.core.pipeline import PipelineHooks
+from bihuan.plugins.manager import BihuanPluginManager, build_plugin_manager, pipeline_hooks
+from bihuan.storage.engine import check_connection, create_db_engine, resolve_database_url
+from bihuan.storage.migrate import upgrade_database
+
+
+@dataclass
+class App:
+    """What every command needs, built lazily from the global options."""
+
+    db: str | None = None
+    config_path: str | None = None
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings(self.config_path)
+
+    @cached_property
+    def pm(self) -> BihuanPluginManager:
+        return build_plugin_manager(disabled=self.settings.plugins.disabled)
+
+    @cached_property
+    def hooks(self) -> PipelineHooks:
+        return pipeline_hooks(self.pm)
+
+    @property
+    def database_url(self) -> str:
+        return resolve_database_url(self.db)
+
+    def engine(self) -> Engine:
+        """The database engine, connected and migrated to the newest schema."""
+        if self._engine is None:
+            engine = create_db_engine(self.database_url)
+            check_connection(engine)
+            upgrade_database(engine)
+            self._engine = engine
+        return self._engine
+
+    def registry(self) -> dict[str, Any]:
+        return {name: entry.cls for name, entry in self.pm.collectors().items()}
+
+
+pass_app = click.make_pass_decorator(App)
