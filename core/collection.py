@@ -38,6 +38,8 @@ class CollectorInstance:
     config: CollectorConfig
     source: str
     channel: str
+    #: the table as written, ``{"$env": NAME}`` references unresolved
+    raw: Mapping[str, Any] | None = None
 
     def context(self, timezone: ZoneInfo) -> RunContext:
         return RunContext(
@@ -50,8 +52,17 @@ class CollectorInstance:
         )
 
     def config_record(self) -> dict[str, Any]:
-        """The configuration as stored on the run: JSON, secrets masked by pydantic."""
-        return self.config.model_dump(mode="json")
+        """The configuration as stored on the run.
+
+        Built from the table as written, so a secret taken from the environment is
+        stored as its ``{"$env": NAME}`` reference, never as its value.
+        """
+        stored = self.config.model_dump(mode="json")
+        if self.raw is not None:
+            for key, value in self.raw.items():
+                if _has_env_ref(value):
+                    stored[key] = value
+        return stored
 
 
 def _check_channel(channel: str, where: str) -> str:
@@ -79,7 +90,16 @@ def build_instance(
         config=config,
         source=config.source or name,
         channel=channel,
+        raw=dict(raw),
     )
+
+
+def _has_env_ref(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return "$env" in value or any(_has_env_ref(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_env_ref(v) for v in value)
+    return False
 
 
 def configured_instances(settings: Settings, registry: CollectorRegistry) -> dict[str, CollectorInstance]:

@@ -179,7 +179,7 @@ def demo(app: App, directory: Path | None, seed: int, as_json: bool) -> None:
     manifest = generate_demo_dataset(directory, seed=seed)
     instances = []
     registry = app.registry()
-    for demo_file in manifest.importable():
+    for demo_file in manifest.import_files:
         instances += file_import_instances(
             [demo_file.path],
             registry,

@@ -6,8 +6,8 @@ import json
 
 import click
 
+from bihuan.core.errors import EXIT_QUARANTINED, UsageError
 from bihuan.core.quarantine import decoded_payload, discard_records, retry_records
-from bihuan.core.errors import EXIT_QUARANTINED
 from bihuan.storage import queries
 from bihuan.storage.engine import session_scope
 from bihuan.storage.models import QuarantineStatus
@@ -58,7 +58,7 @@ def show(app: App, record_id: int, as_json: bool) -> None:
     with session_scope(app.engine()) as session:
         record = queries.get_quarantined(record_id, session=session)
     if record is None:
-        raise click.ClickException(f"no quarantined record {record_id}")
+        raise UsageError(f"no quarantined record {record_id}")
     data = record.model_dump(mode="json")
     data["payload"] = decoded_payload(record)
     if as_json:
