@@ -1,0 +1,184 @@
+"""Benchmark: import 1,000,000 CSV rows end to end on SQLite (parse, redact, upsert).
+
+Measured in the same run:
+
+* **floor** — the same rows read with ``csv.reader`` and inserted with raw ``sqlite3``
+  ``executemany`` into a table of the same shape (unique ``(source, external_id)``),
+  one transaction: the fastest a Python import into SQLite can be;
+* **import** — ``bihuan import`` in a fresh process on a fresh database: detection,
+  parsing, mapping, validation, redaction, classification, upsert, checkpoints;
+* **re-import** — the same command again (every row a duplicate);
+* **memory** — peak RSS of the import process at 250k and 1M rows (flat means the
+  pipeline streams).
+
+Usage::
+
+    .venv/bin/python benchmarks/import_1m.py [--rows 1000000] [--keep]
+
+Figures go to stdout as a Markdown table; copy them into benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+HEADER = ("编号", "提交时间", "满意度评分", "推荐意愿(0-10分)", "您的意见或建议", "客户编号", "网点")
+COMPLAINTS = (
+    "手机银行转账一直转圈，等了十分钟也没到账",
+    "信用卡提额申请提交一个月了还没有回复",
+    "客服热线一直打不通，排队二十分钟",
+    "网点排队时间太长，只开了一个窗口",
+    "理财产品收益说明不清楚，和宣传的不一样",
+    "年费莫名其妙被扣了，也没有提前通知",
+    "柜员态度很好，办理业务很快，点赞",
+    "贷款审批太慢了，材料交了三次",
+    "账户突然被冻结，打电话也说不清原因",
+    "ATM机吞卡了，第二天才拿回来",
+)
+BIHUAN = [sys.executable, "-c", "from bihuan.tui.cli import main; main()"]
+
+
+def write_csv(path: Path, rows: int, seed: int = 7) -> None:
+    """A survey export: 7 columns, ~5 % of texts with a phone or card number."""
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(HEADER)
+        for i in range(rows):
+            text = f"{COMPLAINTS[rng.randrange(len(COMPLAINTS))]}（第{i}条）"
+            if rng.random() < 0.05:
+                text += f"，联系电话13{rng.randrange(10**9):09d}"
+            writer.writerow(
+                (
+                    f"S{i:08d}",
+                    f"2026-{1 + i % 12:02d}-{1 + i % 28:02d} {i % 24:02d}:{i % 60:02d}:00",
+                    1 + i % 5,
+                    i % 11,
+                    text,
+                    f"C{rng.randrange(200_000):06d}",
+                    f"网点{i % 300}",
+                )
+            )
+
+
+def floor(path: Path, db: Path) -> float:
+    """Rows/s of csv.reader + raw sqlite3 executemany into a same-shaped table."""
+    db.unlink(missing_ok=True)
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(
+        "CREATE TABLE feedback_item (id INTEGER PRIMARY KEY, source TEXT, external_id TEXT, channel TEXT,"
+        " text TEXT, rating REAL, nps INTEGER, customer_ref TEXT, created_at TEXT, extra TEXT,"
+        " UNIQUE (source, external_id))"
+    )
+    start = time.perf_counter()
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        next(reader)
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO feedback_item (source, external_id, channel, text, rating, nps, customer_ref, created_at,"
+            " extra) VALUES ('survey', ?, 'survey', ?, ?, ?, ?, ?, ?)",
+            ((r[0], r[4], float(r[2]), int(r[3]), r[5], r[1], r[6]) for r in reader),
+        )
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    rows = conn.execute("SELECT count(*) FROM feedback_item").fetchone()[0]
+    conn.close()
+    return rows / elapsed
+
+
+def bihuan_import(path: Path, db: Path, home: Path) -> tuple[float, dict, float]:
+    """Wall time, the --json report and the peak RSS (MB) of one ``bihuan import``."""
+    env = {**os.environ, "BIHUAN_HOME": str(home), "BIHUAN_LOAD_PLUGINS": ""}
+    command = [*BIHUAN, "--db", str(db), "import", str(path), "--source", "survey", "--json"]
+    # each measurement in its own child so ru_maxrss is that process's peak
+    probe = (
+        "import resource, subprocess, sys, time, json\n"
+        "t = time.perf_counter()\n"
+        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "elapsed = time.perf_counter() - t\n"
+        "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+        "print(json.dumps({'elapsed': elapsed, 'rss': rss, 'code': p.returncode, 'out': p.stdout, 'err': p.stderr}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe, *command], env=env, capture_output=True, text=True, check=True)
+    data = json.loads(result.stdout)
+    if data["code"] not in (0, 3):
+        raise SystemExit(f"bihuan import failed ({data['code']}): {data['err']}")
+    return data["elapsed"], json.loads(data["out"]), data["rss"]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--keep", action="store_true", help="keep benchmarks/data afterwards")
+    args = parser.parse_args()
+    DATA.mkdir(exist_ok=True)
+    home = DATA / "home"
+    home.mkdir(exist_ok=True)
+
+    small_rows = args.rows // 4
+    big, small = DATA / f"survey_{args.rows}.csv", DATA / f"survey_{small_rows}.csv"
+    for path, rows in ((big, args.rows), (small, small_rows)):
+        if not path.exists():
+            write_csv(path, rows)
+
+    floor_rate = floor(big, DATA / "floor.db")
+    db = DATA / "bench.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    elapsed, report, rss = bihuan_import(big, db, home)
+    reelapsed, rereport, rerss = bihuan_import(big, db, home)
+    small_db = DATA / "small.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{small_db}{suffix}").unlink(missing_ok=True)
+    _, _, small_rss = bihuan_import(small, small_db, home)
+
+    rate, rerate = args.rows / elapsed, args.rows / reelapsed
+    assert report["new"] == args.rows, report
+    assert rereport["duplicates"] == args.rows and rereport["new"] == 0, rereport
+    print(f"machine: {machine()}")
+    print(f"command: .venv/bin/python benchmarks/import_1m.py --rows {args.rows}\n")
+    print("| measurement | figure | target |")
+    print("|---|---|---|")
+    print(f"| floor: csv.reader + raw sqlite3 executemany | {floor_rate:,.0f} rows/s | — |")
+    print(f"| bihuan import, {args.rows:,} rows, fresh db (wall, incl. start-up) | {rate:,.0f} rows/s ({elapsed:.1f} s) | ≥ 100,000 rows/s |")
+    print(f"| import as share of floor | {rate / floor_rate:.0%} | ≥ 30 % |")
+    print(f"| re-import of the same file (all duplicates) | {rerate:,.0f} rows/s ({reelapsed:.1f} s) | ≥ 200,000 rows/s |")
+    print(f"| peak RSS, import of {small_rows:,} rows | {small_rss:.0f} MB | — |")
+    print(f"| peak RSS, import of {args.rows:,} rows | {rss:.0f} MB | ≤ 300 MB, flat |")
+    print(f"| peak RSS, re-import of {args.rows:,} rows | {rerss:.0f} MB | ≤ 300 MB |")
+    if not args.keep:
+        shutil.rmtree(DATA)
+
+
+if __name__ == "__main__":
+    main()
