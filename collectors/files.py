@@ -241,7 +241,7 @@ class JsonlCollector(_FileCollector):
         if mapper is None:
             try:
                 mapper = RowMapper(keys, ctx, file_label=path.name, check_bytes=check)
-            except InputError as exc:
+            except CollectorConfigError as exc:
                 mapper = str(exc)
             mappers[keys] = mapper
         if isinstance(mapper, str):  # this key set has no text field

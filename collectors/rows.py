@@ -14,7 +14,7 @@ from typing import Any
 
 from bihuan.collectors.fields import DateParser, parse_channel, parse_nps, parse_rating, resolve_columns
 from bihuan.core.collector import RunContext
-from bihuan.core.errors import InputError, RecordError
+from bihuan.core.errors import CollectorConfigError, RecordError
 from bihuan.core.types import BadRecord, Item
 
 #: key under which cells beyond the header are kept in a quarantined record
@@ -51,7 +51,8 @@ class RowMapper:
     :param ctx: the run context; ``ctx.config`` is a file collector's ``Config``.
     :param file_label: how locations name the file (e.g. ``"survey.csv"``).
     :param check_bytes: look for undecodable bytes (when the encoding was not certain).
-    :raises InputError: when no column holds the text or a mapped column is missing.
+    :raises CollectorConfigError: when no column holds the text or a mapped column is
+        missing: the fix is a ``--map`` option, so it is a usage error (exit code 2).
     """
 
     def __init__(self, header: Sequence[Any], ctx: RunContext, *, file_label: str, check_bytes: bool = False) -> None:
@@ -63,9 +64,9 @@ class RowMapper:
         try:
             self.columns = resolve_columns(self.header, getattr(config, "mapping", None))
         except KeyError as exc:
-            raise InputError(f"{file_label}: {exc.args[0]}") from None
+            raise CollectorConfigError(f"{file_label}: {exc.args[0]}") from None
         if "text" not in self.columns:
-            raise InputError(
+            raise CollectorConfigError(
                 f"{file_label}: no text column; columns are {self.header}; name it with --map text=<column>"
             )
         self.rating_max = float(getattr(config, "rating_max", 5))
@@ -177,7 +178,7 @@ def map_raw_record(ctx: RunContext, raw: dict[str, Any], *, file_label: str = "r
     cells += list(raw.get(EXTRA_CELLS_KEY) or [])
     try:
         mapper = RowMapper(header, ctx, file_label=file_label, check_bytes=True)
-    except InputError as exc:
+    except CollectorConfigError as exc:
         raise RecordError(str(exc), field="text") from None
     result = mapper.map(cells, file_label)
     if isinstance(result, BadRecord):

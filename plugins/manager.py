@@ -257,8 +257,9 @@ def _implemented_hooks(pm: pluggy.PluginManager, plugin: object) -> list[tuple[s
 def _selected_entry_points(
     entry_points: Sequence[importlib.metadata.EntryPoint] | None,
 ) -> list[importlib.metadata.EntryPoint]:
-    if entry_points is None:
-        entry_points = list(importlib.metadata.entry_points(group=PROJECT_NAME))
+    if entry_points is not None:  # given explicitly (tests, embedding): taken as they are
+        return list(entry_points)
+    entry_points = list(importlib.metadata.entry_points(group=PROJECT_NAME))
     wanted = os.environ.get(LOAD_ENV)
     if wanted is None:
         return list(entry_points)

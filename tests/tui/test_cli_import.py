@@ -71,8 +71,10 @@ def test_gbk_survey_is_stored_once_redacted_and_bad_rows_quarantined(tmp_path: P
     again = run(db, "import", str(survey), "--json")
     assert again.exit_code == 3
     report = json.loads(again.stdout)
-    assert (report["new"], report["updated"], report["duplicates"], report["quarantined"]) == (0, 0, 3, 0)
+    # the bad rows are reported again (the file still has them) but not stored twice
+    assert (report["new"], report["updated"], report["duplicates"], report["quarantined"]) == (0, 0, 3, 3)
     assert len(stored_texts(db)) == 3
+    assert len(json.loads(run(db, "quarantine", "list", "--json").stdout)) == 3
 
 
 def test_clean_file_exits_zero_and_plain_output_names_the_counts(tmp_path: Path, db: str) -> None:

@@ -19,7 +19,7 @@ BIHUAN = [sys.executable, "-c", "from bihuan.tui.cli import main; main()"]
 
 def bihuan_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIHUAN_")}
-    env.update(BIHUAN_HOME=str(home), BIHUAN_LOAD_PLUGINS="", **extra)
+    env.update({"BIHUAN_HOME": str(home), "BIHUAN_LOAD_PLUGINS": "", **extra})
     return env
 
 
