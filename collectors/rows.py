@@ -80,6 +80,10 @@ class RowMapper:
         self.hash_prefix = signature + "\n"
         self._id_fields = [self.columns.get(f) for f in ("text", "created_at", "customer_ref", "rating", "nps")]
         self.id_index = self.columns.get("external_id")
+        get = self.columns.get
+        self.i_text: int = self.columns["text"]
+        self.i_created, self.i_rating, self.i_nps = get("created_at"), get("rating"), get("nps")
+        self.i_channel, self.i_customer, self.i_url = get("channel"), get("customer_ref"), get("url")
 
     # ── per row ───────────────────────────────────────────────────────────────────────
 
@@ -91,12 +95,6 @@ class RowMapper:
         if len(cells) > self.width:
             raw[EXTRA_CELLS_KEY] = [cell_text(c) for c in cells[self.width :]]
         return raw
-
-    def _cell(self, cells: Sequence[Any], field: str) -> Any:
-        index = self.columns.get(field)
-        if index is None or index >= len(cells):
-            return None
-        return cells[index]
 
     def external_id(self, cells: Sequence[Any], texts: Sequence[str]) -> str:
         if self.id_index is not None and self.id_index < len(texts):
@@ -135,39 +133,65 @@ class RowMapper:
         return self.field_of.get(index) or (self.header[index] if index < self.width else f"column {index + 1}")
 
     def _item(self, cells: Sequence[Any], texts: Sequence[str], joined: str) -> Item:
-        text_index = self.columns["text"]
-        text = texts[text_index].strip() if text_index < len(texts) else ""
+        # The hot path: plain index lookups, the common value shapes parsed inline and
+        # the general parsers only for the rest.
+        if len(texts) < self.width:  # short rows: missing trailing cells are empty
+            texts = [*texts, *[""] * (self.width - len(texts))]
+            cells = [*cells, *[None] * (self.width - len(cells))]
+        text = texts[self.i_text].strip()
         if not text:
             raise RecordError("text is empty", field="text")
         if len(text) > self.max_text:
             raise RecordError(f"text is {len(text):,} characters, over the limit of {self.max_text:,}", field="text")
         extra: dict[str, Any] | None = None
         channel = self.ctx.channel
-        raw_channel = self._cell(texts, "channel")
-        if raw_channel:
+        if self.i_channel is not None and texts[self.i_channel]:
+            raw_channel = texts[self.i_channel]
             parsed = parse_channel(raw_channel)
             if parsed is None:
                 extra = {"channel_raw": raw_channel}
             else:
                 channel = parsed
         for index in self.extra_columns:
-            if index < len(texts) and texts[index]:
+            value = texts[index]
+            if value:
                 if extra is None:
                     extra = {}
-                extra[self.header[index]] = texts[index]
-        customer = self._cell(texts, "customer_ref")
-        url = self._cell(texts, "url")
+                extra[self.header[index]] = value
+        rating = None
+        if self.i_rating is not None:
+            value = cells[self.i_rating]
+            if type(value) is str and value:
+                try:
+                    rating = float(value)
+                except ValueError:
+                    rating = parse_rating(value, self.rating_max)
+                else:
+                    if not 0 <= rating <= self.rating_max:
+                        rating = parse_rating(value, self.rating_max)  # raises with the reason
+            elif value is not None and value != "":
+                rating = parse_rating(value, self.rating_max)
+        nps = None
+        if self.i_nps is not None:
+            value = cells[self.i_nps]
+            if type(value) is str and value.isdigit() and len(value) <= 2 and int(value) <= 10:
+                nps = int(value)
+            elif value is not None and value != "":
+                nps = parse_nps(value)
+        created_at = self.dates.parse(cells[self.i_created]) if self.i_created is not None else None
+        customer = texts[self.i_customer].strip() or None if self.i_customer is not None else None
+        url = texts[self.i_url].strip() or None if self.i_url is not None else None
         return Item(
-            external_id=self.external_id(cells, texts),
-            text=text,
-            created_at=self.dates.parse(self._cell(cells, "created_at")),
-            channel=channel,
-            rating=parse_rating(self._cell(cells, "rating"), self.rating_max),
-            nps=parse_nps(self._cell(cells, "nps")),
-            customer_ref=customer.strip() or None if customer else None,
-            url=url.strip() or None if url else None,
-            extra=extra,
-            content_hash=_hash(self.hash_prefix + joined),
+            self.external_id(cells, texts),
+            text,
+            created_at,
+            channel,
+            rating,
+            nps,
+            customer,
+            url,
+            extra,
+            _hash(self.hash_prefix + joined),
         )
 
 

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -109,27 +110,34 @@ def item_content_hash(item: Item) -> str:
 
 def item_problem(item: Item) -> tuple[str, str] | None:
     """``(field, reason)`` when an item breaks the contract, else ``None``."""
-    if not isinstance(item.external_id, str) or not item.external_id:
+    external_id = item.external_id
+    if type(external_id) is not str or not external_id:
         return "external_id", "external_id must be a non-empty string"
-    if len(item.external_id) > 300:
+    if len(external_id) > 300:
         return "external_id", "external_id is longer than 300 characters"
     text = item.text
-    if not isinstance(text, str) or not text.strip():
+    if type(text) is not str or not text or text.isspace():
         return "text", "text is empty"
     if "\x00" in text:
         return "text", "text contains NUL bytes"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "text", "text contains undecodable bytes"
-    if item.created_at is not None and (not isinstance(item.created_at, datetime) or item.created_at.tzinfo is None):
-        return "created_at", "created_at must be a timezone-aware datetime"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "text", "text contains undecodable bytes"
+    created_at = item.created_at
+    if created_at is not None and (type(created_at) is not datetime or created_at.tzinfo is None):
+        if not isinstance(created_at, datetime) or created_at.tzinfo is None:
+            return "created_at", "created_at must be a timezone-aware datetime"
     if item.channel is not None and item.channel not in CHANNELS:
         return "channel", f"unknown channel {item.channel!r}"
-    if item.nps is not None and (not isinstance(item.nps, int) or not 0 <= item.nps <= 10):
-        return "nps", f"nps {item.nps!r} is not an integer 0..10"
-    if item.rating is not None and not isinstance(item.rating, int | float):
-        return "rating", f"rating {item.rating!r} is not a number"
+    nps = item.nps
+    if nps is not None and (type(nps) is not int or not 0 <= nps <= 10):
+        if not isinstance(nps, int) or isinstance(nps, bool) or not 0 <= nps <= 10:
+            return "nps", f"nps {nps!r} is not an integer 0..10"
+    rating = item.rating
+    if rating is not None and type(rating) is not float and (isinstance(rating, bool) or not isinstance(rating, int | float)):
+        return "rating", f"rating {rating!r} is not a number"
     return None
 
 
@@ -304,6 +312,43 @@ class _Writer:
             )
 
 
+class _Flusher:
+    """Runs ``_Writer.flush`` on one background thread, one batch in flight at a time.
+
+    While SQLite or PostgreSQL writes batch *n* (the drivers release the GIL while the
+    database works), the collector already parses batch *n + 1*: an import costs about
+    the larger of parsing and writing instead of their sum. Batches are still committed
+    one after another, in order, each in its own transaction; memory holds at most two.
+    An error of a flush is raised by the next ``submit`` or ``wait``.
+    """
+
+    def __init__(self, writer: _Writer, progress: Callable[[RunReport], None] | None) -> None:
+        self._writer = writer
+        self._progress = progress
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bihuan-writer")
+        self._pending: Future[None] | None = None
+
+    def _flush(self, items: list[Item], bad: list[BadRecord], state: dict[str, Any] | None, read: int) -> None:
+        self._writer.flush(items, bad, state, read)
+        if self._progress:
+            self._progress(self._writer.report)
+
+    def submit(self, items: list[Item], bad: list[BadRecord], state: dict[str, Any] | None, read: int) -> None:
+        self.wait()
+        self._pending = self._executor.submit(self._flush, items, bad, state, read)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._executor.shutdown(wait=True)
+
+
 def _item_as_raw(item: Item) -> dict[str, Any]:
     raw = {
         "external_id": item.external_id,
@@ -361,6 +406,7 @@ def run_collector(
             )
             report.run_id = run.id
     writer = _Writer(ctx, engine=engine, hooks=hooks, collector_type=collector_type, report=report, dry_run=dry_run)
+    flusher = _Flusher(writer, progress)
     items: list[Item] = []
     bad: list[BadRecord] = []
     read = 0
@@ -373,15 +419,11 @@ def run_collector(
                     items.append(output)
                     read += 1
                     if len(items) >= max_buffer:
-                        writer.flush(items, bad, None, read)
+                        flusher.submit(items, bad, None, read)
                         items, bad, read = [], [], 0
-                        if progress:
-                            progress(report)
                 elif isinstance(output, Checkpoint):
-                    writer.flush(items, bad, output.state, read)
+                    flusher.submit(items, bad, output.state, read)
                     items, bad, read = [], [], 0
-                    if progress:
-                        progress(report)
                 elif isinstance(output, BadRecord):
                     bad.append(output)
                     read += 1
@@ -392,12 +434,16 @@ def run_collector(
                     )
         except Exception:
             # Keep what was read before the failure; the state stays at the last checkpoint.
-            if items or bad:
-                writer.flush(items, bad, None, read)
-                items, bad, read = [], [], 0
+            try:
+                flusher.wait()
+            finally:
+                if items or bad:
+                    writer.flush(items, bad, None, read)
+                    items, bad, read = [], [], 0
             raise
         if items or bad or read:
-            writer.flush(items, bad, None, read)
+            flusher.submit(items, bad, None, read)
+        flusher.wait()
         report.status = RunStatus.SUCCEEDED
     except Exception as exc:
         report.status = RunStatus.FAILED
@@ -408,8 +454,13 @@ def run_collector(
         report.status = RunStatus.FAILED
         report.error_class = "interrupted"
         report.error = type(exc).__name__
-        _finish(report, engine)
+        try:
+            flusher.close()
+        finally:
+            _finish(report, engine)
         raise
+    finally:
+        flusher.close()
     _finish(report, engine)
     if hooks.on_run_finished:
         hooks.on_run_finished(report)

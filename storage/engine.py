@@ -99,6 +99,9 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # 64 MiB page cache (the default is 2 MiB): index pages of a million-row table stay
+    # in memory during bulk upserts
+    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
 

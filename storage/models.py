@@ -44,7 +44,9 @@ class FeedbackItemBase(SQLModel):
     text: str = Field(sa_type=Text, description="redacted feedback text")
     rating: float | None = Field(default=None, description="satisfaction rating, usually 1..5")
     nps: int | None = Field(default=None, description="likelihood to recommend, 0..10")
-    customer_ref: str | None = Field(default=None, max_length=200, index=True)
+    # Not indexed: every secondary index on this table costs bulk imports ~2 µs a row,
+    # and customer lookups (repeat contacts) are batch aggregates, not interactive.
+    customer_ref: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(sa_type=UTCDateTime, index=True, description="when the customer said it")
     url: str | None = Field(default=None, sa_type=Text)
     extra: dict[str, Any] | None = Field(default=None, sa_type=JSON, description="other source fields")
@@ -61,7 +63,7 @@ class FeedbackItem(FeedbackItemBase, table=True):
     content_hash: str = Field(max_length=64, description="hash of the record as read; detects changes")
     collected_at: datetime = Field(sa_type=UTCDateTime, default_factory=utcnow)
     updated_at: datetime = Field(sa_type=UTCDateTime, default_factory=utcnow)
-    run_id: int | None = Field(default=None, foreign_key="collector_run.id", index=True)
+    run_id: int | None = Field(default=None, foreign_key="collector_run.id")  # not indexed: see customer_ref
 
 
 # ── collection ────────────────────────────────────────────────────────────────────────

@@ -172,7 +172,7 @@ def test_items_without_a_checkpoint_are_flushed_in_bounded_batches(engine: Engin
     progress: list[int] = []
     report = run(engine, [item(i) for i in range(25)], max_buffer=10, progress=lambda r: progress.append(r.read))
     assert report.new == 25
-    assert progress == [10, 20]
+    assert progress == [10, 20, 25]
 
 
 def test_hooks_are_told_what_was_stored(engine: Engine) -> None:

@@ -74,8 +74,6 @@ def upgrade() -> None:
     with op.batch_alter_table('feedback_item', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_feedback_item_channel'), ['channel'], unique=False)
         batch_op.create_index(batch_op.f('ix_feedback_item_created_at'), ['created_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_feedback_item_customer_ref'), ['customer_ref'], unique=False)
-        batch_op.create_index(batch_op.f('ix_feedback_item_run_id'), ['run_id'], unique=False)
         batch_op.create_index('ix_feedback_item_updated_at', ['updated_at'], unique=False)
 
     op.create_table('quarantined_record',
@@ -116,8 +114,6 @@ def downgrade() -> None:
     op.drop_table('quarantined_record')
     with op.batch_alter_table('feedback_item', schema=None) as batch_op:
         batch_op.drop_index('ix_feedback_item_updated_at')
-        batch_op.drop_index(batch_op.f('ix_feedback_item_run_id'))
-        batch_op.drop_index(batch_op.f('ix_feedback_item_customer_ref'))
         batch_op.drop_index(batch_op.f('ix_feedback_item_created_at'))
         batch_op.drop_index(batch_op.f('ix_feedback_item_channel'))
 
