@@ -43,6 +43,40 @@ from bihuan.core.demo_data.plan import (
 # ---------------------------------------------------------------------------------------
 
 
+def _import_file(
+    path: Path,
+    recs: list[_Rec],
+    *,
+    rows: int,
+    duplicates: int,
+    collector: str,
+    channel: str,
+    source: str,
+    encoding: str | None,
+    header: tuple[str, ...],
+    description: str,
+) -> DemoFile:
+    """The manifest entry of one import file, its counts taken from the planned items."""
+    broken_reasons, pii_kinds = _count_stats(recs)
+    broken = sum(broken_reasons.values())
+    return DemoFile(
+        path=path,
+        collector=collector,
+        channel=channel,
+        source=source,
+        encoding=encoding,
+        rows=rows,
+        items=len(recs) - broken,
+        broken=broken,
+        broken_reasons=broken_reasons,
+        duplicates=duplicates,
+        pii=sum(pii_kinds.values()),
+        pii_kinds=pii_kinds,
+        header=header,
+        description=description,
+    )
+
+
 def _write_survey(path: Path, rng: random.Random, recs: list[_Rec]) -> DemoFile:
     _choose_pii(rng, recs)
     _choose_broken(
@@ -90,20 +124,15 @@ def _write_survey(path: Path, rng: random.Random, recs: list[_Rec]) -> DemoFile:
         rows.append(row)
     rows, duplicates = _with_duplicates(rng, rows, recs)
     path.write_bytes(_csv_bytes(SURVEY_HEADER, rows, "gbk"))
-    broken_reasons, pii_kinds = _count_stats(recs)
-    return DemoFile(
-        path=path,
+    return _import_file(
+        path,
+        recs,
+        rows=len(rows),
+        duplicates=duplicates,
         collector="csv",
         channel="survey",
         source="survey",
         encoding="gbk",
-        rows=len(rows),
-        items=len(recs) - sum(broken_reasons.values()),
-        broken=sum(broken_reasons.values()),
-        broken_reasons=broken_reasons,
-        duplicates=duplicates,
-        pii=sum(pii_kinds.values()),
-        pii_kinds=pii_kinds,
         header=SURVEY_HEADER,
         description="满意度调查导出（Excel另存为CSV，GBK编码）",
     )
@@ -232,20 +261,15 @@ def _write_social(path: Path, rng: random.Random, recs: list[_Rec]) -> DemoFile:
         lines.append(line)
     lines, duplicates = _with_duplicates(rng, lines, recs)
     path.write_bytes("".join(line + "\n" for line in lines).encode("utf-8"))
-    broken_reasons, pii_kinds = _count_stats(recs)
-    return DemoFile(
-        path=path,
+    return _import_file(
+        path,
+        recs,
+        rows=len(lines),
+        duplicates=duplicates,
         collector="jsonl",
         channel="social",
         source="social",
         encoding="utf-8",
-        rows=len(lines),
-        items=len(recs) - sum(broken_reasons.values()),
-        broken=sum(broken_reasons.values()),
-        broken_reasons=broken_reasons,
-        duplicates=duplicates,
-        pii=sum(pii_kinds.values()),
-        pii_kinds=pii_kinds,
         header=SOCIAL_KEYS,
         description="舆情监测导出（微博、抖音、小红书、黑猫投诉），每行一个JSON对象",
     )
@@ -324,20 +348,15 @@ def _write_tickets(path: Path, rng: random.Random, recs: list[_Rec], now: dateti
     buffer = io.BytesIO()
     wb.save(buffer)
     path.write_bytes(_reproducible_zip(buffer.getvalue(), stamp))
-    broken_reasons, pii_kinds = _count_stats(recs)
-    return DemoFile(
-        path=path,
+    return _import_file(
+        path,
+        recs,
+        rows=len(rows),
+        duplicates=duplicates,
         collector="xlsx",
         channel="ticket",
         source="tickets",
         encoding=None,
-        rows=len(rows),
-        items=len(recs) - sum(broken_reasons.values()),
-        broken=sum(broken_reasons.values()),
-        broken_reasons=broken_reasons,
-        duplicates=duplicates,
-        pii=sum(pii_kinds.values()),
-        pii_kinds=pii_kinds,
         header=TICKETS_HEADER,
         description="投诉工单系统导出（XLSX，创建时间为日期单元格）",
     )
@@ -419,20 +438,15 @@ def _write_hotline(path: Path, rng: random.Random, recs: list[_Rec]) -> DemoFile
         rows.append(row)
     rows, duplicates = _with_duplicates(rng, rows, recs)
     path.write_bytes(_csv_bytes(HOTLINE_HEADER, rows, "utf-8-sig"))
-    broken_reasons, pii_kinds = _count_stats(recs)
-    return DemoFile(
-        path=path,
+    return _import_file(
+        path,
+        recs,
+        rows=len(rows),
+        duplicates=duplicates,
         collector="csv",
         channel="hotline",
         source="hotline",
         encoding="utf-8-sig",
-        rows=len(rows),
-        items=len(recs) - sum(broken_reasons.values()),
-        broken=sum(broken_reasons.values()),
-        broken_reasons=broken_reasons,
-        duplicates=duplicates,
-        pii=sum(pii_kinds.values()),
-        pii_kinds=pii_kinds,
         header=HOTLINE_HEADER,
         description="客服热线通话小结导出（UTF-8 BOM CSV）",
     )
