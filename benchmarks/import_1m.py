@@ -26,12 +26,12 @@ import json
 import os
 import platform
 import random
-import resource
 import shutil
 import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -53,8 +53,14 @@ BIHUAN = [sys.executable, "-c", "from bihuan.tui.cli import main; main()"]
 
 
 def write_csv(path: Path, rows: int, seed: int = 7) -> None:
-    """A survey export: 7 columns, ~5 % of texts with a phone or card number."""
+    """A survey export: 7 columns, ~5 % of texts with a phone number.
+
+    Rows are in submission order over one year, as survey systems export them, with a
+    few minutes of jitter (so the time column is nearly, not strictly, sorted).
+    """
     rng = random.Random(seed)
+    start = datetime(2026, 1, 1)
+    step = 365 * 86400 / rows
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(HEADER)
@@ -65,7 +71,7 @@ def write_csv(path: Path, rows: int, seed: int = 7) -> None:
             writer.writerow(
                 (
                     f"S{i:08d}",
-                    f"2026-{1 + i % 12:02d}-{1 + i % 28:02d} {i % 24:02d}:{i % 60:02d}:00",
+                    (start + timedelta(seconds=i * step + rng.uniform(-300, 300))).strftime("%Y-%m-%d %H:%M:%S"),
                     1 + i % 5,
                     i % 11,
                     text,
@@ -75,26 +81,41 @@ def write_csv(path: Path, rows: int, seed: int = 7) -> None:
             )
 
 
-def floor(path: Path, db: Path) -> float:
-    """Rows/s of csv.reader + raw sqlite3 executemany into a same-shaped table."""
+def floor(path: Path, db: Path, schema_from: Path | None = None) -> float:
+    """Rows/s of csv.reader + raw sqlite3 executemany into a same-shaped table.
+
+    :param schema_from: take the ``feedback_item`` table and its indexes from this
+        database (bihuan's migrated schema) instead of a bare table with one unique key.
+    """
     db.unlink(missing_ok=True)
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute(
-        "CREATE TABLE feedback_item (id INTEGER PRIMARY KEY, source TEXT, external_id TEXT, channel TEXT,"
-        " text TEXT, rating REAL, nps INTEGER, customer_ref TEXT, created_at TEXT, extra TEXT,"
-        " UNIQUE (source, external_id))"
-    )
+    if schema_from is None:
+        conn.execute(
+            "CREATE TABLE feedback_item (id INTEGER PRIMARY KEY, source TEXT, external_id TEXT, channel TEXT,"
+            " text TEXT, rating REAL, nps INTEGER, customer_ref TEXT, created_at TEXT, extra TEXT,"
+            " content_hash TEXT, collected_at TEXT, updated_at TEXT, UNIQUE (source, external_id))"
+        )
+    else:
+        source = sqlite3.connect(schema_from)
+        statements = source.execute(
+            "SELECT sql FROM sqlite_master WHERE tbl_name = 'feedback_item' AND sql IS NOT NULL ORDER BY type DESC"
+        ).fetchall()
+        source.close()
+        conn.execute("PRAGMA foreign_keys=OFF")
+        for (statement,) in statements:
+            conn.execute(statement)
     start = time.perf_counter()
     with path.open(encoding="utf-8", newline="") as f:
         reader = csv.reader(f)
         next(reader)
         conn.execute("BEGIN")
+        now = datetime.now().isoformat(" ")
         conn.executemany(
             "INSERT INTO feedback_item (source, external_id, channel, text, rating, nps, customer_ref, created_at,"
-            " extra) VALUES ('survey', ?, 'survey', ?, ?, ?, ?, ?, ?)",
-            ((r[0], r[4], float(r[2]), int(r[3]), r[5], r[1], r[6]) for r in reader),
+            " extra, content_hash, collected_at, updated_at) VALUES ('survey', ?, 'survey', ?, ?, ?, ?, ?, ?, '', ?, ?)",
+            ((r[0], r[4], float(r[2]), int(r[3]), r[5], r[1], r[6], now, now) for r in reader),
         )
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
@@ -156,6 +177,7 @@ def main() -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     elapsed, report, rss = bihuan_import(big, db, home)
+    schema_floor_rate = floor(big, DATA / "floor_schema.db", schema_from=db)
     reelapsed, rereport, rerss = bihuan_import(big, db, home)
     small_db = DATA / "small.db"
     for suffix in ("", "-wal", "-shm"):
@@ -169,9 +191,10 @@ def main() -> None:
     print(f"command: .venv/bin/python benchmarks/import_1m.py --rows {args.rows}\n")
     print("| measurement | figure | target |")
     print("|---|---|---|")
-    print(f"| floor: csv.reader + raw sqlite3 executemany | {floor_rate:,.0f} rows/s | — |")
+    print(f"| floor: csv.reader + raw sqlite3 executemany, bare table (one unique key) | {floor_rate:,.0f} rows/s | — |")
+    print(f"| floor into bihuan's schema (same indexes) | {schema_floor_rate:,.0f} rows/s | — |")
     print(f"| bihuan import, {args.rows:,} rows, fresh db (wall, incl. start-up) | {rate:,.0f} rows/s ({elapsed:.1f} s) | ≥ 100,000 rows/s |")
-    print(f"| import as share of floor | {rate / floor_rate:.0%} | ≥ 30 % |")
+    print(f"| import as share of floor (bare table / same schema) | {rate / floor_rate:.0%} / {rate / schema_floor_rate:.0%} | ≥ 30 % |")
     print(f"| re-import of the same file (all duplicates) | {rerate:,.0f} rows/s ({reelapsed:.1f} s) | ≥ 200,000 rows/s |")
     print(f"| peak RSS, import of {small_rows:,} rows | {small_rss:.0f} MB | — |")
     print(f"| peak RSS, import of {args.rows:,} rows | {rss:.0f} MB | ≤ 300 MB, flat |")

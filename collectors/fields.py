@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,36 +23,35 @@ from bihuan.core.types import CHANNELS
 #: fields a column can be mapped to (``--map field=column``)
 FIELDS = ("text", "created_at", "rating", "nps", "channel", "customer_ref", "external_id", "url")
 
-# Header aliases, compared after normalise_header. Order inside a tuple does not matter;
-# exact matches over all fields win over "contains" matches, and earlier fields in
-# _CONTAINS_ORDER win a column both could claim by containment.
+#: header aliases per field, as people write them; compared after :func:`normalise_header`
 ALIASES: dict[str, tuple[str, ...]] = {
     "text": (
-        "内容", "意见", "反馈内容", "反馈", "评价", "评价内容", "您的意见或建议", "意见或建议", "建议", "投诉内容",
-        "通话摘要", "通话小结", "帖子内容", "正文", "留言", "描述", "问题描述", "text", "comment", "comments",
-        "content", "feedback", "body", "message", "consumercomplaintnarrative", "description", "review",
+        "内容", "意见", "反馈", "反馈内容", "评价", "评价内容", "您的意见或建议", "意见或建议", "建议", "投诉内容",
+        "通话摘要", "通话小结", "帖子内容", "正文", "留言", "留言内容", "描述", "问题描述", "text", "comment",
+        "comments", "content", "feedback", "body", "message", "consumer complaint narrative", "description",
+        "review", "review text",
     ),
     "created_at": (
-        "时间", "日期", "提交时间", "创建时间", "发布时间", "来电时间", "投诉时间", "反馈时间", "createdat", "created",
-        "date", "timestamp", "time", "datereceived", "submittedat", "createdtime",
+        "时间", "日期", "提交时间", "创建时间", "发布时间", "来电时间", "投诉时间", "反馈时间", "评价时间",
+        "created_at", "created", "date", "timestamp", "time", "date received", "submitted_at", "created time",
+        "datetime",
     ),
     "rating": ("评分", "满意度", "满意度评分", "星级", "打分", "rating", "score", "stars", "csat", "satisfaction"),
-    "nps": ("推荐", "推荐意愿", "推荐度", "推荐意愿010分", "nps", "likelihoodtorecommend", "npsscore"),
-    "channel": ("渠道", "来源渠道", "来源", "平台", "channel", "platform", "sourcechannel"),
+    "nps": ("推荐", "推荐意愿", "推荐度", "推荐指数", "nps", "nps score", "likelihood to recommend"),
+    "channel": ("渠道", "来源渠道", "平台", "channel", "platform", "source channel"),
     "customer_ref": (
-        "客户号", "客户编号", "客户id", "会员号", "customerid", "customer", "customerref", "userid", "客户",
+        "客户号", "客户编号", "客户id", "会员号", "会员编号", "customer_id", "customer", "customer ref", "user_id",
     ),
     "external_id": (
-        "编号", "序号", "id", "工单号", "记录编号", "单号", "complaintid", "ticketid", "responseid", "recordid",
+        "编号", "序号", "id", "工单号", "记录编号", "单号", "complaint id", "ticket_id", "response_id", "record_id",
     ),
     "url": ("链接", "网址", "url", "link"),
 }
-# A "contains" match needs a more specific alias; short ones like "id" or "时间" would
-# claim unrelated columns ("客户id", "处理时间").
-_CONTAINS_ORDER = ("nps", "rating", "created_at", "customer_ref", "external_id", "url", "channel", "text")
-_CONTAINS_MIN = 2
 
-_PUNCTUATION = re.compile(r"[\s\ufeff（）()【】\[\]：:_\-－/\\.,，、?？!！'\"“”]+")
+# Ties between "contains" matches of equal length go to the earlier field here: a column
+# named 留言时间 is a time, 反馈编号 an id, 满意度评价 a rating.
+_PRIORITY = ("nps", "rating", "created_at", "external_id", "url", "channel", "text", "customer_ref")
+_PUNCTUATION = re.compile(r"[\s\ufeff\u3000（）()【】\[\]{}<>《》：:_\-－—/\\.,，、;；?？!！'\"“”‘’·•*#]+")
 
 
 def normalise_header(name: Any) -> str:
@@ -58,134 +59,202 @@ def normalise_header(name: Any) -> str:
     return _PUNCTUATION.sub("", str(name or "")).lower()
 
 
-def resolve_columns(header: Sequence[Any], mapping: Mapping[str, str] | None = None) -> dict[str, int]:
+_NORMALISED = {field: tuple(dict.fromkeys(normalise_header(a) for a in aliases)) for field, aliases in ALIASES.items()}
+#: normalised alias → field, for the exact pass
+EXACT_ALIASES: dict[str, str] = {alias: field for field in FIELDS for alias in _NORMALISED[field]}
+
+
+@lru_cache(maxsize=4096)
+def _contained_field(name: str) -> str | None:
+    """The field whose alias best matches inside ``name`` (the "contains" pass).
+
+    The longest alias wins, then one that ends the name (in Chinese the head noun comes
+    last: 客户留言 is a message, 留言时间 a time), then :data:`_PRIORITY`. Short ASCII
+    aliases would match inside unrelated words ("id" in "paid"), so ASCII aliases need
+    four letters, or three at the start or end of the name ("nps评分").
+    """
+    best: tuple[int, int, int] | None = None
+    found: str | None = None
+    for rank, field in enumerate(_PRIORITY):
+        for alias in _NORMALISED[field]:
+            if alias not in name:
+                continue
+            at_edge = name.startswith(alias) or name.endswith(alias)
+            if alias.isascii() and (len(alias) < 3 or (len(alias) == 3 and not at_edge)):
+                continue
+            score = (len(alias), int(name.endswith(alias)), -rank)
+            if best is None or score > best:
+                best, found = score, field
+    return found
+
+
+class MappingError(ValueError):
+    """``--map`` names an unknown field or a column the file does not have."""
+
+
+def resolve_columns(header: Sequence[str], mapping: Mapping[str, str] | None = None) -> dict[str, int]:
     """Field → column index for ``header``.
 
-    ``mapping`` (field → column header) wins; then exact alias matches; then a column
-    whose name contains an alias. Each column serves one field.
+    ``mapping`` (field → column header) wins; then exact alias matches over all fields;
+    then a column whose name contains an alias (see :func:`_contained_field`). The
+    first matching column wins and each column serves one field.
 
-    :raises KeyError: with a message, when a mapped column is not in the header.
+    :raises MappingError: when ``mapping`` names an unknown field or a missing column.
     """
-    normalised = [normalise_header(h) for h in header]
+    names = [normalise_header(h) for h in header]
     columns: dict[str, int] = {}
     used: set[int] = set()
     for field, column in (mapping or {}).items():
-        wanted = normalise_header(column)
-        for index, name in enumerate(normalised):
-            if name == wanted and index not in used:
-                columns[field] = index
-                used.add(index)
-                break
-        else:
-            raise KeyError(f"--map {field}={column}: no column {column!r}; columns are {list(map(str, header))}")
-    for field in FIELDS:
-        if field in columns:
+        if field not in FIELDS:
+            raise MappingError(f"--map {field}={column}: unknown field {field!r} (fields: {', '.join(FIELDS)})")
+        # the header exactly as written first, then the same name modulo case and punctuation
+        candidates = [i for i, h in enumerate(header) if h == column and i not in used]
+        candidates += [i for i, n in enumerate(names) if n == normalise_header(column) and i not in used]
+        if not candidates:
+            raise MappingError(f"--map {field}={column}: no column {column!r}; columns are {list(header)}")
+        columns[field] = candidates[0]
+        used.add(candidates[0])
+    for index, name in enumerate(names):
+        field = EXACT_ALIASES.get(name)
+        if field is not None and field not in columns and index not in used:
+            columns[field] = index
+            used.add(index)
+    for index, name in enumerate(names):
+        if index in used or not name:
             continue
-        aliases = set(ALIASES[field])
-        for index, name in enumerate(normalised):
-            if index not in used and name in aliases:
-                columns[field] = index
-                used.add(index)
-                break
-    for field in _CONTAINS_ORDER:
-        if field in columns:
-            continue
-        aliases = [a for a in ALIASES[field] if len(a) >= _CONTAINS_MIN]
-        for index, name in enumerate(normalised):
-            if index not in used and any(a in name for a in aliases):
-                columns[field] = index
-                used.add(index)
-                break
+        field = _contained_field(name)
+        if field is not None and field not in columns:
+            columns[field] = index
+            used.add(index)
     return columns
 
 
-# ── values ────────────────────────────────────────────────────────────────────────────
+# ── dates ─────────────────────────────────────────────────────────────────────────────
 
-_DATE_PATTERNS = (
-    # 2026/10/1 9:05[:33], 2026.10.1, 2026年10月1日 09:05
-    re.compile(
-        r"(?P<y>\d{4})\s*[/.年-]\s*(?P<m>\d{1,2})\s*[/.月-]\s*(?P<d>\d{1,2})\s*日?"
-        r"(?:[ T]+(?P<H>\d{1,2})[:：时](?P<M>\d{1,2})(?:[:：分](?P<S>\d{1,2})(?:\.(?P<f>\d{1,6}))?)?秒?)?$"
-    ),
-    # 10/01/2026 [9:05] as US exports (CFPB "Date received") write it
-    re.compile(
-        r"(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})(?:\s+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?$"
-    ),
+# 2026/10/1 9:05[:33], 2026.10.1, 2026-10-1, 2026年10月1日 09时05分, with optional AM/PM
+_YMD = re.compile(
+    r"(?P<y>\d{4})\s*[/.年-]\s*(?P<m>\d{1,2})\s*[/.月-]\s*(?P<d>\d{1,2})\s*日?"
+    r"(?:(?:(?<=日)\s*|[\sT]+)(?P<H>\d{1,2})\s*[:：时]\s*(?P<M>\d{1,2})(?:\s*[:：分]\s*(?P<S>\d{1,2})(?:\.(?P<f>\d{1,9}))?)?\s*[秒分]?"
+    r"\s*(?P<ampm>[ap]\.?m\.?)?)?$",
+    re.IGNORECASE,
 )
-_DATE_CACHE_MAX = 50_000
+# 10/01/2026 [9:05 PM] as US exports (CFPB "Date received") write it: month first
+_MDY = re.compile(
+    r"(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})"
+    r"(?:\s+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d{1,9}))?)?\s*(?P<ampm>[ap]\.?m\.?)?)?$",
+    re.IGNORECASE,
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EXCEL_EPOCH = datetime(1899, 12, 30)
+_DATE_CACHE_MAX = 100_000
+_MIN_YEAR, _MAX_YEAR = 1900, 2200
 
 
 class DateParser:
-    """Parses the timestamps of one run; naive values are in ``zone``.
+    """Parses the timestamps of one run into UTC; naive values are in ``zone``.
 
-    Exports repeat timestamps (date-only columns, minute precision), so results are
-    cached per string; the cache is bounded.
+    Accepts ISO 8601 (``T`` or space, fractional seconds, ``Z`` or an offset), Chinese
+    and slash-separated dates with or without a time, US ``m/d/Y``, RFC 2822, epoch
+    seconds or milliseconds (10 or 13 digits), Excel datetime cells and Excel serial
+    numbers. Exports repeat timestamps (date-only columns, minute precision), so results
+    are cached per string; the cache is bounded.
     """
 
     def __init__(self, zone: ZoneInfo) -> None:
         self.zone = zone
-        self._cache: dict[str, datetime] = {}
+        self._cache: dict[str, datetime | None] = {}
 
     def parse(self, value: Any) -> datetime | None:
+        """``value`` as an aware UTC datetime; ``None`` for an empty cell.
+
+        :raises RecordError: ``invalid date '…'`` on field ``created_at``.
+        """
+        if value.__class__ is str:
+            try:
+                return self._cache[value]
+            except KeyError:
+                pass
+            parsed = self._parse_text(value.strip()) if value and not value.isspace() else None
+            if len(self._cache) >= _DATE_CACHE_MAX:
+                self._cache.clear()
+            self._cache[value] = parsed
+            return parsed
         if value is None:
             return None
         if isinstance(value, datetime):
-            return self._aware(value)
-        text = str(value).strip()
-        if not text:
-            return None
-        cached = self._cache.get(text)
-        if cached is not None:
-            return cached
-        parsed = self._parse_text(text)
-        if len(self._cache) >= _DATE_CACHE_MAX:
-            self._cache.clear()
-        self._cache[text] = parsed
-        return parsed
+            return self._aware(value, str(value))
+        if isinstance(value, date):
+            return self._aware(datetime.combine(value, time()), str(value))
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return self._number(value)
+        return self.parse(str(value))
 
-    def _aware(self, value: datetime) -> datetime:
+    def _aware(self, value: datetime, shown: str) -> datetime:
+        if not _MIN_YEAR <= value.year <= _MAX_YEAR:
+            raise RecordError(f"invalid date {shown[:60]!r} (year {value.year})", field="created_at")
         if value.tzinfo is None:
             value = value.replace(tzinfo=self.zone)
         return value.astimezone(UTC)
 
+    def _number(self, value: float) -> datetime:
+        if value != value or value in (float("inf"), float("-inf")):
+            raise RecordError(f"invalid date {value!r}", field="created_at")
+        if 20_000 <= value < 100_000:  # an Excel serial day number (1954…2173)
+            return self._aware(_EXCEL_EPOCH + timedelta(days=value), str(value))
+        return self._parse_text(str(int(value)) if float(value).is_integer() else str(value))
+
     def _parse_text(self, text: str) -> datetime:
-        try:
-            return self._aware(datetime.fromisoformat(text.replace("Z", "+00:00")))
-        except ValueError:
-            pass
+        if len(text) >= 8 and text[:4].isdigit():
+            try:
+                return self._aware(datetime.fromisoformat(text), text)
+            except ValueError:
+                pass
         if text.isdigit() and len(text) in (10, 13):  # epoch seconds or milliseconds
             seconds = int(text) / (1000 if len(text) == 13 else 1)
-            return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
-        for pattern in _DATE_PATTERNS:
-            match = pattern.match(text)
-            if match is None:
-                continue
+            return self._aware(_EPOCH + timedelta(seconds=seconds), text)
+        match = _YMD.match(text) or _MDY.match(text)
+        if match is not None:
             parts = match.groupdict()
+            hour = int(parts["H"] or 0)
+            ampm = (parts["ampm"] or "").lower()[:1]
+            if ampm and 1 <= hour <= 12:
+                hour = hour % 12 + (12 if ampm == "p" else 0)
             try:
                 value = datetime(
                     int(parts["y"]),
                     int(parts["m"]),
                     int(parts["d"]),
-                    int(parts.get("H") or 0),
-                    int(parts.get("M") or 0),
-                    int(parts.get("S") or 0),
-                    int((parts.get("f") or "0").ljust(6, "0")),
+                    hour,
+                    int(parts["M"] or 0),
+                    int(parts["S"] or 0),
+                    int((parts["f"] or "0")[:6].ljust(6, "0")),
                 )
             except ValueError:
-                break
-            return self._aware(value)
+                pass
+            else:
+                return self._aware(value, text)
+        elif "," in text or " " in text:
+            try:
+                return self._aware(parsedate_to_datetime(text), text)  # RFC 2822, as feeds write it
+            except (TypeError, ValueError, IndexError):
+                pass
         raise RecordError(f"invalid date {text[:60]!r}", field="created_at")
 
 
-_RATING_WORDS = {
-    "非常满意": 5.0, "很满意": 5.0, "满意": 4.0, "比较满意": 4.0, "基本满意": 3.0, "一般": 3.0,
-    "不满意": 2.0, "不太满意": 2.0, "非常不满意": 1.0, "很不满意": 1.0,
-    "very satisfied": 5.0, "satisfied": 4.0, "neutral": 3.0, "dissatisfied": 2.0, "very dissatisfied": 1.0,
+# ── ratings, NPS, channels ────────────────────────────────────────────────────────────
+
+RATING_WORDS: dict[str, float] = {
+    "非常满意": 5.0, "很满意": 5.0, "十分满意": 5.0, "满意": 4.0, "比较满意": 4.0, "较满意": 4.0,
+    "基本满意": 3.0, "一般": 3.0, "还行": 3.0, "不太满意": 2.0, "不满意": 2.0, "较不满意": 2.0,
+    "非常不满意": 1.0, "很不满意": 1.0, "极不满意": 1.0,
+    "very satisfied": 5.0, "satisfied": 4.0, "neutral": 3.0, "dissatisfied": 2.0, "unsatisfied": 2.0,
+    "very dissatisfied": 1.0, "very unsatisfied": 1.0,
 }
-_NUMBER_SUFFIXES = ("分", "星", "stars", "star", "points")
+_NUMBER_SUFFIXES = ("分", "星", "颗星", "stars", "star", "points", "pts")
 
 
 def _number(text: str) -> float:
+    text = text.strip()
     for suffix in _NUMBER_SUFFIXES:
         if text.endswith(suffix):
             text = text[: -len(suffix)].strip()
@@ -194,59 +263,90 @@ def _number(text: str) -> float:
 
 
 def parse_rating(value: Any, rating_max: float) -> float | None:
-    """A satisfaction rating in ``0..rating_max``; words like 非常满意 are understood."""
-    if value is None or value == "":
+    """A satisfaction rating in ``0..rating_max``, as given; words like 非常满意 are understood.
+
+    :raises RecordError: on field ``rating`` for words, out-of-range numbers and junk.
+    """
+    if value is None:
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         rating = float(value)
+        shown = f"{rating:g}"
     else:
         text = str(value).strip()
         if not text:
             return None
-        word = _RATING_WORDS.get(text.lower())
+        word = RATING_WORDS.get(" ".join(text.lower().split()))
         if word is not None:
             return word
         try:
             rating = _number(text)
         except ValueError:
-            raise RecordError(f"rating {text[:40]!r} is not a number", field="rating") from None
-    if not 0 <= rating <= rating_max or rating != rating:
-        raise RecordError(f"rating {rating:g} outside 0..{rating_max:g}", field="rating")
+            raise RecordError(f"rating {text[:40]!r} is not a number or a satisfaction word", field="rating") from None
+        shown = text[:40]
+    if not 0 <= rating <= rating_max:  # NaN fails this too
+        raise RecordError(f"rating {shown} outside 0..{rating_max:g}", field="rating")
     return rating
 
 
 def parse_nps(value: Any) -> int | None:
-    """A likelihood-to-recommend score, an integer 0..10."""
-    if value is None or value == "":
+    """A likelihood-to-recommend score, an integer 0..10 (``"8"``, ``"8分"``, ``8.0``).
+
+    :raises RecordError: on field ``nps``.
+    """
+    if value is None:
         return None
+    if isinstance(value, bool):
+        raise RecordError(f"NPS score {value!r} is not a number", field="nps")
     text = str(value).strip()
     if not text:
         return None
     try:
-        number = _number(text)
+        number = float(value) if isinstance(value, int | float) else _number(text)
     except ValueError:
         raise RecordError(f"NPS score {text[:40]!r} is not a number", field="nps") from None
-    if not number.is_integer() or not 0 <= number <= 10:
-        raise RecordError(f"NPS score {text[:40]!r} outside 0..10", field="nps")
+    if not 0 <= number <= 10:
+        raise RecordError(f"NPS score {text[:40]} outside 0..10", field="nps")
+    if not number.is_integer():
+        raise RecordError(f"NPS score {text[:40]} is not a whole number 0..10", field="nps")
     return int(number)
 
 
-_CHANNEL_WORDS = {
-    "问卷": "survey", "调查": "survey", "满意度调查": "survey", "调研": "survey",
+CHANNEL_WORDS: dict[str, str] = {
+    "问卷": "survey", "调查": "survey", "满意度调查": "survey", "调研": "survey", "问卷调查": "survey",
     "微博": "social", "抖音": "social", "小红书": "social", "黑猫投诉": "social", "社交媒体": "social",
-    "微信": "social", "知乎": "social", "weibo": "social", "douyin": "social", "twitter": "social",
-    "工单": "ticket", "投诉": "ticket", "投诉工单": "ticket", "邮件": "ticket",
-    "热线": "hotline", "电话": "hotline", "客服电话": "hotline", "客服热线": "hotline", "phone": "hotline",
-    "应用商店": "app_review", "app store": "app_review", "appstore": "app_review", "应用市场": "app_review",
-    "google play": "app_review",
+    "微信": "social", "知乎": "social", "快手": "social", "贴吧": "social", "论坛": "social",
+    "weibo": "social", "douyin": "social", "twitter": "social", "facebook": "social",
+    "工单": "ticket", "投诉": "ticket", "投诉工单": "ticket", "邮件": "ticket", "email": "ticket",
+    "热线": "hotline", "电话": "hotline", "客服电话": "hotline", "客服热线": "hotline", "来电": "hotline",
+    "phone": "hotline", "call center": "hotline", "call centre": "hotline",
+    "应用商店": "app_review", "应用市场": "app_review", "app store": "app_review", "appstore": "app_review",
+    "google play": "app_review", "华为应用市场": "app_review",
 }
+# Words found inside longer values (新浪微博, 抖音私信, 95588热线); checked in this order.
+_CHANNEL_PARTS = (
+    ("应用商店", "app_review"), ("应用市场", "app_review"), ("app store", "app_review"),
+    ("黑猫", "social"), ("微博", "social"), ("抖音", "social"), ("小红书", "social"), ("微信", "social"),
+    ("热线", "hotline"), ("电话", "hotline"), ("工单", "ticket"), ("投诉", "ticket"),
+    ("问卷", "survey"), ("调查", "survey"),
+)
+_HOTLINE_NUMBER = re.compile(r"95\d{3}(?!\d)")  # 95588, 95533…: the banks' service numbers
 
 
-def parse_channel(value: Any) -> str | None:
+@lru_cache(maxsize=1024)
+def parse_channel(value: str) -> str | None:
     """A channel name, or ``None`` when the value is not one (the caller keeps the raw value)."""
-    text = str(value or "").strip().lower()
+    text = " ".join(value.lower().split())
     if not text:
         return None
     if text in CHANNELS:
         return text
-    return _CHANNEL_WORDS.get(text)
+    found = CHANNEL_WORDS.get(text)
+    if found is not None:
+        return found
+    if _HOTLINE_NUMBER.match(text):
+        return "hotline"
+    for part, channel in _CHANNEL_PARTS:
+        if part in text:
+            return channel
+    return None

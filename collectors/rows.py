@@ -1,29 +1,41 @@
 """Turning one row of an export (cells under a header) into an ``Item`` or a ``BadRecord``.
 
 Shared by the CSV, XLSX and JSONL collectors and by ``bihuan quarantine retry``. This is
-the hot path of a million-row import: column positions are resolved once per file and
-the per-row work is a handful of index lookups, one hash and the value parsers.
+the hot path of a million-row import: column positions are resolved once per file, and
+the per-row work is a handful of index lookups, cached value parsers, one UTF-8 encode
+(which also finds undecodable bytes) and one keyed hash.
+
+Rows and the header may differ in length:
+
+* more cells than the header: fine when the extra cells are empty (trailing separators,
+  as spreadsheets write them); otherwise the row is quarantined ("row has 9 cells,
+  header has 7") with the extra cells kept under ``_extra_cells``;
+* fewer cells: the missing cells count as empty, unless the text column itself is
+  missing — then the row is quarantined.
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
 from collections.abc import Sequence
 from datetime import date, datetime, time
+from hashlib import blake2b
 from typing import Any
 
-from bihuan.collectors.fields import DateParser, parse_channel, parse_nps, parse_rating, resolve_columns
+from bihuan.collectors.fields import DateParser, MappingError, parse_channel, parse_nps, parse_rating, resolve_columns
 from bihuan.core.collector import RunContext
 from bihuan.core.errors import CollectorConfigError, RecordError
 from bihuan.core.types import BadRecord, Item
 
 #: key under which cells beyond the header are kept in a quarantined record
 EXTRA_CELLS_KEY = "_extra_cells"
-_SEP = "\x1f"
-
-
-def _hash(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+#: separator of hashed cells (the ASCII unit separator never occurs in exports)
+SEP = "\x1f"
+#: fields whose raw cells make the content id of a row without an id column
+ID_FIELDS = ("text", "created_at", "customer_ref", "rating", "nps", "channel")
+MAX_EXTERNAL_ID = 300
+_MISSING = object()
+_CACHE_MAX = 2048
 
 
 def cell_text(value: Any) -> str:
@@ -32,16 +44,41 @@ def cell_text(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if isinstance(value, datetime | date | time):
-        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)
 
 
-def _has_bad_bytes(text: str) -> bool:
-    # undecodable bytes arrive as lone surrogates U+DC80..U+DCFF (errors="surrogateescape")
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def unique_keys(header: Sequence[str]) -> list[str]:
+    """Header names usable as dict keys: empty ones become ``column N``, repeats ``name (2)``."""
+    keys: list[str] = []
+    seen: set[str] = set()
+    for index, name in enumerate(header):
+        key = name or f"column {index + 1}"
+        if key in seen:
+            n = 2
+            while f"{key} ({n})" in seen:
+                n += 1
+            key = f"{key} ({n})"
+        seen.add(key)
+        keys.append(key)
+    return keys
 
 
 class RowMapper:
@@ -49,162 +86,237 @@ class RowMapper:
 
     :param header: the column names as read.
     :param ctx: the run context; ``ctx.config`` is a file collector's ``Config``.
-    :param file_label: how locations name the file (e.g. ``"survey.csv"``).
-    :param check_bytes: look for undecodable bytes (when the encoding was not certain).
-    :raises CollectorConfigError: when no column holds the text or a mapped column is
-        missing: the fix is a ``--map`` option, so it is a usage error (exit code 2).
+    :param label: how locations name the file, e.g. ``"survey.csv"`` or
+        ``"tickets.xlsx sheet 工单"``; locations read ``"<label> <unit> <number>"``.
+    :param unit: ``"row"`` or ``"line"``.
+    :param encoding: the codec the file was decoded with, for the reason of rows that
+        hold undecodable bytes.
+    :raises CollectorConfigError: when no column holds the text or ``--map`` names a
+        missing column: the fix is a ``--map`` option, so it is a usage error.
     """
 
-    def __init__(self, header: Sequence[Any], ctx: RunContext, *, file_label: str, check_bytes: bool = False) -> None:
-        self.header = [cell_text(h).strip() for h in header]
-        self.ctx = ctx
-        self.file_label = file_label
-        self.check_bytes = check_bytes
+    def __init__(
+        self,
+        header: Sequence[Any],
+        ctx: RunContext,
+        *,
+        label: str,
+        unit: str = "row",
+        encoding: str | None = None,
+    ) -> None:
+        names = [cell_text(h).strip() for h in header]
         config = ctx.config
         try:
-            self.columns = resolve_columns(self.header, getattr(config, "mapping", None))
-        except KeyError as exc:
-            raise CollectorConfigError(f"{file_label}: {exc.args[0]}") from None
-        if "text" not in self.columns:
-            raise CollectorConfigError(
-                f"{file_label}: no text column; columns are {self.header}; name it with --map text=<column>"
-            )
+            columns = resolve_columns(names, getattr(config, "mapping", None))
+        except MappingError as exc:
+            raise CollectorConfigError(f"{label}: {exc}") from None
+        if "text" not in columns:
+            raise CollectorConfigError(f"{label}: no text column; headers are {names}; use --map text=<column>")
+        self.header = names
+        self.keys = unique_keys(names)
+        self.columns = columns
+        self.label = label
+        self.unit = unit
+        self.width = len(names)
+        self.bad_bytes_reason = (
+            f"row contains bytes that are not valid {encoding}"
+            if encoding
+            else "row contains invalid characters (lone surrogates)"
+        )
         self.rating_max = float(getattr(config, "rating_max", 5))
         self.max_text = int(getattr(config, "max_text_chars", 20_000))
+        self.default_channel = ctx.channel
         self.dates = DateParser(ctx.timezone)
-        self.width = len(self.header)
-        self.field_of = {index: field for field, index in self.columns.items()}
-        self.extra_columns = [i for i in range(self.width) if i not in self.field_of and self.header[i]]
-        # the mapping is part of what the row means: a new --map must update stored items
-        signature = _SEP.join(self.header) + "|" + ",".join(f"{f}={i}" for f, i in sorted(self.columns.items()))
-        self.hash_prefix = signature + "\n"
-        self._id_fields = [self.columns.get(f) for f in ("text", "created_at", "customer_ref", "rating", "nps")]
-        self.id_index = self.columns.get("external_id")
-        get = self.columns.get
-        self.i_text: int = self.columns["text"]
-        self.i_created, self.i_rating, self.i_nps = get("created_at"), get("rating"), get("nps")
-        self.i_channel, self.i_customer, self.i_url = get("channel"), get("customer_ref"), get("url")
+        self.field_of = {index: field for field, index in columns.items()}
+        self.extra_columns = [(i, self.keys[i]) for i in range(self.width) if i not in self.field_of]
+        get = columns.get
+        self.i_text = columns["text"]
+        self.i_date, self.i_rating, self.i_nps = get("created_at"), get("rating"), get("nps")
+        self.i_channel, self.i_customer, self.i_url, self.i_id = get("channel"), get("customer_ref"), get("url"), get("external_id")
+        self.id_parts = [get(f) for f in ID_FIELDS]
+        # What a row means depends on the header, the mapping and the run's defaults: a
+        # new --map or --channel must update stored items, so all of it keys the hash.
+        signature = SEP.join(
+            [*names, "|", *(f"{f}={i}" for f, i in sorted(columns.items())), "|", ctx.channel, str(ctx.timezone), repr(self.rating_max)]
+        )
+        self.hash_key = blake2b(signature.encode("utf-8", "surrogatepass"), digest_size=32).digest()
+        self._ratings: dict[str, float | None] = {}
+        self._nps: dict[str, int | None] = {}
 
     # ── per row ───────────────────────────────────────────────────────────────────────
 
+    def location(self, number: int) -> str:
+        return f"{self.label} {self.unit} {number}"
+
     def raw(self, cells: Sequence[Any]) -> dict[str, Any]:
-        """The row as ``{column: cell}``, for quarantine (JSON-safe)."""
-        raw: dict[str, Any] = {}
-        for index, name in enumerate(self.header):
-            raw[name or f"column {index + 1}"] = cell_text(cells[index]) if index < len(cells) else None
-        if len(cells) > self.width:
+        """The row as ``{column: cell}`` for quarantine (JSON-safe; missing cells ``None``)."""
+        n = len(cells)
+        raw: dict[str, Any] = {key: cell_text(cells[i]) if i < n else None for i, key in enumerate(self.keys)}
+        if n > self.width:
             raw[EXTRA_CELLS_KEY] = [cell_text(c) for c in cells[self.width :]]
         return raw
 
-    def external_id(self, cells: Sequence[Any], texts: Sequence[str]) -> str:
-        if self.id_index is not None and self.id_index < len(texts):
-            own = texts[self.id_index].strip()
-            if own:
-                return own
-        return "h:" + _hash(_SEP.join(texts[i] if i is not None and i < len(texts) else "" for i in self._id_fields))
+    def map(self, cells: Sequence[Any], number: int, *, all_text: bool = False) -> Item | BadRecord:
+        """One row → an item, or a bad record naming the location, the field and the reason.
 
-    def map(self, cells: Sequence[Any], location: str, *, all_text: bool = False) -> Item | BadRecord:
-        """One row → an item, or a bad record naming ``location``, the field and the reason.
-
-        :param all_text: every cell is already a ``str`` (CSV), skip the conversion.
+        :param number: the row (or line) number shown in the location.
+        :param all_text: every cell is already a ``str`` (CSV): no conversion needed.
         """
-        texts = cells if all_text else [cell_text(c) for c in cells]
-        joined = _SEP.join(texts)
         try:
-            if len(cells) > self.width and any(t.strip() for t in texts[self.width :]):
-                raise RecordError(f"row has {len(cells)} cells, the header has {self.width}")
-            if "\x00" in joined:
-                index = next(i for i, t in enumerate(texts) if "\x00" in t)
-                raise RecordError("contains NUL bytes", field=self._field_name(index))
-            if self.check_bytes and _has_bad_bytes(joined):
-                index = next(i for i, t in enumerate(texts) if _has_bad_bytes(t))
-                raise RecordError("contains bytes that are not valid text in this encoding", field=self._field_name(index))
-            return self._item(cells, texts, joined)
-        except RecordError as exc:
+            if all_text and len(cells) == self.width:
+                values = texts = cells
+            else:
+                values, texts = self._fit(cells, all_text)
+            joined = SEP.join(texts)
             try:
-                external_id = self.external_id(cells, texts) if self.id_index is not None else None
-            except Exception:  # an id must never turn a bad record into a crash
-                external_id = None
+                data = joined.encode("utf-8")
+            except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates
+                raise RecordError(self.bad_bytes_reason, field=self._field_where(texts, _has_surrogates)) from None
+            if "\x00" in joined:
+                raise RecordError("contains NUL bytes", field=self._field_where(texts, lambda t: "\x00" in t))
+
+            text = texts[self.i_text].strip()
+            if not text:
+                raise RecordError("text is empty", field="text")
+            if len(text) > self.max_text:
+                raise RecordError(f"text is {len(text):,} characters, over the limit of {self.max_text:,}", field="text")
+
+            extra: dict[str, Any] | None = None
+            for i, key in self.extra_columns:
+                value = texts[i]
+                if value and not value.isspace():
+                    if len(value) > self.max_text:
+                        raise RecordError(f"cell is {len(value):,} characters, over the limit of {self.max_text:,}", field=key)
+                    if extra is None:
+                        extra = {}
+                    extra[key] = value.strip()
+
+            i = self.i_date
+            created_at = None if i is None else self.dates.parse(values[i])
+            i = self.i_rating
+            rating = None if i is None else self._rating(values[i])
+            i = self.i_nps
+            nps = None if i is None else self._nps_of(values[i])
+            channel = self.default_channel
+            i = self.i_channel
+            if i is not None:
+                raw_channel = texts[i].strip()
+                if raw_channel:
+                    parsed = parse_channel(raw_channel)
+                    if parsed is None:  # an unknown channel is kept, not an error
+                        extra = {**(extra or {}), "channel_raw": raw_channel}
+                    else:
+                        channel = parsed
+            i = self.i_customer
+            customer_ref = (texts[i].strip() or None) if i is not None else None
+            i = self.i_url
+            url = (texts[i].strip() or None) if i is not None else None
+
+            return Item(
+                self._external_id(texts),
+                text,
+                created_at,
+                channel,
+                rating,
+                nps,
+                customer_ref,
+                url,
+                extra,
+                blake2b(data, digest_size=16, key=self.hash_key).hexdigest(),
+            )
+        except RecordError as exc:
             return BadRecord(
-                raw=self.raw(cells), reason=exc.reason, location=location, field=exc.field, external_id=external_id
+                raw=self.raw(cells),
+                reason=exc.reason,
+                location=self.location(number),
+                field=exc.field,
+                external_id=self._own_id(cells),
             )
 
-    def _field_name(self, index: int) -> str:
-        return self.field_of.get(index) or (self.header[index] if index < self.width else f"column {index + 1}")
+    # ── helpers ───────────────────────────────────────────────────────────────────────
 
-    def _item(self, cells: Sequence[Any], texts: Sequence[str], joined: str) -> Item:
-        # The hot path: plain index lookups, the common value shapes parsed inline and
-        # the general parsers only for the rest.
-        if len(texts) < self.width:  # short rows: missing trailing cells are empty
-            texts = [*texts, *[""] * (self.width - len(texts))]
-            cells = [*cells, *[None] * (self.width - len(cells))]
-        text = texts[self.i_text].strip()
-        if not text:
-            raise RecordError("text is empty", field="text")
-        if len(text) > self.max_text:
-            raise RecordError(f"text is {len(text):,} characters, over the limit of {self.max_text:,}", field="text")
-        extra: dict[str, Any] | None = None
-        channel = self.ctx.channel
-        if self.i_channel is not None and texts[self.i_channel]:
-            raw_channel = texts[self.i_channel]
-            parsed = parse_channel(raw_channel)
-            if parsed is None:
-                extra = {"channel_raw": raw_channel}
-            else:
-                channel = parsed
-        for index in self.extra_columns:
-            value = texts[index]
-            if value:
-                if extra is None:
-                    extra = {}
-                extra[self.header[index]] = value
-        rating = None
-        if self.i_rating is not None:
-            value = cells[self.i_rating]
-            if type(value) is str and value:
-                try:
-                    rating = float(value)
-                except ValueError:
-                    rating = parse_rating(value, self.rating_max)
-                else:
-                    if not 0 <= rating <= self.rating_max:
-                        rating = parse_rating(value, self.rating_max)  # raises with the reason
-            elif value is not None and value != "":
-                rating = parse_rating(value, self.rating_max)
-        nps = None
-        if self.i_nps is not None:
-            value = cells[self.i_nps]
-            if type(value) is str and value.isdigit() and len(value) <= 2 and int(value) <= 10:
-                nps = int(value)
-            elif value is not None and value != "":
-                nps = parse_nps(value)
-        created_at = self.dates.parse(cells[self.i_created]) if self.i_created is not None else None
-        customer = texts[self.i_customer].strip() or None if self.i_customer is not None else None
-        url = texts[self.i_url].strip() or None if self.i_url is not None else None
-        return Item(
-            self.external_id(cells, texts),
-            text,
-            created_at,
-            channel,
-            rating,
-            nps,
-            customer,
-            url,
-            extra,
-            _hash(self.hash_prefix + joined),
-        )
+    def _fit(self, cells: Sequence[Any], all_text: bool) -> tuple[Sequence[Any], list[str]]:
+        """Values and texts of exactly ``width`` cells, or ``RecordError`` for a ragged row."""
+        texts = list(cells) if all_text else [cell_text(c) for c in cells]
+        n, width = len(texts), self.width
+        if n > width:
+            filled = [i for i in range(width, n) if texts[i].strip()]
+            if filled:
+                raise RecordError(f"row has {filled[-1] + 1} cells, header has {width}")
+            return cells[:width], texts[:width]
+        if n < width:
+            if n <= self.i_text:
+                raise RecordError(
+                    f"row has {n} cells, header has {width}; the text column {self.header[self.i_text]!r} is missing",
+                    field="text",
+                )
+            return [*cells, *([None] * (width - n))], texts + [""] * (width - n)
+        return cells, texts
+
+    def _field_where(self, texts: Sequence[str], test: Any) -> str | None:
+        for index, value in enumerate(texts):
+            if test(value):
+                return self.field_of.get(index) or (self.keys[index] if index < self.width else EXTRA_CELLS_KEY)
+        return None
+
+    def _rating(self, value: Any) -> float | None:
+        if value.__class__ is not str:
+            return parse_rating(value, self.rating_max)
+        rating = self._ratings.get(value, _MISSING)
+        if rating is _MISSING:
+            rating = parse_rating(value, self.rating_max)
+            if len(self._ratings) < _CACHE_MAX:
+                self._ratings[value] = rating
+        return rating  # type: ignore[return-value]
+
+    def _nps_of(self, value: Any) -> int | None:
+        if value.__class__ is not str:
+            return parse_nps(value)
+        nps = self._nps.get(value, _MISSING)
+        if nps is _MISSING:
+            nps = parse_nps(value)
+            if len(self._nps) < _CACHE_MAX:
+                self._nps[value] = nps
+        return nps  # type: ignore[return-value]
+
+    def _external_id(self, texts: Sequence[str]) -> str:
+        i = self.i_id
+        if i is not None:
+            own = texts[i].strip()
+            if own:
+                if len(own) > MAX_EXTERNAL_ID:
+                    raise RecordError(f"id is longer than {MAX_EXTERNAL_ID} characters", field="external_id")
+                return own
+        # no id: the content is the identity, so the same row read twice is one item
+        key = SEP.join("" if i is None else texts[i] for i in self.id_parts)
+        return "h:" + blake2b(key.encode("utf-8"), digest_size=16).hexdigest()
+
+    def _own_id(self, cells: Sequence[Any]) -> str | None:
+        """The id column's value for a bad record, so a fixed retry upserts in place."""
+        i = self.i_id
+        if i is None or i >= len(cells):
+            return None
+        own = cell_text(cells[i]).strip()
+        if not own or len(own) > MAX_EXTERNAL_ID or _has_surrogates(own) or "\x00" in own:
+            return None
+        return own
 
 
-def map_raw_record(ctx: RunContext, raw: dict[str, Any], *, file_label: str = "record") -> Item:
-    """``parse_record`` of the file collectors: a quarantined ``{column: cell}`` → item."""
+def map_raw_record(ctx: RunContext, raw: dict[str, Any]) -> Item:
+    """``parse_record`` of the file collectors: a quarantined ``{column: cell}`` → item.
+
+    :raises RecordError: when the record is still bad (the reason names the field).
+    """
     header = [k for k in raw if k != EXTRA_CELLS_KEY]
-    cells = [raw[k] if raw[k] is not None else "" for k in header]
-    cells += list(raw.get(EXTRA_CELLS_KEY) or [])
+    cells: list[Any] = [raw[k] for k in header]
+    extra_cells = raw.get(EXTRA_CELLS_KEY)
+    if isinstance(extra_cells, list):
+        cells += extra_cells
     try:
-        mapper = RowMapper(header, ctx, file_label=file_label, check_bytes=True)
+        mapper = RowMapper(header, ctx, label="record")
     except CollectorConfigError as exc:
-        raise RecordError(str(exc), field="text") from None
-    result = mapper.map(cells, file_label)
+        raise RecordError(str(exc).removeprefix("record: "), field="text") from None
+    result = mapper.map(cells, 1)
     if isinstance(result, BadRecord):
         raise RecordError(result.reason, field=result.field)
     return result

@@ -1,0 +1,196 @@
+"""What every file collector shares: configuration, paths, resume state and checkpoints.
+
+State, per collector instance::
+
+    {"files": {"/abs/path.csv": {"fingerprint": "<size>:<mtime_ns>:<blake2b of 64 KB>",
+                                 "rows_done": 15000}}}
+
+``rows_done`` counts the records consumed after the header (CSV records, JSONL lines,
+sheet rows; blank ones too). A checkpoint is emitted every ``checkpoint_every`` records
+and when a file is finished. A finished file's entry is dropped, so importing the same
+file again reads it again and the pipeline counts every row as a duplicate; a file that
+changed since the checkpoint (another fingerprint) is read from the top, and the
+pipeline's upsert on ``(source, external_id)`` sorts out what was already stored.
+"""
+
+from __future__ import annotations
+
+import codecs
+import glob
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field, field_validator
+
+from bihuan.collectors.fields import FIELDS
+from bihuan.collectors.rows import map_raw_record
+from bihuan.core.collector import CollectorConfig, CollectorOutput, RunContext
+from bihuan.core.errors import CollectorConfigError, MissingInputError, RecordError
+from bihuan.core.types import BadRecord, Checkpoint, Item
+
+
+class FileCollectorConfig(CollectorConfig):
+    """Keys every file collector takes (plugins.toml documents each one)."""
+
+    #: files to read; relative paths resolve against the working directory; globs allowed
+    paths: list[str] = Field(min_length=1)
+    #: field → column header, overriding the detected columns (``--map text=意见``)
+    mapping: dict[str, str] | None = None
+    #: the top of the rating scale; ratings outside ``0..rating_max`` are quarantined
+    rating_max: float = Field(default=5, gt=0)
+    #: longer texts (and other cells) are quarantined
+    max_text_chars: int = Field(default=20_000, gt=0)
+    #: records between checkpoints (commit points a killed import resumes from)
+    checkpoint_every: int = Field(default=5_000, gt=0)
+
+    @field_validator("mapping")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for field, column in (value or {}).items():
+            if field not in FIELDS:
+                raise ValueError(f"unknown field {field!r} in mapping (fields: {', '.join(FIELDS)})")
+            if not str(column).strip():
+                raise ValueError(f"mapping {field}: empty column name")
+        return value
+
+
+def _known_codec(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise ValueError(f"unknown encoding {value!r} (e.g. utf-8, gbk, gb18030, utf-16)") from None
+    return value
+
+
+class TextFileConfig(FileCollectorConfig):
+    """Keys of collectors that read text files."""
+
+    #: the file's encoding; detected when not given (BOM, UTF-8, GB18030, guess)
+    encoding: str | None = None
+
+    _encoding = field_validator("encoding")(_known_codec)
+
+
+_NAMED_DELIMITERS = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
+
+
+class CsvConfig(TextFileConfig):
+    """Keys of the ``csv`` collector."""
+
+    #: one character; detected among , TAB ; | when not given (``\\t`` or ``tab`` for TAB)
+    delimiter: str | None = None
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = _NAMED_DELIMITERS.get(value.lower(), value)
+        if len(value) != 1 or value in "\"\r\n":
+            raise ValueError(f"delimiter must be one character other than a quote or a newline, not {value!r}")
+        return value
+
+
+class JsonlConfig(TextFileConfig):
+    """Keys of the ``jsonl`` collector."""
+
+
+class XlsxConfig(FileCollectorConfig):
+    """Keys of the ``xlsx`` collector."""
+
+    #: the sheet to read; the first one when not given
+    sheet: str | None = None
+
+
+def expand_paths(patterns: list[str]) -> list[Path]:
+    """Absolute paths of the configured files, in order, each once; globs may match none."""
+    found: list[Path] = []
+    for pattern in patterns:
+        expanded = os.path.expanduser(pattern)
+        if glob.has_magic(expanded):
+            found.extend(Path(p).resolve() for p in sorted(glob.glob(expanded)))
+        else:
+            found.append(Path(expanded).resolve())
+    return list(dict.fromkeys(found))
+
+
+def fingerprint(path: Path) -> str:
+    """Changes when the file does: size, modification time and a hash of its first 64 KB."""
+    stat = path.stat()
+    with path.open("rb") as f:
+        head = hashlib.blake2b(f.read(65536), digest_size=16).hexdigest()
+    return f"{stat.st_size}:{stat.st_mtime_ns}:{head}"
+
+
+class FileCollector:
+    """Paths, resume state and checkpoints; a subclass reads the records of one file."""
+
+    name: ClassVar[str]
+    channel: ClassVar[str] = "other"
+    Config: ClassVar[type[FileCollectorConfig]]
+    file_extensions: ClassVar[tuple[str, ...]]
+
+    def check(self, ctx: RunContext) -> None:
+        """Every configured file exists and is a readable regular file; the mapping is valid."""
+        for field in getattr(ctx.config, "mapping", None) or {}:
+            if field not in FIELDS:
+                raise CollectorConfigError(f"--map {field}=…: unknown field {field!r} (fields: {', '.join(FIELDS)})")
+        paths = expand_paths(ctx.config.paths)
+        for path in paths:
+            if not path.exists():
+                raise MissingInputError(f"{path}: no such file", path=str(path))
+            if not path.is_file():
+                raise MissingInputError(f"{path}: not a regular file", path=str(path))
+            if not os.access(path, os.R_OK):
+                raise MissingInputError(f"{path}: not readable (permissions)", path=str(path))
+        if not paths:
+            ctx.log.warning("no file matches %s", ", ".join(ctx.config.paths))
+
+    def collect(self, ctx: RunContext, state: dict[str, Any] | None) -> Iterator[CollectorOutput]:
+        """Read every file, resuming each where the last checkpoint left it."""
+        pending: dict[str, dict[str, Any]] = {
+            str(k): dict(v) for k, v in ((state or {}).get("files") or {}).items() if isinstance(v, dict)
+        }
+        every = ctx.config.checkpoint_every
+        for path in expand_paths(ctx.config.paths):
+            key = str(path)
+            stamp = fingerprint(path)
+            entry = pending.get(key)
+            skip = 0
+            if entry is not None:
+                if entry.get("fingerprint") == stamp:
+                    skip = max(0, int(entry.get("rows_done") or 0))
+                    ctx.log.info("%s: resuming after %d records", path.name, skip)
+                else:
+                    ctx.log.info("%s changed since the last checkpoint; reading it from the top", path.name)
+            done = skip
+            for output in self.read(path, ctx, skip):
+                done += 1
+                if output is not None:
+                    yield output
+                if done % every == 0:
+                    pending[key] = {"fingerprint": stamp, "rows_done": done}
+                    yield Checkpoint({"files": {k: dict(v) for k, v in pending.items()}})
+            pending.pop(key, None)
+            yield Checkpoint({"files": {k: dict(v) for k, v in pending.items()}})
+
+    def read(self, path: Path, ctx: RunContext, skip: int) -> Iterator[Item | BadRecord | None]:
+        """One output per record after the first ``skip`` (``None`` for a blank record).
+
+        Skipped records must be passed over without mapping them (resuming is cheap).
+        """
+        raise NotImplementedError
+
+    def parse_record(self, ctx: RunContext, raw: Any) -> Item:
+        """Re-parse a quarantined record (after the user's fixes) with the same mapping.
+
+        :raises RecordError: when it is still bad.
+        """
+        if not isinstance(raw, dict):
+            raise RecordError("the record is not a row with named columns; fix the file and import it again")
+        return map_raw_record(ctx, raw)
