@@ -6,7 +6,8 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import bihuan.storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import bihuan.storage.analysis_models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import bihuan.storage.models  # noqa: F401
 from bihuan.storage.engine import create_db_engine
 
 config = context.config
