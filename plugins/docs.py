@@ -50,7 +50,7 @@ def render() -> str:
         "",
     ]
     for title, funcs in _sections():
-        out += [f"## {title.capitalize()}", ""]
+        out += [f"## {title[:1].upper()}{title[1:]}", ""]
         for func in funcs:
             opts = func.bihuan_spec  # type: ignore[attr-defined]
             kind = "firstresult" if opts.get("firstresult") else "all results"

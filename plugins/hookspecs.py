@@ -24,6 +24,7 @@ from bihuan.plugins.markers import hookspec
 if TYPE_CHECKING:
     import click
 
+    from bihuan.core.analysis.trends import Spike
     from bihuan.core.collector import Collector
     from bihuan.core.pipeline import RunReport
 
@@ -77,7 +78,8 @@ def on_items_stored(collector: str, source: str, run_id: int, new: int, updated:
     :returns: nothing; not firstresult.
 
     Called after the transaction of each checkpoint that stored at least one new or
-    changed item has committed.
+    changed item has committed, on the pipeline's writer thread (writes overlap with
+    parsing): keep it quick and thread-safe.
     """
 
 
@@ -89,6 +91,39 @@ def on_collector_run_finished(report: RunReport) -> None:
     :returns: nothing; not firstresult.
 
     Called once per run after its final status is committed, also when the run failed.
+    """
+
+
+# ── analysis ──────────────────────────────────────────────────────────────────────────
+
+
+@hookspec(firstresult=True)
+def score_sentiment(texts: list[str], languages: list[str]) -> list[float] | None:
+    """Score the sentiment of a batch of feedback texts.
+
+    The built-in model is snownlp's classifier on a fast segmenter for Chinese and VADER
+    for English (see :mod:`bihuan.core.analysis.sentiment`). A plugin may replace it for
+    all texts, or only for some languages by returning ``None`` for batches it does not
+    handle.
+
+    :param texts: redacted feedback texts.
+    :param languages: for each text, ``"zh"``, ``"en"``, ``"other"`` or ``"unknown"``.
+    :returns: one score per text, 0 (negative) .. 1 (positive), or ``None`` to let the
+        next plugin (finally the built-in model) decide. firstresult.
+
+    Called by ``bihuan analyze`` once per batch of new or changed items.
+    """
+
+
+@hookspec
+def on_spike(spike: Spike, label: str) -> None:
+    """A root-cause group spiked against its own baseline.
+
+    :param spike: the group id, week, count, baseline and score of the spike.
+    :param label: the group's label, e.g. ``"手机银行·转账·卡顿"``.
+    :returns: nothing; not firstresult.
+
+    Called by ``bihuan analyze`` once per group and week, when the spike is first seen.
     """
 
 
