@@ -1,0 +1,226 @@
+"""Query functions of the analysis engine: pending items, results, groups, history, state.
+
+Like ``storage.queries`` they take ``*, session`` and never create engines. The bulk
+paths (pending items, results) use Core statements over whole batches; the group
+operations use the ORM, since a team edits one group at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from bihuan.storage.analysis_models import AnalysisState, GroupEvent, GroupStatus, IssueGroup, ItemAnalysis, SpikeEvent
+from bihuan.storage.models import FeedbackItem
+from bihuan.storage.types import utcnow
+
+_ITEMS = FeedbackItem.__table__  # type: ignore[attr-defined]
+_RESULTS = ItemAnalysis.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingItem:
+    """What the analysis needs of an item that has no result for its current content."""
+
+    id: int
+    content_hash: str
+    text: str
+    channel: str
+    created_at: datetime
+    customer_ref: str | None
+    rating: float | None
+    nps: int | None
+
+
+def count_pending(*, session: Session) -> int:
+    """Items never analysed, or changed since they were."""
+    stmt = (
+        select(func.count())
+        .select_from(_ITEMS.outerjoin(_RESULTS, _RESULTS.c.item_id == _ITEMS.c.id))
+        .where(or_(_RESULTS.c.item_id.is_(None), _RESULTS.c.content_hash != _ITEMS.c.content_hash))
+    )
+    return int(session.exec(stmt).one()[0])  # type: ignore[call-overload]
+
+
+def pending_items(*, after_id: int, limit: int, session: Session) -> list[PendingItem]:
+    """The next ``limit`` pending items with ``id > after_id``, in id order (keyset paging)."""
+    stmt = (
+        select(
+            _ITEMS.c.id,
+            _ITEMS.c.content_hash,
+            _ITEMS.c.text,
+            _ITEMS.c.channel,
+            _ITEMS.c.created_at,
+            _ITEMS.c.customer_ref,
+            _ITEMS.c.rating,
+            _ITEMS.c.nps,
+        )
+        .select_from(_ITEMS.outerjoin(_RESULTS, _RESULTS.c.item_id == _ITEMS.c.id))
+        .where(
+            _ITEMS.c.id > after_id,
+            or_(_RESULTS.c.item_id.is_(None), _RESULTS.c.content_hash != _ITEMS.c.content_hash),
+        )
+        .order_by(_ITEMS.c.id)
+        .limit(limit)
+    )
+    return [PendingItem(*row) for row in session.connection().execute(stmt)]
+
+
+def upsert_results(rows: Sequence[dict[str, Any]], *, session: Session) -> None:
+    """Insert or replace item results (dicts with the ``ItemAnalysis`` columns)."""
+    if not rows:
+        return
+    conn = session.connection()
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(_RESULTS)
+    updates = {c.name: stmt.excluded[c.name] for c in _RESULTS.columns if c.name != "item_id"}
+    conn.execute(stmt.on_conflict_do_update(index_elements=["item_id"], set_=updates), list(rows))
+
+
+def group_members(group_id: int, *, session: Session) -> list[int]:
+    stmt = select(_RESULTS.c.item_id).where(_RESULTS.c.group_id == group_id)
+    return [row[0] for row in session.connection().execute(stmt)]
+
+
+def move_items(item_ids: Iterable[int], group_id: int, *, session: Session) -> int:
+    """Assign items to another group (merge, split, a person's correction)."""
+    ids = list(item_ids)
+    moved = 0
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        result = session.connection().execute(
+            _RESULTS.update().where(_RESULTS.c.item_id.in_(chunk)).values(group_id=group_id)
+        )
+        moved += result.rowcount or 0
+    return moved
+
+
+# ── groups ─────────────────────────────────────────────────────────────────────────────
+
+
+def list_groups(*, include_merged: bool = False, session: Session) -> list[IssueGroup]:
+    stmt = select(IssueGroup).order_by(IssueGroup.id)  # type: ignore[arg-type]
+    if not include_merged:
+        stmt = stmt.where(IssueGroup.status == GroupStatus.ACTIVE)
+    return list(session.exec(stmt))  # type: ignore[call-overload]
+
+
+def get_group(group_id: int, *, session: Session) -> IssueGroup | None:
+    return session.get(IssueGroup, group_id)
+
+
+def save_groups(groups: Iterable[IssueGroup], *, session: Session) -> None:
+    for group in groups:
+        session.merge(group)
+    session.flush()
+
+
+def add_group_event(
+    group_id: int, action: str, detail: dict[str, Any], *, actor: str = "bihuan", session: Session
+) -> GroupEvent:
+    event = GroupEvent(group_id=group_id, action=action, detail=detail, actor=actor, at=utcnow())
+    session.add(event)
+    session.flush()
+    return event
+
+
+def group_history(group_id: int, *, session: Session) -> list[GroupEvent]:
+    stmt = select(GroupEvent).where(GroupEvent.group_id == group_id).order_by(GroupEvent.id)  # type: ignore[arg-type]
+    return list(session.exec(stmt))  # type: ignore[call-overload]
+
+
+def group_sizes(*, session: Session) -> dict[int, int]:
+    stmt = select(_RESULTS.c.group_id, func.count()).where(_RESULTS.c.group_id.is_not(None)).group_by(_RESULTS.c.group_id)
+    return {gid: n for gid, n in session.connection().execute(stmt)}
+
+
+# ── aggregates for trends, Pareto and KPIs ─────────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysedRow:
+    """One analysed item, as the trend, Pareto and KPI computations read it."""
+
+    item_id: int
+    group_id: int | None
+    created_at: datetime
+    channel: str
+    sentiment: float
+    sentiment_label: str
+    rating: float | None
+    nps: int | None
+    customer_ref: str | None
+    duplicate_of: int | None
+
+
+def analysed_rows(
+    *, since: datetime | None = None, until: datetime | None = None, session: Session, chunk: int = 20_000
+) -> Iterator[AnalysedRow]:
+    """Every analysed item in a period, streamed (a million rows never sit in a list)."""
+    stmt = select(
+        _ITEMS.c.id,
+        _RESULTS.c.group_id,
+        _ITEMS.c.created_at,
+        _ITEMS.c.channel,
+        _RESULTS.c.sentiment,
+        _RESULTS.c.sentiment_label,
+        _ITEMS.c.rating,
+        _ITEMS.c.nps,
+        _ITEMS.c.customer_ref,
+        _RESULTS.c.duplicate_of,
+    ).select_from(_ITEMS.join(_RESULTS, _RESULTS.c.item_id == _ITEMS.c.id))
+    conditions = []
+    if since is not None:
+        conditions.append(_ITEMS.c.created_at >= since)
+    if until is not None:
+        conditions.append(_ITEMS.c.created_at < until)
+    if conditions:
+        stmt = stmt.where(and_(*conditions))
+    result = session.connection().execution_options(yield_per=chunk).execute(stmt)
+    for row in result:
+        yield AnalysedRow(*row)
+
+
+# ── spikes and model state ─────────────────────────────────────────────────────────────
+
+
+def spike_seen(group_id: int, week: date, *, session: Session) -> bool:
+    stmt = select(SpikeEvent.id).where(SpikeEvent.group_id == group_id, SpikeEvent.week == week)
+    return session.exec(stmt).first() is not None  # type: ignore[call-overload]
+
+
+def add_spike(group_id: int, week: date, count: int, baseline: float, score: float, *, session: Session) -> None:
+    session.add(SpikeEvent(group_id=group_id, week=week, count=count, baseline=baseline, score=score))
+    session.flush()
+
+
+def load_state(key: str, *, session: Session) -> dict[str, Any] | None:
+    row = session.get(AnalysisState, key)
+    return None if row is None else dict(row.value)
+
+
+def save_state(key: str, value: dict[str, Any], *, session: Session) -> None:
+    row = session.get(AnalysisState, key)
+    if row is None:
+        session.add(AnalysisState(key=key, value=value, updated_at=utcnow()))
+    else:
+        row.value = value
+        row.updated_at = utcnow()
+    session.flush()
+
+
+def forget_results(*, session: Session) -> None:
+    """Drop every result and group (``bihuan analyze --rebuild``)."""
+    conn = session.connection()
+    conn.execute(delete(SpikeEvent.__table__))  # type: ignore[attr-defined]
+    conn.execute(delete(_RESULTS))
+    conn.execute(delete(GroupEvent.__table__))  # type: ignore[attr-defined]
+    conn.execute(IssueGroup.__table__.update().values(merged_into=None))  # type: ignore[attr-defined]
+    conn.execute(delete(IssueGroup.__table__))  # type: ignore[attr-defined]
+    conn.execute(delete(AnalysisState.__table__))  # type: ignore[attr-defined]
