@@ -91,7 +91,7 @@ class CsvConfig(TextFileConfig):
         if value is None:
             return None
         value = _NAMED_DELIMITERS.get(value.lower(), value)
-        if len(value) != 1 or value in "\"\r\n":
+        if len(value) != 1 or value in '"\r\n':
             raise ValueError(f"delimiter must be one character other than a quote or a newline, not {value!r}")
         return value
 

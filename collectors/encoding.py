@@ -8,9 +8,9 @@ UTF-8 with or without a BOM, a few as UTF-16. The order of the checks matters:
 2. binary files people save as ``.csv`` by mistake (an XLSX, a PDF…) are refused early;
 3. strict UTF-8 over the whole file: it almost never succeeds by accident on GBK bytes;
 4. strict GB18030: it decodes almost any GBK text, so it must come after UTF-8;
-5. *mostly* UTF-8 (or GB18030): a file with a handful of stray bytes is still read in
-   the encoding of everything else, and only the rows holding the stray bytes are
-   quarantined — decoding it as something else would garble every row;
+5. *mostly* UTF-8 (or GB18030): a file whose multi-byte text decodes but for a handful
+   of stray bytes is still read in that encoding, and only the rows holding the stray
+   bytes are quarantined — decoding it as something else would garble every row;
 6. charset-normalizer's guess for the rest (Big5, Shift-JIS, Windows-1252…).
 
 Files are scanned in 1 MB chunks with incremental decoders, so a 500 MB export is never
@@ -54,11 +54,15 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+#: bytes that occur in text files: everything but the C0 controls other than TAB, LF, VT, FF, CR, ESC
+_TEXT_BYTES = bytes(b for b in range(256) if b >= 0x20 or b in b"\t\n\x0b\x0c\r\x1b")
 _SURROGATES = re.compile("[\udc80-\udcff]")
 #: a "mostly" verdict allows one bad byte per this many bytes of valid multi-byte text
+#: (a file of plain ASCII and a few high bytes is no evidence of UTF-8: it is left to
+#: charset-normalizer, since Windows-1252 is as likely as a stray byte)
 _TOLERANCE = 50
-#: a file of plain ASCII with at most this many stray bytes is still read as UTF-8
-_ASCII_STRAYS = 16
+#: bad bytes seen before a lenient scan may give up early
+_MIN_BAD_TO_GIVE_UP = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +97,9 @@ def binary_kind(head: bytes, *, nuls: bool = True) -> str | None:
     if not nuls:
         return None
     head = head[:_HEAD]
-    # text has (almost) no NUL bytes; a few stray ones are data errors, many mean binary
-    if head.count(0) > 8 + len(head) // 100:
+    # Text has (almost) no NUL bytes: a few stray ones are data errors, many mean binary.
+    # Nor other control bytes: none occur inside UTF-8 or GBK multi-byte characters.
+    if head.count(0) > 8 + len(head) // 100 or len(head.translate(None, _TEXT_BYTES)) > 8 + len(head) // 20:
         return "binary data"
     return None
 
@@ -103,7 +108,7 @@ def _utf16_without_bom(head: bytes) -> str | None:
     """``utf-16-le``/``-be`` for BOM-less UTF-16 text (NULs on every other byte)."""
     head = head[: _HEAD & ~1]
     nuls = head.count(0)
-    if not head or nuls < len(head) // 4:
+    if len(head) < 4 or nuls < max(2, len(head) // 4):
         return None
     odd = head[1::2].count(0)
     for name, share in (("utf-16-le", odd), ("utf-16-be", nuls - odd)):
@@ -135,7 +140,7 @@ def _scan(path: Path, encoding: str, *, lenient: bool) -> tuple[int, int] | None
                     bad += found
                     # a bad byte is one character; valid multi-byte ones are fewer characters than bytes
                     surplus += len(chunk) - len(text)
-                    if bad > _ASCII_STRAYS and bad * _TOLERANCE > surplus:
+                    if bad > _MIN_BAD_TO_GIVE_UP and bad * _TOLERANCE > surplus:
                         return None
                 if not chunk:
                     break
@@ -149,7 +154,7 @@ def _mostly(path: Path, encoding: str) -> bool:
     if result is None:
         return False
     bad, surplus = result
-    return bad * _TOLERANCE <= surplus or (surplus == 0 and bad <= _ASCII_STRAYS)
+    return surplus > 0 and bad * _TOLERANCE <= surplus
 
 
 def check_codec(name: str) -> str:

@@ -1,25 +1,19 @@
 """The file collectors: ``csv``, ``xlsx`` and ``jsonl`` exports, as scripts import them.
 
-Each file is read as a stream (a million-row CSV never sits in memory), every record
-becomes an ``Item`` or a ``BadRecord`` (see :mod:`bihuan.collectors.rows`), and a
-``Checkpoint`` every ``checkpoint_every`` records lets a killed import resume where it
-was. State, per collector instance::
+Each file is read as a stream (a million-row CSV never sits in memory; a ``.json``
+array is the one exception), every record becomes an ``Item`` or a ``BadRecord`` (see
+:mod:`bihuan.collectors.rows`), and a ``Checkpoint`` every ``checkpoint_every`` records
+lets a killed import resume where it was (see :mod:`bihuan.collectors.base`).
 
-    {"files": {"/abs/path.csv": {"fingerprint": "<size>:<mtime_ns>:<hash of 64 KB>",
-                                 "rows_done": 15000}}}
-
-A file's entry is dropped when the file is finished, so importing the same file again
-reads it again and the pipeline counts every row as a duplicate; a file that changed
-since the checkpoint (other fingerprint) is read from the top.
+Locations name what a user sees: ``survey.csv row 17`` counts CSV records with the
+header as row 1 (like Excel's row numbers; a quoted newline does not add a row),
+``tickets.xlsx sheet 工单 row 17`` is the sheet's row, ``social.jsonl line 17`` the line.
 """
 
 from __future__ import annotations
 
 import csv
-import glob
-import hashlib
 import json
-import os
 import sys
 import zipfile
 from collections.abc import Iterator
@@ -27,131 +21,52 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator
-
-from bihuan.collectors.encoding import detect_encoding
-from bihuan.collectors.fields import FIELDS
+from bihuan.collectors.base import (
+    CsvConfig,
+    FileCollector,
+    FileCollectorConfig,
+    JsonlConfig,
+    XlsxConfig,
+    expand_paths,
+    fingerprint,
+)
+from bihuan.collectors.encoding import DetectedEncoding, detect_encoding
 from bihuan.collectors.rows import RowMapper, cell_text, map_raw_record
-from bihuan.core.collector import CollectorConfig, CollectorOutput, RunContext
-from bihuan.core.errors import CollectorConfigError, InputError, MissingInputError
-from bihuan.core.types import BadRecord, Checkpoint, Item
+from bihuan.core.collector import RunContext
+from bihuan.core.errors import CollectorConfigError, InputError, RecordError
+from bihuan.core.types import BadRecord, Item
 
-# A field larger than this is read whole (and then refused as too long), instead of
-# making the csv module stop the file with "field larger than field limit".
+# A huge field is read whole and then quarantined as too long, instead of making the
+# csv module stop the whole file with "field larger than field limit".
 csv.field_size_limit(min(sys.maxsize, 1 << 30))
 
 _DELIMITERS = (",", "\t", ";", "|")
+_MAX_KEY_SETS = 256
 
 
-class FileCollectorConfig(CollectorConfig):
-    """Keys every file collector takes (see plugins.toml for the documentation)."""
-
-    paths: list[str] = Field(min_length=1)
-    mapping: dict[str, str] | None = None
-    rating_max: float = Field(default=5, gt=0)
-    max_text_chars: int = Field(default=20_000, gt=0)
-    checkpoint_every: int = Field(default=5_000, gt=0)
-
-    @field_validator("mapping")
-    @classmethod
-    def _known_fields(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        for field in value or {}:
-            if field not in FIELDS:
-                raise ValueError(f"unknown field {field!r} in mapping (fields: {', '.join(FIELDS)})")
-        return value
+def _log_encoding(ctx: RunContext, path: Path, detected: DetectedEncoding) -> None:
+    if detected.how == "guess":
+        ctx.log.warning("%s: encoding guessed as %s; pass --encoding if the text looks garbled", path, detected.name)
+    elif detected.how == "mostly":
+        ctx.log.warning("%s: read as %s; rows with bytes that do not decode are quarantined", path, detected.name)
+    else:
+        ctx.log.info("%s: reading as %s", path, detected)
 
 
-class CsvConfig(FileCollectorConfig):
-    encoding: str | None = None
-    delimiter: str | None = Field(default=None, min_length=1, max_length=1)
-
-
-class JsonlConfig(FileCollectorConfig):
-    encoding: str | None = None
-
-
-class XlsxConfig(FileCollectorConfig):
-    sheet: str | None = None
-
-
-def expand_paths(patterns: list[str]) -> list[Path]:
-    """Absolute paths of the configured files; globs match zero or more files."""
-    found: list[Path] = []
-    for pattern in patterns:
-        expanded = os.path.expanduser(pattern)
-        if glob.has_magic(expanded):
-            found.extend(Path(p).resolve() for p in sorted(glob.glob(expanded)))
-        else:
-            found.append(Path(expanded).resolve())
-    return list(dict.fromkeys(found))
-
-
-def fingerprint(path: Path) -> str:
-    """Changes when the file does: size, modification time and its first 64 KB."""
-    stat = path.stat()
-    with path.open("rb") as f:
-        head = hashlib.blake2b(f.read(65536), digest_size=8).hexdigest()
-    return f"{stat.st_size}:{stat.st_mtime_ns}:{head}"
-
-
-class _FileCollector:
-    """Paths, resume state and checkpoints; subclasses read one file's records."""
-
-    name: ClassVar[str]
-    channel: ClassVar[str] = "other"
-    Config: ClassVar[type[FileCollectorConfig]]
-    file_extensions: ClassVar[tuple[str, ...]]
-
-    def check(self, ctx: RunContext) -> None:
-        for path in expand_paths(ctx.config.paths):
-            if not path.exists():
-                raise MissingInputError(f"{path}: no such file", path=str(path))
-            if not path.is_file():
-                raise MissingInputError(f"{path}: not a file", path=str(path))
-            if not os.access(path, os.R_OK):
-                raise MissingInputError(f"{path}: not readable (permissions)", path=str(path))
-
-    def collect(self, ctx: RunContext, state: dict[str, Any] | None) -> Iterator[CollectorOutput]:
-        pending: dict[str, dict[str, Any]] = dict((state or {}).get("files") or {})
-        every = ctx.config.checkpoint_every
-        for path in expand_paths(ctx.config.paths):
-            key = str(path)
-            stamp = fingerprint(path)
-            entry = pending.get(key)
-            skip = int(entry["rows_done"]) if entry and entry.get("fingerprint") == stamp else 0
-            if entry and not skip:
-                ctx.log.info("%s changed since the last checkpoint; reading it from the top", path.name)
-            done = skip
-            for output in self.read(path, ctx, skip):
-                done += 1
-                if output is not None:
-                    yield output
-                if done % every == 0:
-                    pending[key] = {"fingerprint": stamp, "rows_done": done}
-                    yield Checkpoint({"files": {k: dict(v) for k, v in pending.items()}})
-            pending.pop(key, None)
-            yield Checkpoint({"files": {k: dict(v) for k, v in pending.items()}})
-
-    def read(self, path: Path, ctx: RunContext, skip: int) -> Iterator[Item | BadRecord | None]:
-        """One output per record after the first ``skip`` (``None`` for blank records)."""
-        raise NotImplementedError
-
-    def parse_record(self, ctx: RunContext, raw: Any) -> Item:
-        """Re-parse a quarantined record (after the user's fixes)."""
-        if not isinstance(raw, dict):
-            from bihuan.core.errors import RecordError
-
-            raise RecordError("the record is not an object with named fields; fix the file and import it again")
-        return map_raw_record(ctx, raw)
-
-
-def _sniff_delimiter(first_line: str) -> str:
-    counts = {d: first_line.count(d) for d in _DELIMITERS}
-    best = max(counts, key=lambda d: counts[d])
+def sniff_delimiter(line: str) -> str:
+    """The candidate delimiter that occurs most often outside quotes in ``line`` (``,`` if none)."""
+    counts = dict.fromkeys(_DELIMITERS, 0)
+    quoted = False
+    for ch in line:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    best = max(_DELIMITERS, key=lambda d: counts[d])  # ties go to the earlier candidate
     return best if counts[best] else ","
 
 
-class CsvCollector(_FileCollector):
+class CsvCollector(FileCollector):
     """CSV/TSV exports: encoding and delimiter detected, quoted newlines, ragged rows."""
 
     name: ClassVar[str] = "csv"
@@ -160,99 +75,58 @@ class CsvCollector(_FileCollector):
 
     def read(self, path: Path, ctx: RunContext, skip: int) -> Iterator[Item | BadRecord | None]:
         config = ctx.config
-        detected = detect_encoding(path, config.encoding)
-        ctx.log.info("%s: reading as %s", path.name, detected.name)
+        detected = detect_encoding(path, config.encoding, what="CSV")
+        _log_encoding(ctx, path, detected)
         with path.open(encoding=detected.name, errors="surrogateescape", newline="") as f:
-            first_line = f.readline()
-            if not first_line.strip():
-                raise InputError(f"{path.name}: empty file or empty first line (expected a header)", path=str(path))
-            delimiter = config.delimiter or ("\t" if path.suffix.lower() == ".tsv" else _sniff_delimiter(first_line))
+            first = next((line for line in islice(f, 1000) if line.strip()), "")
+            if not first:
+                raise InputError(f"{path}: empty file (expected a header row)", path=str(path))
+            delimiter = config.delimiter or ("\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(first))
             f.seek(0)
             reader = csv.reader(f, delimiter=delimiter)
-            header = next(reader)
-            mapper = RowMapper(header, ctx, file_label=path.name, check_bytes=not detected.certain)
-            label = path.name
-            index = skip
-            if skip:
-                for _ in islice(reader, skip):
-                    pass
-            while True:
-                index += 1
+            number = 0  # the record number: the header is row 1 (after any blank lines)
+            header: list[str] | None = None
+            for cells in reader:
+                number += 1
+                if any(c.strip() for c in cells):
+                    header = cells
+                    break
+            if header is None:
+                raise InputError(f"{path}: empty file (expected a header row)", path=str(path))
+            mapper = RowMapper(header, ctx, label=path.name, encoding=detected.name, where=str(path))
+            for _ in range(skip):
                 try:
-                    cells = next(reader)
+                    next(reader)
                 except StopIteration:
                     return
-                except csv.Error as exc:
-                    yield BadRecord(raw={"error": str(exc)}, reason=f"unreadable CSV: {exc}", location=f"{label} row {index + 1}")
-                    continue
-                if not cells or (len(cells) == 1 and not cells[0].strip()):
-                    yield None
-                    continue
-                yield mapper.map(cells, f"{label} row {index + 1}", all_text=True)
-
-
-class JsonlCollector(_FileCollector):
-    """One JSON object per line (or a ``.json`` file holding one array of objects)."""
-
-    name: ClassVar[str] = "jsonl"
-    Config: ClassVar[type[FileCollectorConfig]] = JsonlConfig
-    file_extensions: ClassVar[tuple[str, ...]] = (".jsonl", ".ndjson", ".json")
-
-    def read(self, path: Path, ctx: RunContext, skip: int) -> Iterator[Item | BadRecord | None]:
-        detected = detect_encoding(path, ctx.config.encoding)
-        mappers: dict[tuple[str, ...], RowMapper | str] = {}
-        with path.open(encoding=detected.name, errors="surrogateescape") as f:
-            first = f.read(1).lstrip("\ufeff")
-            while first and first.isspace():
-                first = f.read(1)
-            f.seek(0)
-            if first == "[":
-                records: Iterator[tuple[str, Any]] = self._array(f, path)
-            else:
-                records = ((f"{path.name} line {n}", line) for n, line in enumerate(f, start=1))
-            for location, record in islice(records, skip, None):
-                yield self._one(record, location, mappers, ctx, path, not detected.certain)
+                except csv.Error:
+                    pass
+            number += skip
+            yield from self._rows(reader, mapper, number)
 
     @staticmethod
-    def _array(f: Any, path: Path) -> Iterator[tuple[str, Any]]:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path.name}: not valid JSON: {exc}", path=str(path)) from None
-        for n, obj in enumerate(data, start=1):
-            yield f"{path.name} item {n}", obj
-
-    @staticmethod
-    def _one(
-        record: Any, location: str, mappers: dict[tuple[str, ...], RowMapper | str], ctx: RunContext, path: Path, check: bool
-    ) -> Item | BadRecord | None:
-        if isinstance(record, str):
-            line = record.strip()
-            if not line:
-                return None
+    def _rows(reader: Any, mapper: RowMapper, number: int) -> Iterator[Item | BadRecord | None]:
+        map_row = mapper.map
+        text_at = mapper.i_text
+        while True:
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                return BadRecord(raw=line, reason=f"invalid JSON: {exc.msg} at column {exc.colno}", location=location)
-        if not isinstance(record, dict):
-            return BadRecord(raw=record, reason=f"expected a JSON object, got {type(record).__name__}", location=location)
-        keys = tuple(record)
-        mapper = mappers.get(keys)
-        if mapper is None:
-            try:
-                mapper = RowMapper(keys, ctx, file_label=path.name, check_bytes=check)
-            except CollectorConfigError as exc:
-                mapper = str(exc)
-            mappers[keys] = mapper
-        if isinstance(mapper, str):  # this key set has no text field
-            return BadRecord(raw=record, reason=mapper.split(": ", 1)[-1], location=location, field="text")
-        result = mapper.map([record[k] for k in keys], location)
-        if isinstance(result, BadRecord):
-            result.raw = record
-        return result
+                for cells in reader:
+                    number += 1
+                    # only a row without text can be blank (or only separators): test that first
+                    text = cells[text_at] if len(cells) > text_at else ""
+                    if (not text or text.isspace()) and not "".join(cells).strip():
+                        yield None
+                        continue
+                    yield map_row(cells, number, all_text=True)
+                return
+            except csv.Error as exc:  # the reader goes on with the next record
+                number += 1
+                yield BadRecord(
+                    raw={"error": str(exc)}, reason=f"unreadable CSV record: {exc}", location=mapper.location(number)
+                )
 
 
-class XlsxCollector(_FileCollector):
+class XlsxCollector(FileCollector):
     """Excel workbooks, streamed row by row (openpyxl read-only mode)."""
 
     name: ClassVar[str] = "xlsx"
@@ -265,35 +139,190 @@ class XlsxCollector(_FileCollector):
 
         try:
             workbook = load_workbook(path, read_only=True, data_only=True)
-        except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError) as exc:
-            raise InputError(f"{path.name}: not an Excel workbook ({type(exc).__name__}: {exc})", path=str(path)) from None
+        except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, EOFError) as exc:
+            raise InputError(f"{path}: not an Excel .xlsx workbook ({exc})", path=str(path)) from None
         try:
-            sheet_name = ctx.config.sheet
-            if sheet_name is None:
+            wanted = ctx.config.sheet
+            if wanted is None:
                 sheet = workbook.worksheets[0]
-            elif sheet_name in workbook.sheetnames:
-                sheet = workbook[sheet_name]
+            elif wanted in workbook.sheetnames:
+                sheet = workbook[wanted]
             else:
-                raise CollectorConfigError(f"{path.name}: no sheet {sheet_name!r}; sheets are {workbook.sheetnames}")
+                raise CollectorConfigError(f"{path}: no sheet {wanted!r}; sheets are {workbook.sheetnames}")
+            # Some tools write a wrong dimension (e.g. "A1"); without it openpyxl reads
+            # every cell that is there instead of cutting rows at the declared width.
+            sheet.reset_dimensions()
             label = f"{path.name} sheet {sheet.title}"
             rows = sheet.iter_rows(values_only=True)
             number = 0
             header: tuple[Any, ...] | None = None
-            for number, row in enumerate(rows, start=1):  # noqa: B007 - number is used after the loop
-                if any(cell not in (None, "") for cell in row):
+            for row in rows:
+                number += 1
+                if any(_filled(c) for c in row):
                     header = row
                     break
             if header is None:
-                raise InputError(f"{label}: the sheet is empty (expected a header row)", path=str(path))
-            width = max(i + 1 for i, c in enumerate(header) if c not in (None, ""))
-            mapper = RowMapper(header[:width], ctx, file_label=label)
-            for offset, row in enumerate(islice(rows, skip, None), start=number + skip + 1):
-                if not any(cell not in (None, "") for cell in row):
+                raise InputError(f"{path}: sheet {sheet.title!r} is empty (expected a header row)", path=str(path))
+            width = max(i + 1 for i, c in enumerate(header) if _filled(c))
+            mapper = RowMapper(header[:width], ctx, label=label, where=f"{path} sheet {sheet.title}")
+            number += sum(1 for _ in islice(rows, skip))
+            for row in rows:
+                number += 1
+                if not any(_filled(c) for c in row):
                     yield None
                     continue
-                yield mapper.map(row, f"{label} row {offset}")
+                yield mapper.map(row, number)
         finally:
             workbook.close()
 
 
-__all__ = ["CsvCollector", "FileCollectorConfig", "JsonlCollector", "XlsxCollector", "cell_text"]
+def _filled(cell: Any) -> bool:
+    return cell is not None and not (isinstance(cell, str) and not cell.strip())
+
+
+def _is_json_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except json.JSONDecodeError:
+        return False
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "true/false"
+    if value is None:
+        return "null"
+    return "a number"
+
+
+class JsonlCollector(FileCollector):
+    """One JSON object per line (or a ``.json`` file holding one array of objects).
+
+    Keys are mapped like CSV headers (nested objects are kept as JSON text). The first
+    object decides: without a key that maps to the text the file is a configuration
+    problem (``--map text=<key>``); later objects without one are quarantined.
+    """
+
+    name: ClassVar[str] = "jsonl"
+    Config: ClassVar[type[FileCollectorConfig]] = JsonlConfig
+    file_extensions: ClassVar[tuple[str, ...]] = (".jsonl", ".ndjson", ".json")
+
+    def read(self, path: Path, ctx: RunContext, skip: int) -> Iterator[Item | BadRecord | None]:
+        detected = detect_encoding(path, ctx.config.encoding, what="JSON")
+        _log_encoding(ctx, path, detected)
+        reader = _JsonRecords(path, ctx, detected.name)
+        with path.open(encoding=detected.name, errors="surrogateescape") as f:
+            first = next((line for line in f if line.strip()), "").lstrip()
+            f.seek(0)
+            records: Iterator[tuple[int, Any]]
+            if first.startswith("[") or (
+                first.startswith("{") and path.suffix.lower() == ".json" and not _is_json_object(first)
+            ):
+                # a JSON array, or one pretty-printed object: the one case read whole
+                data = self._load_whole(f, path)
+                if data is None:  # a .json file that is really JSON Lines
+                    f.seek(0)
+                    records = enumerate(f, start=1)
+                else:
+                    reader.unit = "item"
+                    records = enumerate(data if isinstance(data, list) else [data], start=1)
+            else:
+                records = enumerate(f, start=1)
+            for number, record in islice(records, skip, None):
+                yield reader.one(record, number)
+
+    @staticmethod
+    def _load_whole(f: Any, path: Path) -> Any:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as exc:
+            if exc.msg == "Extra data":
+                return None
+            raise InputError(f"{path}: not valid JSON: {exc}", path=str(path)) from None
+
+    def parse_record(self, ctx: RunContext, raw: Any) -> Item:
+        """Re-parse a quarantined object, or a quarantined line that was not valid JSON."""
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise RecordError(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+        if not isinstance(raw, dict):
+            raise RecordError(f"expected a JSON object, got {_json_kind(raw)}")
+        return map_raw_record(ctx, raw)
+
+
+class _JsonRecords:
+    """Maps JSON records; one ``RowMapper`` per distinct key set."""
+
+    def __init__(self, path: Path, ctx: RunContext, encoding: str) -> None:
+        self.path = path
+        self.ctx = ctx
+        self.encoding = encoding
+        self.unit = "line"
+        self.mappers: dict[tuple[str, ...], RowMapper | str] = {}
+        self.decided = False  # whether an object has shown that the file has a text key
+
+    def location(self, number: int) -> str:
+        return f"{self.path.name} {self.unit} {number}"
+
+    def one(self, record: Any, number: int) -> Item | BadRecord | None:
+        if isinstance(record, str):  # a line
+            line = record.strip()
+            if not line:
+                return None
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                return BadRecord(
+                    raw=record.rstrip("\r\n"),
+                    reason=f"invalid JSON: {exc.msg} (column {exc.colno})",
+                    location=self.location(number),
+                )
+        if not isinstance(record, dict):
+            return BadRecord(
+                raw=record, reason=f"expected a JSON object, got {_json_kind(record)}", location=self.location(number)
+            )
+        keys = tuple(record)
+        mapper = self.mappers.get(keys)
+        if mapper is None:
+            mapper = self._mapper(keys)
+        if isinstance(mapper, str):  # this key set has no text field
+            return BadRecord(raw=record, reason=mapper, location=self.location(number), field="text")
+        result = mapper.map([record[k] for k in keys], number)
+        if isinstance(result, BadRecord):
+            result.raw = record  # the object as it was, with its JSON types
+        return result
+
+    def _mapper(self, keys: tuple[str, ...]) -> RowMapper | str:
+        if len(self.mappers) >= _MAX_KEY_SETS:
+            self.mappers.clear()
+        label = self.path.name
+        try:
+            mapper: RowMapper | str = RowMapper(
+                keys, self.ctx, label=label, unit=self.unit, encoding=self.encoding, where=str(self.path)
+            )
+        except CollectorConfigError as exc:
+            if not self.decided:
+                raise
+            mapper = str(exc).removeprefix(f"{self.path}: ").replace("headers are", "keys are")
+        self.decided = True
+        self.mappers[keys] = mapper
+        return mapper
+
+
+__all__ = [
+    "CsvCollector",
+    "FileCollector",
+    "FileCollectorConfig",
+    "JsonlCollector",
+    "XlsxCollector",
+    "cell_text",
+    "expand_paths",
+    "fingerprint",
+    "sniff_delimiter",
+]

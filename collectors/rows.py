@@ -12,6 +12,12 @@ Rows and the header may differ in length:
   header has 7") with the extra cells kept under ``_extra_cells``;
 * fewer cells: the missing cells count as empty, unless the text column itself is
   missing — then the row is quarantined.
+
+Cells of unmapped columns go to ``Item.extra`` (empty ones are left out); a cell longer
+than ``max_text_chars`` is quarantined like an over-long text, so ``extra`` stays small.
+Every item gets a ``content_hash`` here (the pipeline then need not hash it again): a
+hash of the header, the resolved mapping, the run's default channel, time zone and
+rating scale, and every cell of the row.
 """
 
 from __future__ import annotations
@@ -91,6 +97,7 @@ class RowMapper:
     :param unit: ``"row"`` or ``"line"``.
     :param encoding: the codec the file was decoded with, for the reason of rows that
         hold undecodable bytes.
+    :param where: how configuration errors name the file (its path); ``label`` if not given.
     :raises CollectorConfigError: when no column holds the text or ``--map`` names a
         missing column: the fix is a ``--map`` option, so it is a usage error.
     """
@@ -103,15 +110,18 @@ class RowMapper:
         label: str,
         unit: str = "row",
         encoding: str | None = None,
+        where: str | None = None,
     ) -> None:
         names = [cell_text(h).strip() for h in header]
         config = ctx.config
         try:
             columns = resolve_columns(names, getattr(config, "mapping", None))
         except MappingError as exc:
-            raise CollectorConfigError(f"{label}: {exc}") from None
+            raise CollectorConfigError(f"{where or label}: {exc}") from None
         if "text" not in columns:
-            raise CollectorConfigError(f"{label}: no text column; headers are {names}; use --map text=<column>")
+            raise CollectorConfigError(
+                f"{where or label}: no text column; headers are {names}; use --map text=<column>"
+            )
         self.header = names
         self.keys = unique_keys(names)
         self.columns = columns
@@ -127,19 +137,37 @@ class RowMapper:
         self.max_text = int(getattr(config, "max_text_chars", 20_000))
         self.default_channel = ctx.channel
         self.dates = DateParser(ctx.timezone)
+        self._dates_get = self.dates.cache.get
         self.field_of = {index: field for field, index in columns.items()}
         self.extra_columns = [(i, self.keys[i]) for i in range(self.width) if i not in self.field_of]
         get = columns.get
         self.i_text = columns["text"]
         self.i_date, self.i_rating, self.i_nps = get("created_at"), get("rating"), get("nps")
-        self.i_channel, self.i_customer, self.i_url, self.i_id = get("channel"), get("customer_ref"), get("url"), get("external_id")
+        self.i_channel, self.i_customer, self.i_url, self.i_id = (
+            get("channel"),
+            get("customer_ref"),
+            get("url"),
+            get("external_id"),
+        )
         self.id_parts = [get(f) for f in ID_FIELDS]
         # What a row means depends on the header, the mapping and the run's defaults: a
         # new --map or --channel must update stored items, so all of it keys the hash.
         signature = SEP.join(
-            [*names, "|", *(f"{f}={i}" for f, i in sorted(columns.items())), "|", ctx.channel, str(ctx.timezone), repr(self.rating_max)]
+            [
+                *names,
+                "|",
+                *(f"{f}={i}" for f, i in sorted(columns.items())),
+                "|",
+                ctx.channel,
+                str(ctx.timezone),
+                repr(self.rating_max),
+            ]
         )
-        self.hash_key = blake2b(signature.encode("utf-8", "surrogatepass"), digest_size=32).digest()
+        # content_hash = blake2b(digest of the signature + the row's cells); copying a hash
+        # object that has absorbed the prefix is cheaper than a keyed hash per row
+        self.hash_prefix = blake2b(
+            blake2b(signature.encode("utf-8", "surrogatepass"), digest_size=32).digest(), digest_size=16
+        )
         self._ratings: dict[str, float | None] = {}
         self._nps: dict[str, int | None] = {}
 
@@ -179,24 +207,43 @@ class RowMapper:
             if not text:
                 raise RecordError("text is empty", field="text")
             if len(text) > self.max_text:
-                raise RecordError(f"text is {len(text):,} characters, over the limit of {self.max_text:,}", field="text")
+                raise RecordError(
+                    f"text is {len(text):,} characters, over the limit of {self.max_text:,}", field="text"
+                )
 
             extra: dict[str, Any] | None = None
             for i, key in self.extra_columns:
                 value = texts[i]
                 if value and not value.isspace():
                     if len(value) > self.max_text:
-                        raise RecordError(f"cell is {len(value):,} characters, over the limit of {self.max_text:,}", field=key)
+                        raise RecordError(
+                            f"cell is {len(value):,} characters, over the limit of {self.max_text:,}", field=key
+                        )
                     if extra is None:
                         extra = {}
                     extra[key] = value.strip()
 
+            # the value caches are looked up inline: a method call per field would cost
+            # more than the lookup itself on the million-row path
+            created_at = rating = nps = None
             i = self.i_date
-            created_at = None if i is None else self.dates.parse(values[i])
+            if i is not None:
+                value = values[i]
+                created_at = self._dates_get(value, _MISSING) if value.__class__ is str else _MISSING
+                if created_at is _MISSING:
+                    created_at = self.dates.parse(value)
             i = self.i_rating
-            rating = None if i is None else self._rating(values[i])
+            if i is not None:
+                value = values[i]
+                rating = self._ratings.get(value, _MISSING) if value.__class__ is str else _MISSING
+                if rating is _MISSING:
+                    rating = self._rating(value)
             i = self.i_nps
-            nps = None if i is None else self._nps_of(values[i])
+            if i is not None:
+                value = values[i]
+                nps = self._nps.get(value, _MISSING) if value.__class__ is str else _MISSING
+                if nps is _MISSING:
+                    nps = self._nps_of(value)
             channel = self.default_channel
             i = self.i_channel
             if i is not None:
@@ -212,8 +259,14 @@ class RowMapper:
             i = self.i_url
             url = (texts[i].strip() or None) if i is not None else None
 
+            i = self.i_id
+            external_id = texts[i].strip() if i is not None else ""
+            if not external_id or len(external_id) > MAX_EXTERNAL_ID:
+                external_id = self._external_id(texts)
+            content = self.hash_prefix.copy()
+            content.update(data)
             return Item(
-                self._external_id(texts),
+                external_id,
                 text,
                 created_at,
                 channel,
@@ -222,7 +275,7 @@ class RowMapper:
                 customer_ref,
                 url,
                 extra,
-                blake2b(data, digest_size=16, key=self.hash_key).hexdigest(),
+                content.hexdigest(),
             )
         except RecordError as exc:
             return BadRecord(

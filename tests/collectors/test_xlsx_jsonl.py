@@ -1,0 +1,196 @@
+"""The XLSX and JSONL collectors on real files."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from bihuan.collectors.files import JsonlCollector, XlsxCollector
+from bihuan.core.errors import CollectorConfigError, InputError, RecordError
+
+TICKETS_HEADER = ["工单号", "创建时间", "客户号", "投诉内容", "处理状态", "业务类型"]
+
+
+def workbook(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    for title, rows in sheets.items():
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+    book.save(path)
+    return path
+
+
+# ── XLSX ──────────────────────────────────────────────────────────────────────────────
+
+
+def test_xlsx_typed_cells_and_a_named_sheet(tmp_path: Path, collect) -> None:
+    path = workbook(
+        tmp_path / "tickets.xlsx",
+        {
+            "说明": [["这一页只有说明"]],
+            "投诉工单": [
+                TICKETS_HEADER,
+                [10001, datetime(2026, 10, 1, 9, 5), "C1", "信用卡提额一个月没回复", "已办结", "信用卡"],
+                [10002, "不是日期", "C2", "年费乱扣", "处理中", None],
+                [],
+                ["T3", date(2026, 10, 2), "C3", "  ", "待处理", "借记卡"],
+                ["T4", "2026/10/3 14:00", 12345, "ATM吞卡", None, None, None, "多出来的"],
+                [10005.0, 46296.37847222222, "C5", "转账慢", None, None],
+            ],
+        },
+    )
+    out = collect(XlsxCollector(), path, sheet="投诉工单", channel="ticket")
+    assert [i.external_id for i in out.items] == ["10001", "10005"]
+    first = out.items[0]
+    assert first.created_at == datetime(2026, 10, 1, 1, 5, tzinfo=UTC)  # naive cells are Beijing time
+    assert first.extra == {"处理状态": "已办结", "业务类型": "信用卡"} and first.channel == "ticket"
+    assert out.items[1].created_at == datetime(2026, 10, 1, 1, 5, tzinfo=UTC)  # a serial number
+    label = "tickets.xlsx sheet 投诉工单 row"
+    assert {b.location: b.field for b in out.bad} == {
+        f"{label} 3": "created_at",
+        f"{label} 5": "text",
+        f"{label} 6": None,
+    }
+    assert out.bad_at(f"{label} 3").raw["创建时间"] == "不是日期"
+    assert out.bad_at(f"{label} 3").external_id == "10002"
+    assert out.bad_at(f"{label} 6").reason == "row has 8 cells, header has 6"
+
+
+def test_xlsx_header_may_start_below_blank_rows(tmp_path: Path, collect) -> None:
+    path = workbook(tmp_path / "t.xlsx", {"Sheet": [[], [None, None], ["id", "内容", "评分"], [1, "好", 9]]})
+    [record] = collect(XlsxCollector(), path).bad
+    assert record.location == "t.xlsx sheet Sheet row 4" and record.field == "rating"
+
+
+def test_xlsx_unknown_sheet_lists_the_sheets(tmp_path: Path, collect) -> None:
+    path = workbook(tmp_path / "t.xlsx", {"投诉工单": [TICKETS_HEADER], "汇总": [["x"]]})
+    with pytest.raises(CollectorConfigError, match=r"no sheet 'Sheet9'; sheets are \['投诉工单', '汇总'\]"):
+        collect(XlsxCollector(), path, sheet="Sheet9")
+
+
+def test_xlsx_that_is_not_a_workbook(tmp_path: Path, collect) -> None:
+    fake = tmp_path / "fake.xlsx"
+    fake.write_text("id,text\n1,这其实是CSV\n", encoding="utf-8")
+    with pytest.raises(InputError, match="fake.xlsx: not an Excel .xlsx workbook"):
+        collect(XlsxCollector(), fake)
+
+
+def test_xlsx_empty_sheet(tmp_path: Path, collect) -> None:
+    with pytest.raises(InputError, match="sheet 'Sheet' is empty"):
+        collect(XlsxCollector(), workbook(tmp_path / "e.xlsx", {"Sheet": []}))
+
+
+def test_xlsx_parse_record_round_trip(tmp_path: Path, collect, context) -> None:
+    path = workbook(
+        tmp_path / "t.xlsx", {"S": [TICKETS_HEADER, ["T1", datetime(2026, 10, 1, 9, 5), "C1", "慢", "x", 9]]}
+    )
+    ctx = context(XlsxCollector(), [path], rating_max=5)
+    out = collect(XlsxCollector(), path)
+    [item] = out.items
+    again = XlsxCollector().parse_record(
+        ctx, {k: str(v) for k, v in zip(TICKETS_HEADER, ["T1", "2026-10-01 09:05:00", "C1", "慢", "x", 9], strict=True)}
+    )
+    assert again.created_at == item.created_at and again.external_id == "T1"
+
+
+# ── JSONL ─────────────────────────────────────────────────────────────────────────────
+
+
+def post(**fields: object) -> str:
+    return json.dumps(fields, ensure_ascii=False)
+
+
+def test_jsonl_bad_lines_are_quarantined_and_good_ones_kept(tmp_path: Path, collect) -> None:
+    path = tmp_path / "m.jsonl"
+    lines = [
+        post(
+            id="w1",
+            platform="微博",
+            发布时间="2026-10-01T10:00:00",
+            帖子内容="转账失败",
+            链接="https://weibo.com/x",
+            作者="某人",
+        ),
+        '{"id": "w2", "帖子内容": "截断的',
+        "[1, 2]",
+        "",
+        post(id="w3", 作者="某人"),
+        post(id="w4", platform="小红书", 发布时间="昨天", 帖子内容="排队"),
+        post(id=5, 帖子内容="嵌套", 附件={"类型": "图片", "数量": 2}, 置顶=True),
+        '"just a string"',
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = collect(JsonlCollector(), path, channel="social")
+    assert [i.external_id for i in out.items] == ["w1", "5"]
+    first = out.items[0]
+    assert (first.channel, first.url, first.extra) == ("social", "https://weibo.com/x", {"作者": "某人"})
+    assert first.created_at == datetime(2026, 10, 1, 2, 0, tzinfo=UTC)
+    assert out.items[1].extra == {"附件": '{"类型": "图片", "数量": 2}', "置顶": "true"}
+    reasons = {b.location: b.reason for b in out.bad}
+    assert set(reasons) == {"m.jsonl line 2", "m.jsonl line 3", "m.jsonl line 5", "m.jsonl line 6", "m.jsonl line 8"}
+    assert reasons["m.jsonl line 2"].startswith("invalid JSON: Unterminated string")
+    assert out.bad_at("m.jsonl line 2").raw == lines[1], "the raw line is kept for fixing"
+    assert reasons["m.jsonl line 3"] == "expected a JSON object, got an array"
+    assert reasons["m.jsonl line 8"] == "expected a JSON object, got a string"
+    assert "no text column" in reasons["m.jsonl line 5"] and "'作者'" in reasons["m.jsonl line 5"]
+    dated = out.bad_at("m.jsonl line 6")
+    assert dated.field == "created_at" and dated.external_id == "w4" and dated.raw["发布时间"] == "昨天"
+
+
+def test_jsonl_first_object_without_text_is_a_config_error(tmp_path: Path, collect) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text(post(id=1, 作者="某人") + "\n", encoding="utf-8")
+    with pytest.raises(CollectorConfigError, match=r"no text column; headers are \['id', '作者'\]"):
+        collect(JsonlCollector(), path)
+    [item] = collect(JsonlCollector(), path, mapping={"text": "作者"}).items
+    assert item.text == "某人"
+
+
+def test_json_array_and_single_object_files(tmp_path: Path, collect) -> None:
+    array = tmp_path / "a.json"
+    array.write_text(json.dumps([{"id": 1, "text": "一"}, [], {"id": 3, "text": ""}], ensure_ascii=False, indent=2))
+    out = collect(JsonlCollector(), array)
+    assert [i.text for i in out.items] == ["一"]
+    assert [b.location for b in out.bad] == ["a.json item 2", "a.json item 3"]
+
+    single = tmp_path / "o.json"
+    single.write_text(json.dumps({"id": 1, "text": "就一条"}, ensure_ascii=False, indent=2))
+    assert [i.text for i in collect(JsonlCollector(), single).items] == ["就一条"]
+
+    lines = tmp_path / "lines.json"  # JSON Lines saved as .json
+    lines.write_text(post(id=1, text="一") + "\n" + post(id=2, text="二") + "\n", encoding="utf-8")
+    assert [i.text for i in collect(JsonlCollector(), lines).items] == ["一", "二"]
+
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"id": 1, "text": "一"},', encoding="utf-8")
+    with pytest.raises(InputError, match="broken.json: not valid JSON"):
+        collect(JsonlCollector(), broken)
+
+
+def test_jsonl_parse_record_fixes_a_cut_off_line(tmp_path: Path, collect, context) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"id": "w2", "帖子内容": "截断的\n', encoding="utf-8")
+    [record] = collect(JsonlCollector(), path).bad
+    ctx = context(JsonlCollector(), [path])
+    with pytest.raises(RecordError, match="invalid JSON"):
+        JsonlCollector().parse_record(ctx, record.raw)
+    item = JsonlCollector().parse_record(ctx, record.raw + '内容"}')
+    assert item.text == "截断的内容" and item.external_id == "w2"
+    with pytest.raises(RecordError, match="got an array"):
+        JsonlCollector().parse_record(ctx, [1, 2])
+
+
+def test_jsonl_retry_of_a_bad_object(tmp_path: Path, collect, context) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_text(post(id="w4", platform="小红书", 发布时间="昨天", 帖子内容="排队") + "\n", encoding="utf-8")
+    [record] = collect(JsonlCollector(), path).bad
+    ctx = context(JsonlCollector(), [path])
+    item = JsonlCollector().parse_record(ctx, {**record.raw, "发布时间": "2026-10-01 10:00"})
+    assert item.channel == "social" and item.created_at == datetime(2026, 10, 1, 2, 0, tzinfo=UTC)
