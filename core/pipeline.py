@@ -20,18 +20,18 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
 
+from bihuan.core.batches import BatchWriter
 from bihuan.core.collector import Collector, RunContext
 from bihuan.core.errors import error_class_of
 from bihuan.core.redaction import redact as default_redact
 from bihuan.core.types import CHANNELS, BadRecord, Checkpoint, Item
-from bihuan.storage import bulk, queries
+from bihuan.storage import queries
 from bihuan.storage.engine import session_scope
 from bihuan.storage.models import RunStatus
 from bihuan.storage.types import utcnow
@@ -82,15 +82,6 @@ class PipelineHooks:
     redact: Callable[[str], str] = default_redact
     on_items_stored: Callable[..., None] | None = None
     on_run_finished: Callable[[RunReport], None] | None = None
-
-
-@dataclass(slots=True)
-class _Counts:
-    read: int = 0
-    new: int = 0
-    updated: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
 
 
 def item_content_hash(item: Item) -> str:
@@ -165,188 +156,20 @@ def quarantine_payload(raw: Any, redact: Callable[[str], str]) -> str:
     return json.dumps(_redact_value(raw, redact), ensure_ascii=False, default=str)
 
 
-class _Writer:
-    """Classifies and writes one buffer of items and bad records."""
-
-    def __init__(
-        self,
-        ctx: RunContext,
-        *,
-        engine: Engine,
-        hooks: PipelineHooks,
-        collector_type: str,
-        report: RunReport,
-        dry_run: bool,
-    ) -> None:
-        self.ctx = ctx
-        self.engine = engine
-        self.hooks = hooks
-        self.collector_type = collector_type
-        self.report = report
-        self.dry_run = dry_run
-
-    def _quarantine_rows(self, bad: list[BadRecord], now: datetime, session: Any) -> list[dict[str, Any]]:
-        rows: dict[str, dict[str, Any]] = {}
-        for record in bad:
-            payload = quarantine_payload(record.raw, self.hooks.redact)
-            payload_hash = hashlib.blake2b(
-                f"{record.location}\x1f{payload}".encode(), digest_size=16
-            ).hexdigest()
-            rows[payload_hash] = {
-                "collector": self.ctx.instance,
-                "collector_type": self.collector_type,
-                "source": self.ctx.source,
-                "location": record.location,
-                "field": record.field,
-                "reason": record.reason[:MAX_ERROR_MESSAGE],
-                "payload": payload,
-                "payload_hash": payload_hash,
-                "external_id": record.external_id,
-                "run_id": self.report.run_id,
-                "status": "open",
-                "created_at": now,
-            }
-        if rows:
-            known = queries.existing_payload_hashes(self.ctx.source, list(rows), session=session)
-            for payload_hash in known:
-                rows.pop(payload_hash, None)
-        return list(rows.values())
-
-    def flush(self, items: list[Item], bad: list[BadRecord], state: dict[str, Any] | None, read: int) -> None:
-        counts = _Counts(read=read)
-        redact = self.hooks.redact
-        ctx = self.ctx
-        # Validate and dedupe within the buffer: the last version of a key wins.
-        latest: dict[str, Item] = {}
-        for item in items:
-            problem = item_problem(item)
-            if problem is not None:
-                bad.append(
-                    BadRecord(
-                        raw=_item_as_raw(item),
-                        reason=problem[1],
-                        field=problem[0],
-                        location=f"item {item.external_id!r}",
-                        external_id=item.external_id if isinstance(item.external_id, str) else None,
-                    )
-                )
-                continue
-            if item.content_hash is None:
-                item.content_hash = item_content_hash(item)
-            previous = latest.get(item.external_id)
-            if previous is not None:
-                if previous.content_hash == item.content_hash:
-                    counts.duplicates += 1
-                else:
-                    counts.updated += 1
-            latest[item.external_id] = item
-
-        now = utcnow()
-        with session_scope(self.engine, write=not self.dry_run) as session:
-            stored = bulk.existing_hashes(ctx.source, latest, session=session) if latest else {}
-            rows = []
-            for external_id, item in latest.items():
-                known = stored.get(external_id)
-                if known is None:
-                    counts.new += 1
-                elif known == item.content_hash:
-                    counts.duplicates += 1
-                    continue
-                else:
-                    counts.updated += 1
-                extra = item.extra
-                if extra:
-                    extra = {k: (redact(v) if isinstance(v, str) else v) for k, v in extra.items()}
-                rows.append(
-                    (
-                        ctx.source,
-                        external_id,
-                        item.channel or ctx.channel,
-                        redact(item.text),
-                        None if item.rating is None else float(item.rating),
-                        item.nps,
-                        item.customer_ref,
-                        item.created_at or now,
-                        item.url,
-                        extra or None,
-                        item.content_hash,
-                    )
-                )
-            quarantined = self._quarantine_rows(bad, now, session)
-            # Every bad record read counts; one already in quarantine is not stored twice.
-            counts.quarantined = len(bad)
-            if not self.dry_run:
-                bulk.upsert_items(rows, run_id=self.report.run_id, now=now, session=session)
-                queries.add_quarantined(quarantined, session=session)
-                if state is not None:
-                    queries.save_state(
-                        ctx.instance,
-                        state,
-                        collector_type=self.collector_type,
-                        run_id=self.report.run_id,
-                        session=session,
-                    )
-                assert self.report.run_id is not None
-                queries.add_run_counts(
-                    self.report.run_id,
-                    read=counts.read,
-                    new=counts.new,
-                    updated=counts.updated,
-                    duplicates=counts.duplicates,
-                    quarantined=counts.quarantined,
-                    session=session,
-                )
-        report = self.report
-        report.read += counts.read
-        report.new += counts.new
-        report.updated += counts.updated
-        report.duplicates += counts.duplicates
-        report.quarantined += counts.quarantined
-        if not self.dry_run and (counts.new or counts.updated) and self.hooks.on_items_stored:
-            self.hooks.on_items_stored(
-                collector=ctx.instance,
-                source=ctx.source,
-                run_id=report.run_id,
-                new=counts.new,
-                updated=counts.updated,
-            )
-
-
-class _Flusher:
-    """Runs ``_Writer.flush`` on one background thread, one batch in flight at a time.
-
-    While SQLite or PostgreSQL writes batch *n* (the drivers release the GIL while the
-    database works), the collector already parses batch *n + 1*: an import costs about
-    the larger of parsing and writing instead of their sum. Batches are still committed
-    one after another, in order, each in its own transaction; memory holds at most two.
-    An error of a flush is raised by the next ``submit`` or ``wait``.
-    """
-
-    def __init__(self, writer: _Writer, progress: Callable[[RunReport], None] | None) -> None:
-        self._writer = writer
-        self._progress = progress
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bihuan-writer")
-        self._pending: Future[None] | None = None
-
-    def _flush(self, items: list[Item], bad: list[BadRecord], state: dict[str, Any] | None, read: int) -> None:
-        self._writer.flush(items, bad, state, read)
-        if self._progress:
-            self._progress(self._writer.report)
-
-    def submit(self, items: list[Item], bad: list[BadRecord], state: dict[str, Any] | None, read: int) -> None:
-        self.wait()
-        self._pending = self._executor.submit(self._flush, items, bad, state, read)
-
-    def wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
-
-    def close(self) -> None:
-        try:
-            self.wait()
-        finally:
-            self._executor.shutdown(wait=True)
+def prepare_item(item: Item) -> Item | BadRecord:
+    """Validate ``item`` and fill in its content hash; a broken item becomes a bad record."""
+    problem = item_problem(item)
+    if problem is not None:
+        return BadRecord(
+            raw=_item_as_raw(item),
+            reason=problem[1],
+            field=problem[0],
+            location=f"item {item.external_id!r}",
+            external_id=item.external_id if isinstance(item.external_id, str) else None,
+        )
+    if item.content_hash is None:
+        item.content_hash = item_content_hash(item)
+    return item
 
 
 def _item_as_raw(item: Item) -> dict[str, Any]:
@@ -405,8 +228,24 @@ def run_collector(
                 session=session,
             )
             report.run_id = run.id
-    writer = _Writer(ctx, engine=engine, hooks=hooks, collector_type=collector_type, report=report, dry_run=dry_run)
-    flusher = _Flusher(writer, progress)
+    writer = BatchWriter(
+        ctx,
+        engine=engine,
+        hooks=hooks,
+        collector_type=collector_type,
+        report=report,
+        dry_run=dry_run,
+        validate=prepare_item,
+        payload_text=quarantine_payload,
+    )
+
+    def flush(state: dict[str, Any] | None) -> None:
+        nonlocal items, bad, read
+        writer.flush(items, bad, state, read)
+        items, bad, read = [], [], 0
+        if progress:
+            progress(report)
+
     items: list[Item] = []
     bad: list[BadRecord] = []
     read = 0
@@ -419,11 +258,9 @@ def run_collector(
                     items.append(output)
                     read += 1
                     if len(items) >= max_buffer:
-                        flusher.submit(items, bad, None, read)
-                        items, bad, read = [], [], 0
+                        flush(None)
                 elif isinstance(output, Checkpoint):
-                    flusher.submit(items, bad, output.state, read)
-                    items, bad, read = [], [], 0
+                    flush(output.state)
                 elif isinstance(output, BadRecord):
                     bad.append(output)
                     read += 1
@@ -434,33 +271,24 @@ def run_collector(
                     )
         except Exception:
             # Keep what was read before the failure; the state stays at the last checkpoint.
-            try:
-                flusher.wait()
-            finally:
-                if items or bad:
-                    writer.flush(items, bad, None, read)
-                    items, bad, read = [], [], 0
+            if items or bad:
+                flush(None)
             raise
         if items or bad or read:
-            flusher.submit(items, bad, None, read)
-        flusher.wait()
+            flush(None)
         report.status = RunStatus.SUCCEEDED
     except Exception as exc:
         report.status = RunStatus.FAILED
         report.error_class = error_class_of(exc)
-        report.error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_MESSAGE] if report.error_class == "internal" else str(exc)[:MAX_ERROR_MESSAGE]
+        message = f"{type(exc).__name__}: {exc}" if report.error_class == "internal" else str(exc)
+        report.error = message[:MAX_ERROR_MESSAGE]
         log.warning("collector %s failed: %s", ctx.instance, report.error, exc_info=report.error_class == "internal")
     except BaseException as exc:
         report.status = RunStatus.FAILED
         report.error_class = "interrupted"
         report.error = type(exc).__name__
-        try:
-            flusher.close()
-        finally:
-            _finish(report, engine)
+        _finish(report, engine)
         raise
-    finally:
-        flusher.close()
     _finish(report, engine)
     if hooks.on_run_finished:
         hooks.on_run_finished(report)

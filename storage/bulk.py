@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlmodel import Session
 
@@ -98,12 +97,48 @@ def _sqlite_datetime(value: datetime) -> str:
 _plans: dict[str, _Plan] = {}
 
 
-def _plan(conn: Connection) -> _Plan:
-    key = f"{conn.dialect.name}:{conn.dialect.driver}"
+def _plan_for(dialect: Dialect) -> _Plan:
+    key = f"{dialect.name}:{dialect.driver}"
     plan = _plans.get(key)
     if plan is None:
-        plan = _plans[key] = _Plan(conn.dialect)
+        plan = _plans[key] = _Plan(dialect)
     return plan
+
+
+class ItemEncoder:
+    """Turns item rows into driver parameters for one dialect (see :func:`write_encoded`).
+
+    Encoding is Python work and writing is the database's: the pipeline encodes a batch
+    on one thread while another writes the previous one.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.plan = _plan_for(dialect)
+
+    def encode(self, rows: Sequence[Sequence[Any]], *, run_id: int | None, now: datetime) -> list[tuple[Any, ...]]:
+        """Parameters for ``rows`` (values in :data:`ITEM_COLUMNS` order, redacted and valid)."""
+        convert = self.plan.datetime
+        moment = convert(now)
+        converted: dict[datetime, Any] = {}  # exports repeat timestamps; convert each once
+
+        def when(value: datetime) -> Any:
+            text = converted.get(value)
+            if text is None:
+                text = converted[value] = convert(value)
+            return text
+
+        # one comprehension with unpacking: this is most of the write side's Python work
+        return [
+            (s, e, ch, t, r, n, c, when(at), u, json_text(x) if x else None, h, moment, moment, run_id)
+            for s, e, ch, t, r, n, c, at, u, x, h in rows
+        ]
+
+
+def write_encoded(params: list[tuple[Any, ...]], *, session: Session) -> None:
+    """Insert or update encoded rows in one ``executemany``; a later row for a key wins."""
+    if params:
+        conn = session.connection()
+        conn.exec_driver_sql(_plan_for(conn.dialect).upsert_sql, params)  # type: ignore[arg-type]
 
 
 def existing_hashes(source: str, external_ids: Iterable[str], *, session: Session) -> dict[str, str]:
@@ -135,22 +170,4 @@ def upsert_items(
     """
     if not rows:
         return
-    conn = session.connection()
-    plan = _plan(conn)
-    moment = plan.datetime(now)
-    convert = plan.datetime
-    converted: dict[datetime, Any] = {}  # exports repeat timestamps; convert each once
-
-    def when(value: datetime) -> Any:
-        text = converted.get(value)
-        if text is None:
-            text = converted[value] = convert(value)
-        return text
-
-    # one comprehension with unpacking: the per-row cost of this function is most of
-    # the Python work of an import's write side
-    params = [
-        (s, e, ch, t, r, n, c, when(at), u, json_text(x) if x else None, h, moment, moment, run_id)
-        for s, e, ch, t, r, n, c, at, u, x, h in rows
-    ]
-    conn.exec_driver_sql(plan.upsert_sql, params)  # type: ignore[arg-type]
+    write_encoded(ItemEncoder(session.connection().dialect).encode(rows, run_id=run_id, now=now), session=session)

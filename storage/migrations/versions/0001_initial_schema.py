@@ -72,9 +72,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('source', 'external_id', name='uq_feedback_item_source_external_id')
     )
     with op.batch_alter_table('feedback_item', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_feedback_item_channel'), ['channel'], unique=False)
         batch_op.create_index(batch_op.f('ix_feedback_item_created_at'), ['created_at'], unique=False)
-        batch_op.create_index('ix_feedback_item_updated_at', ['updated_at'], unique=False)
 
     op.create_table('quarantined_record',
     sa.Column('collector', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
@@ -113,9 +111,7 @@ def downgrade() -> None:
 
     op.drop_table('quarantined_record')
     with op.batch_alter_table('feedback_item', schema=None) as batch_op:
-        batch_op.drop_index('ix_feedback_item_updated_at')
         batch_op.drop_index(batch_op.f('ix_feedback_item_created_at'))
-        batch_op.drop_index(batch_op.f('ix_feedback_item_channel'))
 
     op.drop_table('feedback_item')
     op.drop_table('collector_state')
