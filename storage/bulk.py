@@ -91,7 +91,8 @@ def _sqlite_datetime(value: datetime) -> str:
         raise ValueError(f"naive datetime {value.isoformat()} refused: bihuan stores aware UTC")
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    # "2026-01-05 01:05:33.000000+00:00" without its offset: cheaper than replace()
+    return value.isoformat(" ", "microseconds")[:-6]
 
 
 _plans: dict[str, _Plan] = {}
