@@ -59,6 +59,18 @@ class PluginSettings(BaseModel):
     disabled: list[str] = Field(default_factory=list)
 
 
+class AnalysisSettings(BaseModel):
+    """``[analysis]``: how ``bihuan analyze`` works."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: the taxonomy file (keyword rules per category); ``None``: the shipped bank taxonomy.
+    #: A relative path is taken from the directory of plugins.toml.
+    taxonomy: str | None = None
+    #: days within which a second contact by the same customer counts as a repeat
+    repeat_window_days: int = Field(default=7, gt=0)
+
+
 class Settings(BaseModel):
     """The whole of ``plugins.toml``."""
 
@@ -66,10 +78,20 @@ class Settings(BaseModel):
 
     bihuan: GeneralSettings = Field(default_factory=GeneralSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     #: ``[collectors.<instance>]`` tables, validated against their collector's Config
     collectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: the file these settings were read from (``None``: built-in defaults)
     path: Path | None = Field(default=None, exclude=True)
+
+    def taxonomy_path(self) -> Path | None:
+        """The configured taxonomy file, resolved against plugins.toml's directory."""
+        if self.analysis.taxonomy is None:
+            return None
+        path = Path(self.analysis.taxonomy).expanduser()
+        if not path.is_absolute() and self.path is not None:
+            path = self.path.parent / path
+        return path
 
 
 def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:

@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from bihuan.core.collection import CollectorInstance, CollectorRegistry, build_instance
+from bihuan.core.collector import CollectorConfig, RunContext
 from bihuan.core.config import Settings
 from bihuan.core.errors import ConfigError, RecordError, UsageError
 from bihuan.core.pipeline import PipelineHooks, RunReport, run_collector
-from bihuan.core.collector import CollectorConfig, RunContext
 from bihuan.core.types import BadRecord, Checkpoint, Item
 from bihuan.storage import queries
 from bihuan.storage.engine import session_scope

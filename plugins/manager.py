@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import pluggy
 
+from bihuan.core.analysis.hooks import AnalysisHooks
 from bihuan.core.collector import Collector, CollectorConfig
 from bihuan.core.errors import PluginError
 from bihuan.core.pipeline import PipelineHooks
@@ -358,4 +359,15 @@ def pipeline_hooks(pm: pluggy.PluginManager) -> PipelineHooks:
         redact=make_redactor(pm),
         on_items_stored=_isolated_event(pm, "on_items_stored"),
         on_run_finished=(lambda report: on_finished(report=report)) if on_finished else None,
+    )
+
+
+def analysis_hooks(pm: pluggy.PluginManager) -> AnalysisHooks:
+    """The plugin hooks ``bihuan analyze`` calls, as :class:`AnalysisHooks`."""
+    score = pm.hook.score_sentiment
+    return AnalysisHooks(
+        score_sentiment=(lambda texts, languages: score(texts=texts, languages=languages))
+        if score.get_hookimpls()
+        else None,
+        on_spike=_isolated_event(pm, "on_spike"),
     )

@@ -9,9 +9,10 @@ from typing import Any
 import click
 from sqlalchemy import Engine
 
+from bihuan.core.analysis.hooks import AnalysisHooks
 from bihuan.core.config import Settings, load_settings
 from bihuan.core.pipeline import PipelineHooks
-from bihuan.plugins.manager import BihuanPluginManager, build_plugin_manager, pipeline_hooks
+from bihuan.plugins.manager import BihuanPluginManager, analysis_hooks, build_plugin_manager, pipeline_hooks
 from bihuan.storage.engine import check_connection, create_db_engine, resolve_database_url
 from bihuan.storage.migrate import upgrade_database
 
@@ -35,6 +36,10 @@ class App:
     @cached_property
     def hooks(self) -> PipelineHooks:
         return pipeline_hooks(self.pm)
+
+    @cached_property
+    def analysis_hooks(self) -> AnalysisHooks:
+        return analysis_hooks(self.pm)
 
     @property
     def database_url(self) -> str:
