@@ -45,7 +45,7 @@ def count_pending(*, session: Session) -> int:
         .select_from(_ITEMS.outerjoin(_RESULTS, _RESULTS.c.item_id == _ITEMS.c.id))
         .where(or_(_RESULTS.c.item_id.is_(None), _RESULTS.c.content_hash != _ITEMS.c.content_hash))
     )
-    return int(session.exec(stmt).one()[0])  # type: ignore[call-overload]
+    return int(session.scalar(stmt) or 0)
 
 
 def pending_items(*, after_id: int, limit: int, session: Session) -> list[PendingItem]:
@@ -108,7 +108,7 @@ def list_groups(*, include_merged: bool = False, session: Session) -> list[Issue
     stmt = select(IssueGroup).order_by(IssueGroup.id)  # type: ignore[arg-type]
     if not include_merged:
         stmt = stmt.where(IssueGroup.status == GroupStatus.ACTIVE)
-    return list(session.exec(stmt))  # type: ignore[call-overload]
+    return list(session.scalars(stmt))
 
 
 def get_group(group_id: int, *, session: Session) -> IssueGroup | None:
@@ -132,7 +132,7 @@ def add_group_event(
 
 def group_history(group_id: int, *, session: Session) -> list[GroupEvent]:
     stmt = select(GroupEvent).where(GroupEvent.group_id == group_id).order_by(GroupEvent.id)  # type: ignore[arg-type]
-    return list(session.exec(stmt))  # type: ignore[call-overload]
+    return list(session.scalars(stmt))
 
 
 def group_sizes(*, session: Session) -> dict[int, int]:
@@ -192,7 +192,7 @@ def analysed_rows(
 
 def spike_seen(group_id: int, week: date, *, session: Session) -> bool:
     stmt = select(SpikeEvent.id).where(SpikeEvent.group_id == group_id, SpikeEvent.week == week)
-    return session.exec(stmt).first() is not None  # type: ignore[call-overload]
+    return session.scalars(stmt).first() is not None
 
 
 def add_spike(group_id: int, week: date, count: int, baseline: float, score: float, *, session: Session) -> None:

@@ -1,4 +1,4 @@
-"""``bihuan analyze`` and ``bihuan groups``."""
+"""``bihuan groups``: the team's view of the root-cause groups the analysis finds."""
 
 from __future__ import annotations
 
@@ -14,39 +14,6 @@ from bihuan.storage.types import utcnow
 from bihuan.tui.cli_collect import json_option
 from bihuan.tui.context import App, pass_app
 from bihuan.tui.output import emit_json, print_table
-
-
-@click.command()
-@click.option("--batch", default=20_000, show_default=True, help="Items per batch (one transaction each).")
-@json_option
-@pass_app
-def analyze(app: App, batch: int, as_json: bool) -> None:
-    """Analyse new and changed feedback: sentiment, keywords, categories, root-cause groups, spikes."""
-    from bihuan.core.analysis.engine import analyze as run_analysis
-    from bihuan.core.analysis.taxonomy import load_taxonomy
-
-    engine = app.engine()
-    taxonomy = load_taxonomy(app.settings.taxonomy_path())
-
-    def progress(report: Any, pending: int) -> None:
-        if not as_json:
-            click.echo(f"analysed {report.analysed:,} items, {pending:,} to go", err=True)
-
-    report = run_analysis(
-        engine, taxonomy=taxonomy, zone=app.settings.bihuan.zone, hooks=app.analysis_hooks, batch=batch, progress=progress
-    )
-    if as_json:
-        emit_json(report.to_dict())
-        return
-    click.echo(
-        f"analysed {report.analysed:,} items in {report.seconds:.1f} s; "
-        f"{report.groups:,} groups ({report.new_groups:,} new); model {report.model or '-'}"
-    )
-    for spike in report.spikes:
-        click.echo(
-            f"spike: group {spike['group_id']} {spike['label']}: {spike['count']} in the week of {spike['week']} "
-            f"(baseline {spike['baseline']:.1f})"
-        )
 
 
 @click.group()
@@ -134,4 +101,4 @@ def rename(app: App, group_id: int, label: str, actor: str, as_json: bool) -> No
         click.echo(f"group {group_id}: {old} → {label}")
 
 
-COMMANDS = (analyze, groups)
+COMMANDS = (groups,)
