@@ -78,8 +78,8 @@ def on_items_stored(collector: str, source: str, run_id: int, new: int, updated:
     :returns: nothing; not firstresult.
 
     Called after the transaction of each checkpoint that stored at least one new or
-    changed item has committed, on the pipeline's writer thread (writes overlap with
-    parsing): keep it quick and thread-safe.
+    changed item has committed, on the collector's thread: keep it quick, the import
+    waits for it.
     """
 
 
