@@ -136,7 +136,9 @@ def group_history(group_id: int, *, session: Session) -> list[GroupEvent]:
 
 
 def group_sizes(*, session: Session) -> dict[int, int]:
-    stmt = select(_RESULTS.c.group_id, func.count()).where(_RESULTS.c.group_id.is_not(None)).group_by(_RESULTS.c.group_id)
+    stmt = (
+        select(_RESULTS.c.group_id, func.count()).where(_RESULTS.c.group_id.is_not(None)).group_by(_RESULTS.c.group_id)
+    )
     return {gid: n for gid, n in session.connection().execute(stmt)}
 
 
@@ -224,3 +226,83 @@ def forget_results(*, session: Session) -> None:
     conn.execute(IssueGroup.__table__.update().values(merged_into=None))  # type: ignore[attr-defined]
     conn.execute(delete(IssueGroup.__table__))  # type: ignore[attr-defined]
     conn.execute(delete(AnalysisState.__table__))  # type: ignore[attr-defined]
+
+
+# ── what the incremental run continues from ────────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class RecentItem:
+    """An analysed item near the pending ones in time: what near-duplicate linking compares."""
+
+    item_id: int
+    group_id: int | None
+    created_at: datetime
+    customer_ref: str | None
+    text: str
+    duplicate_of: int | None
+
+
+def pending_since(*, session: Session) -> datetime | None:
+    """The earliest ``created_at`` among pending items (``None``: nothing pending)."""
+    stmt = (
+        select(func.min(_ITEMS.c.created_at))
+        .select_from(_ITEMS.outerjoin(_RESULTS, _RESULTS.c.item_id == _ITEMS.c.id))
+        .where(or_(_RESULTS.c.item_id.is_(None), _RESULTS.c.content_hash != _ITEMS.c.content_hash))
+    )
+    return session.scalar(stmt)
+
+
+def recent_analysed(*, since: datetime, session: Session, chunk: int = 20_000) -> Iterator[RecentItem]:
+    """Analysed items created at or after ``since``, in id order, streamed."""
+    stmt = (
+        select(
+            _ITEMS.c.id,
+            _RESULTS.c.group_id,
+            _ITEMS.c.created_at,
+            _ITEMS.c.customer_ref,
+            _ITEMS.c.text,
+            _RESULTS.c.duplicate_of,
+        )
+        .select_from(_ITEMS.join(_RESULTS, _RESULTS.c.item_id == _ITEMS.c.id))
+        .where(_ITEMS.c.created_at >= since, _RESULTS.c.content_hash == _ITEMS.c.content_hash)
+        .order_by(_ITEMS.c.id)
+    )
+    for row in session.connection().execution_options(yield_per=chunk).execute(stmt):
+        yield RecentItem(*row)
+
+
+def max_group_id(*, session: Session) -> int:
+    """The highest group id ever used (merged groups included): new ids start above it."""
+    return int(session.scalar(select(func.max(IssueGroup.id))) or 0)  # type: ignore[arg-type]
+
+
+def member_texts(group_id: int, *, session: Session) -> list[tuple[int, str, list[str]]]:
+    """(item id, text, categories) of a group's items, in id order (for a split)."""
+    stmt = (
+        select(_ITEMS.c.id, _ITEMS.c.text, _RESULTS.c.categories)
+        .select_from(_ITEMS.join(_RESULTS, _RESULTS.c.item_id == _ITEMS.c.id))
+        .where(_RESULTS.c.group_id == group_id)
+        .order_by(_ITEMS.c.id)
+    )
+    return [(item_id, text, list(categories or [])) for item_id, text, categories in session.connection().execute(stmt)]
+
+
+def redirect_duplicates(item_ids: Iterable[int], *, session: Session) -> None:
+    """Keep ``duplicate_of`` links inside one group after items moved: a link whose
+    canonical item is now in another group is dropped (the two are no longer the same
+    complaint)."""
+    ids = list(item_ids)
+    canonical = _RESULTS.alias("canonical")
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        other_group = (
+            select(canonical.c.item_id)
+            .where(canonical.c.item_id == _RESULTS.c.duplicate_of, canonical.c.group_id != _RESULTS.c.group_id)
+            .exists()
+        )
+        session.connection().execute(
+            _RESULTS.update()
+            .where(or_(_RESULTS.c.item_id.in_(chunk), _RESULTS.c.duplicate_of.in_(chunk)), other_group)
+            .values(duplicate_of=None)
+        )

@@ -423,6 +423,23 @@ class KeywordExtractor:
             scores = {term: weights[term] * _tf(count) for term, count in counts.items()}
         return sorted(scores, key=scores.__getitem__, reverse=True)[:k]
 
+    def vector(self, tokens: Sequence[str], limit: int = 16) -> dict[str, float]:
+        """The TF-IDF weights of ``tokens``' terms (``(1 + ln tf) · weight``, not normalised),
+        at most ``limit`` of them, the heaviest; what root-cause grouping compares."""
+        if not tokens:
+            return {}
+        weights = self._idf
+        if not weights.keys() >= set(tokens):
+            weights = self._fill(tokens)
+        counts: dict[str, int] = {}
+        get = counts.get
+        for term in filter(weights.__getitem__, tokens):
+            counts[term] = get(term, 0) + 1
+        scores = {term: weights[term] * _tf(count) for term, count in counts.items()}
+        if len(scores) > limit:
+            scores = dict(sorted(scores.items(), key=itemgetter(1), reverse=True)[:limit])
+        return scores
+
     def extract_common(self, token_lists: Iterable[Sequence[str]], k: int = 5) -> list[str]:
         """The ``k`` terms that best describe a group of documents (e.g. to label a
         root-cause group): share of the documents containing the term × its weight (idf,

@@ -147,7 +147,7 @@ def _survey_scores(rng: random.Random, sentiment: str) -> tuple[int, int]:
         nps = rng.choices((8, 7, 6, 5, 9), weights=(25, 30, 20, 15, 10))[0]
     else:
         rating = rng.choices((1, 2, 3), weights=(45, 40, 15))[0]
-        nps = rng.choices(range(0, 8), weights=(22, 10, 14, 16, 10, 12, 10, 6))[0]
+        nps = rng.choices(range(8), weights=(22, 10, 14, 16, 10, 12, 10, 6))[0]
     return rating, nps
 
 
