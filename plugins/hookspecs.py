@@ -24,7 +24,7 @@ from bihuan.plugins.markers import hookspec
 if TYPE_CHECKING:
     import click
 
-    from bihuan.core.analysis.trends import Spike
+    from bihuan.core.analysis.weekly import Spike
     from bihuan.core.collector import Collector
     from bihuan.core.pipeline import RunReport
 

@@ -1,19 +1,103 @@
-"""``bihuan groups``: the team's view of the root-cause groups the analysis finds."""
+"""``bihuan analyze`` and ``bihuan groups``: run the analysis, and the team's view of the
+root-cause groups it finds (list, show, rename, merge, split)."""
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import Any, Self
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from bihuan.core.analysis.engine import AnalysisReport, analyze
+from bihuan.core.analysis.group_ops import merge_groups, rename_group, split_group
+from bihuan.core.analysis.taxonomy import load_taxonomy
 from bihuan.core.errors import UsageError
 from bihuan.storage import analysis_queries as aq
-from bihuan.storage.analysis_models import GroupAction, GroupStatus
 from bihuan.storage.engine import session_scope
-from bihuan.storage.types import utcnow
 from bihuan.tui.cli_collect import json_option
 from bihuan.tui.context import App, pass_app
 from bihuan.tui.output import emit_json, print_table
+
+
+@click.command("analyze")
+@click.option(
+    "--rebuild", is_flag=True, help="Forget every result and group and analyse everything again (new group ids)."
+)
+@click.option("--batch", default=20_000, show_default=True, type=click.IntRange(100), help="Items per transaction.")
+@json_option
+@pass_app
+def analyze_command(app: App, rebuild: bool, batch: int, as_json: bool) -> None:
+    """Analyse new and changed feedback: sentiment, keywords, categories, root-cause groups, spikes.
+
+    Incremental: items analysed before (and unchanged since) are skipped, groups keep
+    their ids. Progress goes to stderr on a terminal.
+    """
+    settings = app.settings
+    taxonomy = load_taxonomy(settings.taxonomy_path())
+    engine = app.engine()
+    if rebuild:
+        with session_scope(engine, write=True) as session:
+            aq.forget_results(session=session)
+    with session_scope(engine) as session:
+        pending = aq.count_pending(session=session)
+    progress_bar = _AnalysisProgress(pending, enabled=sys.stderr.isatty() and not as_json)
+    with progress_bar:
+        report = analyze(
+            engine,
+            taxonomy=taxonomy,
+            zone=settings.bihuan.zone,
+            hooks=app.analysis_hooks,
+            repeat_window_days=settings.analysis.repeat_window_days,
+            batch=batch,
+            progress=progress_bar.update,
+        )
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    rate = f", {report.analysed / report.seconds:,.0f} items/s" if report.analysed and report.seconds else ""
+    click.echo(
+        f"analysed {report.analysed:,} items in {report.seconds:.1f} s{rate}; "
+        f"{report.groups:,} groups ({report.new_groups:,} new); "
+        f"{report.duplicates:,} linked as repeats; sentiment model: {report.model or '-'}"
+    )
+    for spike in report.spikes:
+        click.echo(
+            f"spike: group {spike['group_id']} {spike['label']} — {spike['count']} in the week of "
+            f"{spike['week']} (baseline {spike['baseline']:.1f})"
+        )
+
+
+class _AnalysisProgress:
+    """A progress bar on stderr while a terminal watches; nothing otherwise."""
+
+    def __init__(self, total: int, *, enabled: bool) -> None:
+        self.total = total
+        self._progress: Progress | None = None
+        if enabled and total:
+            self._progress = Progress(
+                TextColumn("analysing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._task = self._progress.add_task("analyse", total=total)
+
+    def __enter__(self) -> Self:
+        if self._progress is not None:
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)
+
+    def update(self, report: AnalysisReport, remaining: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=report.analysed)
 
 
 @click.group()
@@ -81,24 +165,68 @@ def show(app: App, group_id: int, as_json: bool) -> None:
 @pass_app
 def rename(app: App, group_id: int, label: str, actor: str, as_json: bool) -> None:
     """Give a group a label of the team's choosing; analysis keeps it from now on."""
-    label = label.strip()
-    if not label:
-        raise UsageError("the label must not be empty")
     with session_scope(app.engine(), write=True) as session:
-        group = _group_or_fail(group_id, session)
-        if group.status != GroupStatus.ACTIVE:
-            raise UsageError(f"group {group_id} was merged into {group.merged_into}; rename that one")
-        old = group.label
-        group.label = label
-        group.label_locked = True
-        group.version += 1
-        group.updated_at = utcnow()
-        session.add(group)
-        aq.add_group_event(group_id, GroupAction.RENAMED, {"old": old, "new": label}, actor=actor, session=session)
+        old, label = rename_group(group_id, label, actor=actor, session=session)
     if as_json:
         emit_json({"id": group_id, "old": old, "label": label})
     else:
         click.echo(f"group {group_id}: {old} → {label}")
 
 
-COMMANDS = (groups,)
+@groups.command()
+@click.argument("target", type=int)
+@click.argument("sources", type=int, nargs=-1, required=True)
+@click.option("--by", "actor", default="cli", show_default=True, help="Who merged them (kept in the history).")
+@json_option
+@pass_app
+def merge(app: App, target: int, sources: tuple[int, ...], actor: str, as_json: bool) -> None:
+    """Merge SOURCES into TARGET: their items move, they point at TARGET from now on."""
+    with session_scope(app.engine(), write=True) as session:
+        result = merge_groups(target, sources, actor=actor, session=session)
+    if as_json:
+        emit_json(
+            {"target": result.target, "merged": list(result.merged), "moved": result.moved, "label": result.label}
+        )
+    else:
+        merged = ", ".join(map(str, result.merged))
+        click.echo(f"merged {merged} into group {result.target} ({result.label}): {result.moved:,} items moved")
+
+
+@groups.command()
+@click.argument("group_id", type=int)
+@click.option("--keyword", help="Move the items whose text contains this (case-insensitive).")
+@click.option("--items", "item_ids", help="Move these item ids (comma-separated).")
+@click.option("--label", help="Label of the new group (default: from its keywords).")
+@click.option("--by", "actor", default="cli", show_default=True, help="Who split it (kept in the history).")
+@json_option
+@pass_app
+def split(
+    app: App, group_id: int, keyword: str | None, item_ids: str | None, label: str | None, actor: str, as_json: bool
+) -> None:
+    """Split some items of GROUP_ID off into a new group (by --keyword or --items)."""
+    ids: list[int] | None = None
+    if item_ids is not None:
+        try:
+            ids = [int(part) for part in item_ids.split(",") if part.strip()]
+        except ValueError:
+            raise UsageError(f"--items takes comma-separated item ids, got {item_ids!r}") from None
+    with session_scope(app.engine(), write=True) as session:
+        result = split_group(group_id, keyword=keyword, item_ids=ids, label=label, actor=actor, session=session)
+    if as_json:
+        emit_json(
+            {
+                "group": result.source,
+                "new_group": result.new_group,
+                "moved": result.moved,
+                "remaining": result.remaining,
+                "label": result.label,
+            }
+        )
+    else:
+        click.echo(
+            f"split {result.moved:,} items of group {result.source} into new group {result.new_group} "
+            f"({result.label}); {result.remaining:,} stay"
+        )
+
+
+COMMANDS = (analyze_command, groups)

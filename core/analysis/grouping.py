@@ -55,9 +55,9 @@ class GroupingSettings:
     :ivar label_terms: top terms joined into a group's label.
     """
 
-    join_threshold: float = 0.3
+    join_threshold: float = 0.25
     category_weight: float = 0.5
-    item_terms: int = 12
+    item_terms: int = 24
     centroid_terms: int = 48
     refine_passes: int = 2
     label_terms: int = 3

@@ -37,7 +37,7 @@ def build(texts: list[str], batch: int = 1000) -> tuple[GroupIndex, list[int | N
 def test_demo_complaints_group_by_their_true_cause(demo_texts: list[DemoText]) -> None:
     texts = [d.text for d in demo_texts]
     truth = [d.truth["cause"] for d in demo_texts]
-    index, groups = build(texts)
+    _, groups = build(texts)
     assert purity(truth, groups) >= 0.8
     sizes = Counter(g for g in groups if g is not None)
     # a readable number of groups for a team, not one per item

@@ -1,0 +1,207 @@
+"""``bihuan analyze``: incremental analysis of new and changed feedback items.
+
+Each run takes the items that have no result for their current content (never analysed,
+or changed since), in id order and in batches, and per batch:
+
+1. detects the language and scores sentiment (a ``score_sentiment`` plugin first, then
+   the built-in model), labels it negative / neutral / positive;
+2. tokenises, extracts keywords (document frequencies kept across runs) and assigns
+   taxonomy categories;
+3. assigns each item to the nearest root-cause group or founds a new one — group ids are
+   stable, nothing renumbers;
+4. writes the results, the groups and the model state in one transaction, so a run that
+   is interrupted continues where it stopped.
+
+After the last batch it looks for spikes (each group against its own baseline) and tells
+the ``on_spike`` hook about each new one once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from bihuan.core.analysis.duplicates import DuplicateLinker
+from bihuan.core.analysis.grouping import GroupingSettings, GroupRecord
+from bihuan.core.analysis.hooks import AnalysisHooks
+from bihuan.core.analysis.keywords import tokens_for
+from bihuan.core.analysis.sentiment import default_sentiment_model, label_for
+from bihuan.core.analysis.state import KEYWORD_STATE, load_group_index, load_keywords, save_groups
+from bihuan.core.analysis.taxonomy import Taxonomy, load_taxonomy
+from bihuan.core.analysis.text import detect_language
+from bihuan.core.analysis.weekly import group_spikes
+from bihuan.storage import analysis_queries as aq
+from bihuan.storage.engine import session_scope
+from bihuan.storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+#: items per batch (one transaction each)
+BATCH = 20_000
+KEYWORDS_PER_ITEM = 5
+DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass
+class AnalysisReport:
+    """What one ``bihuan analyze`` run did (``--json`` prints it)."""
+
+    analysed: int = 0
+    batches: int = 0
+    new_groups: int = 0
+    groups: int = 0
+    duplicates: int = 0
+    spikes: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    model: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _score(texts: list[str], languages: list[str], hooks: AnalysisHooks) -> tuple[list[float], str]:
+    if hooks.score_sentiment is not None:
+        answer = hooks.score_sentiment(texts, languages)
+        if answer is not None:
+            if len(answer) != len(texts):
+                raise ValueError(f"score_sentiment returned {len(answer)} scores for {len(texts)} texts")
+            return [min(1.0, max(0.0, float(s))) for s in answer], "plugin"
+    model = default_sentiment_model()
+    return model.score(texts, languages), model.name
+
+
+def _seed_duplicates(linker: DuplicateLinker, *, session: Session) -> None:
+    """Prime the linker with the analysed items of the window before the first pending one."""
+    since = aq.pending_since(session=session)
+    if since is None:
+        return
+    window = timedelta(seconds=linker.window)
+    for row in aq.recent_analysed(since=since - window, session=session):
+        linker.seed(
+            row.item_id,
+            group_id=row.group_id,
+            created_at=row.created_at,
+            customer_ref=row.customer_ref,
+            text=row.text,
+            duplicate_of=row.duplicate_of,
+        )
+
+
+def analyze(
+    engine: Engine,
+    *,
+    taxonomy: Taxonomy | None = None,
+    zone: ZoneInfo = DEFAULT_ZONE,
+    hooks: AnalysisHooks | None = None,
+    repeat_window_days: int = 7,
+    batch: int = BATCH,
+    grouping: GroupingSettings | None = None,
+    progress: Callable[[AnalysisReport, int], None] | None = None,
+) -> AnalysisReport:
+    """Analyse every pending item; returns what was done.
+
+    :param taxonomy: the category rules (default: the shipped bank taxonomy).
+    :param zone: the zone weeks are counted in (spikes).
+    :param repeat_window_days: how far apart two contacts may be to count as a repeat.
+    :param progress: called after each batch with the report and the items still pending.
+    """
+    started = time.perf_counter()
+    hooks = hooks or AnalysisHooks()
+    taxonomy = taxonomy or load_taxonomy()
+    report = AnalysisReport()
+    linker = DuplicateLinker(repeat_window_days)
+    with session_scope(engine) as session:
+        pending_total = aq.count_pending(session=session)
+        keywords = load_keywords(session)
+        index = load_group_index(keywords, session=session, settings=grouping)
+        if pending_total:
+            _seed_duplicates(linker, session=session)
+    known_groups = set(index.group_ids())
+    after_id = 0
+    while pending_total:
+        with session_scope(engine) as session:
+            items = aq.pending_items(after_id=after_id, limit=batch, session=session)
+        if not items:
+            break
+        after_id = items[-1].id
+        texts = [item.text for item in items]
+        languages = [detect_language(text) for text in texts]
+        scores, model = _score(texts, languages, hooks)
+        report.model = model
+        token_lists = [tokens_for(text, language) for text, language in zip(texts, languages, strict=True)]
+        keywords.update(token_lists)
+        categories = taxonomy.classify_many(texts)
+        group_ids = index.assign(
+            [
+                GroupRecord(item.id, tokens, cats)
+                for item, tokens, cats in zip(items, token_lists, categories, strict=True)
+            ]
+        )
+        now = utcnow()
+        results = []
+        for item, language, score, tokens, cats, group_id in zip(
+            items, languages, scores, token_lists, categories, group_ids, strict=True
+        ):
+            duplicate_of = linker.link(
+                item.id, group_id=group_id, created_at=item.created_at, customer_ref=item.customer_ref, text=item.text
+            )
+            report.duplicates += duplicate_of is not None
+            results.append(
+                {
+                    "item_id": item.id,
+                    "content_hash": item.content_hash,
+                    "language": language,
+                    "sentiment": score,
+                    "sentiment_label": label_for(score),
+                    "keywords": keywords.extract(tokens, k=KEYWORDS_PER_ITEM),
+                    "categories": cats,
+                    "category": cats[0] if cats else None,
+                    "group_id": group_id,
+                    "duplicate_of": duplicate_of,
+                    "model": model,
+                    "analysed_at": now,
+                }
+            )
+        with session_scope(engine, write=True) as session:
+            new_ids = save_groups(index, known_groups, session=session)
+            aq.upsert_results(results, session=session)
+            aq.save_state(KEYWORD_STATE, keywords.to_dict(), session=session)
+        known_groups |= new_ids
+        report.new_groups += len(new_ids)
+        report.analysed += len(items)
+        report.batches += 1
+        if progress:
+            progress(report, max(0, pending_total - report.analysed))
+    report.groups = len(known_groups)
+    report.spikes = _fire_spikes(engine, zone=zone, hooks=hooks)
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _fire_spikes(engine: Engine, *, zone: ZoneInfo, hooks: AnalysisHooks) -> list[dict[str, Any]]:
+    """Detect spikes per group; record and announce each new one once."""
+    with session_scope(engine) as session:
+        spikes = group_spikes(aq.analysed_rows(session=session), zone=zone)
+    fired: list[dict[str, Any]] = []
+    for spike in spikes:
+        with session_scope(engine, write=True) as session:
+            if aq.spike_seen(spike.group_id, spike.week, session=session):
+                continue
+            aq.add_spike(spike.group_id, spike.week, spike.count, spike.baseline, spike.score, session=session)
+            group = aq.get_group(spike.group_id, session=session)
+            label = group.label if group else str(spike.group_id)
+        fired.append({**asdict(spike), "week": spike.week.isoformat(), "label": label})
+        if hooks.on_spike is not None:
+            try:
+                hooks.on_spike(spike=spike, label=label)
+            except Exception:  # a notifier must never stop the analysis
+                log.exception("on_spike hook failed for group %s", spike.group_id)
+    return fired

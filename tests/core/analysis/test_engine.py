@@ -1,0 +1,74 @@
+"""``bihuan analyze`` on the demo data, through the real import: incremental, stable, spikes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from bihuan.core.analysis.engine import analyze
+from bihuan.core.analysis.hooks import AnalysisHooks
+from bihuan.plugins.manager import BihuanPluginManager
+
+
+def test_every_item_is_analysed_once_and_a_rerun_has_nothing_to_do(demo_engine: Engine) -> None:
+    items = scalar(demo_engine, "SELECT count(*) FROM feedback_item")
+    spikes: list[tuple[Any, str]] = []
+    report = analyze(demo_engine, hooks=AnalysisHooks(on_spike=lambda spike, label: spikes.append((spike, label))))
+    assert report.analysed == items > 3000
+    assert scalar(demo_engine, "SELECT count(*) FROM item_analysis") == items
+    assert report.groups >= 8
+    labels = {row for row in _column(demo_engine, "SELECT sentiment_label FROM item_analysis")}
+    assert labels <= {"negative", "neutral", "positive"} and "negative" in labels and "positive" in labels
+
+    again = analyze(demo_engine)
+    assert (again.analysed, again.new_groups, again.spikes) == (0, 0, [])
+
+    # the demo's 手机银行转账卡顿 spikes in its last week: announced once, with a label
+    assert any("转账" in label or "卡顿" in label for _, label in spikes), [label for _, label in spikes]
+
+
+def test_group_ids_are_stable_when_new_feedback_arrives(
+    demo_engine: Engine, pm: BihuanPluginManager, tmp_path: Path, import_demo: Any
+) -> None:
+    analyze(demo_engine)
+    before = dict(_rows(demo_engine, "SELECT item_id, group_id FROM item_analysis"))
+    import_demo(demo_engine, pm, tmp_path / "more", suffix="-next", seed=7)
+    report = analyze(demo_engine)
+    assert report.analysed > 3000
+    after = dict(_rows(demo_engine, "SELECT item_id, group_id FROM item_analysis"))
+    assert all(after[item] == group for item, group in before.items()), "yesterday's items keep their groups"
+
+
+def test_a_changed_item_is_analysed_again(demo_engine: Engine) -> None:
+    analyze(demo_engine)
+    with demo_engine.begin() as conn:
+        item_id = conn.execute(text("SELECT min(id) FROM feedback_item")).scalar()
+        conn.execute(
+            text("UPDATE feedback_item SET text = :t, content_hash = 'changed' WHERE id = :i"),
+            {"t": "非常满意，客服耐心专业，点赞", "i": item_id},
+        )
+    report = analyze(demo_engine)
+    assert report.analysed == 1
+    label = scalar(demo_engine, f"SELECT sentiment_label FROM item_analysis WHERE item_id = {item_id}")
+    assert label == "positive"
+
+
+def test_a_sentiment_plugin_replaces_the_model(demo_engine: Engine) -> None:
+    report = analyze(demo_engine, hooks=AnalysisHooks(score_sentiment=lambda texts, languages: [0.0] * len(texts)))
+    assert report.model == "plugin"
+    assert set(_column(demo_engine, "SELECT sentiment_label FROM item_analysis")) == {"negative"}
+
+
+def scalar(engine: Engine, sql: str) -> Any:
+    return _rows(engine, sql)[0][0]
+
+
+def _rows(engine: Engine, sql: str) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(text(sql))]
+
+
+def _column(engine: Engine, sql: str) -> list[Any]:
+    return [row[0] for row in _rows(engine, sql)]
