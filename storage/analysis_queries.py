@@ -306,3 +306,24 @@ def redirect_duplicates(item_ids: Iterable[int], *, session: Session) -> None:
             .where(or_(_RESULTS.c.item_id.in_(chunk), _RESULTS.c.duplicate_of.in_(chunk)), other_group)
             .values(duplicate_of=None)
         )
+
+
+def spikes_since(week: date, *, session: Session) -> list[SpikeEvent]:
+    """Spikes recorded for weeks starting on or after ``week``, newest week first."""
+    stmt = (
+        select(SpikeEvent)
+        .where(SpikeEvent.week >= week)
+        .order_by(SpikeEvent.week.desc(), SpikeEvent.score.desc())  # type: ignore[attr-defined]
+    )
+    return list(session.scalars(stmt))
+
+
+def latest_analysed_at(*, session: Session) -> datetime | None:
+    """``created_at`` of the newest analysed item (where a report's period ends)."""
+    stmt = select(func.max(_ITEMS.c.created_at)).select_from(_ITEMS.join(_RESULTS, _RESULTS.c.item_id == _ITEMS.c.id))
+    return session.scalar(stmt)
+
+
+def newest_item_at(*, session: Session) -> datetime | None:
+    """``created_at`` of the newest item (read from the index, not by a scan)."""
+    return session.scalar(select(func.max(_ITEMS.c.created_at)))

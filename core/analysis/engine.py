@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -30,13 +30,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bihuan.core.analysis.duplicates import DuplicateLinker
-from bihuan.core.analysis.grouping import GroupingSettings, GroupRecord
+from bihuan.core.analysis.features import FeaturePipeline, Features
+from bihuan.core.analysis.grouping import GroupIndex, GroupingSettings, GroupRecord
 from bihuan.core.analysis.hooks import AnalysisHooks
-from bihuan.core.analysis.keywords import tokens_for
-from bihuan.core.analysis.sentiment import default_sentiment_model, label_for
+from bihuan.core.analysis.keywords import KeywordExtractor
+from bihuan.core.analysis.sentiment import label_for
 from bihuan.core.analysis.state import KEYWORD_STATE, load_group_index, load_keywords, save_groups
 from bihuan.core.analysis.taxonomy import Taxonomy, load_taxonomy
-from bihuan.core.analysis.text import detect_language
 from bihuan.core.analysis.weekly import group_spikes
 from bihuan.storage import analysis_queries as aq
 from bihuan.storage.engine import session_scope
@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 #: items per batch (one transaction each)
 BATCH = 20_000
 KEYWORDS_PER_ITEM = 5
+#: weeks of a group's history its spike baseline averages
+SPIKE_BASELINE_WEEKS = 8
 DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
 
 
@@ -67,15 +69,27 @@ class AnalysisReport:
         return asdict(self)
 
 
-def _score(texts: list[str], languages: list[str], hooks: AnalysisHooks) -> tuple[list[float], str]:
-    if hooks.score_sentiment is not None:
-        answer = hooks.score_sentiment(texts, languages)
-        if answer is not None:
-            if len(answer) != len(texts):
-                raise ValueError(f"score_sentiment returned {len(answer)} scores for {len(texts)} texts")
-            return [min(1.0, max(0.0, float(s))) for s in answer], "plugin"
-    model = default_sentiment_model()
-    return model.score(texts, languages), model.name
+def _plugin_scores(texts: list[str], languages: list[str], hooks: AnalysisHooks) -> list[float] | None:
+    """A ``score_sentiment`` plugin's answer (clamped to 0..1), or ``None``."""
+    if hooks.score_sentiment is None:
+        return None
+    answer = hooks.score_sentiment(texts, languages)
+    if answer is None:
+        return None
+    if len(answer) != len(texts):
+        raise ValueError(f"score_sentiment returned {len(answer)} scores for {len(texts)} texts")
+    return [min(1.0, max(0.0, float(s))) for s in answer]
+
+
+def _pending_batches(engine: Engine, batch: int) -> Iterator[list[aq.PendingItem]]:
+    after_id = 0
+    while True:
+        with session_scope(engine) as session:
+            items = aq.pending_items(after_id=after_id, limit=batch, session=session)
+        if not items:
+            return
+        after_id = items[-1].id
+        yield items
 
 
 def _seed_duplicates(linker: DuplicateLinker, *, session: Session) -> None:
@@ -125,71 +139,86 @@ def analyze(
         if pending_total:
             _seed_duplicates(linker, session=session)
     known_groups = set(index.group_ids())
-    after_id = 0
-    while pending_total:
-        with session_scope(engine) as session:
-            items = aq.pending_items(after_id=after_id, limit=batch, session=session)
-        if not items:
-            break
-        after_id = items[-1].id
-        texts = [item.text for item in items]
-        languages = [detect_language(text) for text in texts]
-        scores, model = _score(texts, languages, hooks)
-        report.model = model
-        token_lists = [tokens_for(text, language) for text, language in zip(texts, languages, strict=True)]
-        keywords.update(token_lists)
-        categories = taxonomy.classify_many(texts)
-        group_ids = index.assign(
-            [
-                GroupRecord(item.id, tokens, cats)
-                for item, tokens, cats in zip(items, token_lists, categories, strict=True)
-            ]
-        )
-        now = utcnow()
-        results = []
-        for item, language, score, tokens, cats, group_id in zip(
-            items, languages, scores, token_lists, categories, group_ids, strict=True
-        ):
-            duplicate_of = linker.link(
-                item.id, group_id=group_id, created_at=item.created_at, customer_ref=item.customer_ref, text=item.text
-            )
-            report.duplicates += duplicate_of is not None
-            results.append(
-                {
-                    "item_id": item.id,
-                    "content_hash": item.content_hash,
-                    "language": language,
-                    "sentiment": score,
-                    "sentiment_label": label_for(score),
-                    "keywords": keywords.extract(tokens, k=KEYWORDS_PER_ITEM),
-                    "categories": cats,
-                    "category": cats[0] if cats else None,
-                    "group_id": group_id,
-                    "duplicate_of": duplicate_of,
-                    "model": model,
-                    "analysed_at": now,
-                }
-            )
-        with session_scope(engine, write=True) as session:
-            new_ids = save_groups(index, known_groups, session=session)
-            aq.upsert_results(results, session=session)
-            aq.save_state(KEYWORD_STATE, keywords.to_dict(), session=session)
-        known_groups |= new_ids
-        report.new_groups += len(new_ids)
-        report.analysed += len(items)
-        report.batches += 1
-        if progress:
-            progress(report, max(0, pending_total - report.analysed))
+    pipeline = FeaturePipeline(taxonomy, ahead=pending_total > batch)
+    with pipeline:
+        for items, features in pipeline.run(_pending_batches(engine, batch), lambda items: [i.text for i in items]):
+            _analyse_batch(items, features, engine, hooks, keywords, index, linker, known_groups, report)
+            if progress:
+                progress(report, max(0, pending_total - report.analysed))
     report.groups = len(known_groups)
     report.spikes = _fire_spikes(engine, zone=zone, hooks=hooks)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 
 
+def _analyse_batch(
+    items: list[aq.PendingItem],
+    features: Features,
+    engine: Engine,
+    hooks: AnalysisHooks,
+    keywords: KeywordExtractor,
+    index: GroupIndex,
+    linker: DuplicateLinker,
+    known_groups: set[int],
+    report: AnalysisReport,
+) -> None:
+    """Keywords, groups, repeat links for one batch; written in one transaction."""
+    texts = [item.text for item in items]
+    languages, token_lists, categories = features.languages, features.tokens, features.categories
+    scores, model = features.scores, features.model
+    plugin = _plugin_scores(texts, languages, hooks)
+    if plugin is not None:
+        scores, model = plugin, "plugin"
+    report.model = model
+    keywords.update(token_lists)
+    group_ids = index.assign(
+        [GroupRecord(item.id, tokens, cats) for item, tokens, cats in zip(items, token_lists, categories, strict=True)]
+    )
+    now = utcnow()
+    results = []
+    for item, language, score, tokens, cats, group_id in zip(
+        items, languages, scores, token_lists, categories, group_ids, strict=True
+    ):
+        duplicate_of = linker.link(
+            item.id, group_id=group_id, created_at=item.created_at, customer_ref=item.customer_ref, text=item.text
+        )
+        report.duplicates += duplicate_of is not None
+        results.append(
+            {
+                "item_id": item.id,
+                "content_hash": item.content_hash,
+                "language": language,
+                "sentiment": score,
+                "sentiment_label": label_for(score),
+                "keywords": keywords.extract(tokens, k=KEYWORDS_PER_ITEM),
+                "categories": cats,
+                "category": cats[0] if cats else None,
+                "group_id": group_id,
+                "duplicate_of": duplicate_of,
+                "model": model,
+                "analysed_at": now,
+            }
+        )
+    with session_scope(engine, write=True) as session:
+        new_ids = save_groups(index, known_groups, session=session)
+        aq.upsert_results(results, session=session)
+        aq.save_state(KEYWORD_STATE, keywords.to_dict(), session=session)
+    known_groups |= new_ids
+    report.new_groups += len(new_ids)
+    report.analysed += len(items)
+    report.batches += 1
+
+
 def _fire_spikes(engine: Engine, *, zone: ZoneInfo, hooks: AnalysisHooks) -> list[dict[str, Any]]:
     """Detect spikes per group; record and announce each new one once."""
     with session_scope(engine) as session:
-        spikes = group_spikes(aq.analysed_rows(session=session), zone=zone)
+        newest = aq.newest_item_at(session=session)
+        if newest is None:
+            return []
+        # the weeks the rule looks at: the running one, the one before, and their baselines
+        since = newest - timedelta(weeks=SPIKE_BASELINE_WEEKS + 2, days=1)
+        rows = aq.analysed_rows(since=since, session=session)
+        spikes = group_spikes(rows, zone=zone, as_of=newest, baseline_weeks=SPIKE_BASELINE_WEEKS)
     fired: list[dict[str, Any]] = []
     for spike in spikes:
         with session_scope(engine, write=True) as session:

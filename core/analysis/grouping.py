@@ -41,6 +41,11 @@ from bihuan.core.analysis.keywords import KeywordExtractor
 __all__ = ["GroupIndex", "GroupModel", "GroupRecord", "GroupingSettings", "group_label"]
 
 _FORMAT = 1
+_CATEGORY = "§"  # prefix of category keys in the inverted index (never a term: not a letter)
+
+
+def _by_score_then_lowest_id(item: tuple[int, float]) -> tuple[float, int]:
+    return item[1], -item[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,19 +202,18 @@ class GroupIndex:
     # -- the inverted index ------------------------------------------------------------
 
     def _reindex(self, group: GroupModel) -> None:
-        postings = self._postings
-        for term in self._indexed.pop(group.id, ()):
-            bucket = postings.get(term)
-            if bucket is not None:
-                bucket.pop(group.id, None)
-                if not bucket:
-                    del postings[term]
+        """Post the group's normalised centroid weights under its terms and categories
+        (categories as ``§key``, so one pass over the postings scores both)."""
+        self._unindex(group.id)
         if group.norm <= 0:
             return
+        postings = self._postings
         inverse = 1.0 / group.norm
         for term, weight in group.terms.items():
             postings.setdefault(term, {})[group.id] = weight * inverse
-        self._indexed[group.id] = tuple(group.terms)
+        for cat, weight in group.categories.items():
+            postings.setdefault(_CATEGORY + cat, {})[group.id] = weight * inverse
+        self._indexed[group.id] = (*group.terms, *(_CATEGORY + cat for cat in group.categories))
 
     def _unindex(self, group_id: int) -> None:
         for term in self._indexed.pop(group_id, ()):
@@ -231,18 +235,19 @@ class GroupIndex:
                 for gid, gw in bucket.items():
                     scores[gid] = get(gid, 0.0) + weight * gw
         if not scores:
-            return None, 0.0
-        groups = self.groups if only is None else only
-        best, best_score = None, 0.0
-        for gid, score in scores.items():
-            group = groups.get(gid)
-            if group is None:
-                continue
-            if cats and group.categories:
-                score += sum(w * group.categories.get(c, 0.0) for c, w in cats.items()) / group.norm
-            if score > best_score or (score == best_score and best is not None and gid < best):
-                best, best_score = gid, score
-        return best, best_score
+            return None, 0.0  # no shared word: a shared category alone is no match
+        for cat, weight in cats.items():
+            bucket = postings.get(_CATEGORY + cat)
+            if bucket:
+                for gid, gw in bucket.items():
+                    if gid in scores:
+                        scores[gid] += weight * gw
+        if only is not None:
+            scores = {gid: score for gid, score in scores.items() if gid in only}
+            if not scores:
+                return None, 0.0
+        best = max(scores.items(), key=_by_score_then_lowest_id)
+        return best[0], best[1]
 
     # -- assignment --------------------------------------------------------------------
 

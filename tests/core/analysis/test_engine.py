@@ -72,3 +72,20 @@ def _rows(engine: Engine, sql: str) -> list[tuple[Any, ...]]:
 
 def _column(engine: Engine, sql: str) -> list[Any]:
     return [row[0] for row in _rows(engine, sql)]
+
+
+def test_a_large_run_featurises_ahead_in_a_helper_process_with_the_same_results(demo_engine: Engine) -> None:
+    from bihuan.core.analysis.features import featurise
+    from bihuan.core.analysis.taxonomy import load_taxonomy
+
+    report = analyze(demo_engine, batch=500)  # more pending than one batch: the helper process runs
+    assert report.batches > 5 and report.analysed == scalar(demo_engine, "SELECT count(*) FROM feedback_item")
+    sample = _rows(
+        demo_engine,
+        "SELECT f.text, a.language, a.sentiment, a.categories FROM item_analysis a "
+        "JOIN feedback_item f ON f.id = a.item_id ORDER BY a.item_id LIMIT 60",
+    )
+    expected = featurise([text for text, *_ in sample], load_taxonomy())
+    assert [r[1] for r in sample] == expected.languages
+    assert [round(r[2], 9) for r in sample] == [round(s, 9) for s in expected.scores]
+    assert [r[3] if isinstance(r[3], list) else __import__("json").loads(r[3]) for r in sample] == expected.categories

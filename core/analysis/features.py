@@ -1,0 +1,86 @@
+"""Per-item features that need no model state: language, built-in sentiment, terms,
+taxonomy categories — and a helper process that computes them for the next batch while
+the engine groups and writes the current one (the machine's second core).
+
+Only what depends on nothing learnt across items runs here: keyword statistics and
+grouping stay in the engine's process, in item order, so results do not depend on how
+the work was split.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Self, TypeVar
+
+from bihuan.core.analysis.keywords import tokens_for
+from bihuan.core.analysis.sentiment import default_sentiment_model
+from bihuan.core.analysis.taxonomy import Taxonomy
+from bihuan.core.analysis.text import detect_language
+
+__all__ = ["FeaturePipeline", "Features", "featurise"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """Features of a batch of texts, in order; ``scores`` and ``model`` are the built-in
+    sentiment model's (a ``score_sentiment`` plugin, if any, answers in the engine)."""
+
+    languages: list[str]
+    tokens: list[list[str]]
+    categories: list[list[str]]
+    scores: list[float]
+    model: str
+
+
+def featurise(texts: Sequence[str], taxonomy: Taxonomy) -> Features:
+    languages = [detect_language(text) for text in texts]
+    sentiment = default_sentiment_model()
+    scores, model = sentiment.score(texts, languages), sentiment.name
+    tokens = [tokens_for(text, language) for text, language in zip(texts, languages, strict=True)]
+    return Features(languages, tokens, taxonomy.classify_many(texts), scores, model)
+
+
+class FeaturePipeline:
+    """Featurises batches one ahead in a helper process when ``ahead`` is true (large
+    runs), in this process otherwise (small runs: starting a process costs more than it
+    saves). Use as a context manager; :meth:`run` yields features in batch order."""
+
+    def __init__(self, taxonomy: Taxonomy, *, ahead: bool) -> None:
+        self.taxonomy = taxonomy
+        self._pool: ProcessPoolExecutor | None = None
+        if ahead and "fork" in multiprocessing.get_all_start_methods():
+            # fork: the child inherits the loaded models and taxonomy, nothing is re-imported
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, texts: list[str]) -> Future[Features] | Features:
+        if self._pool is None:
+            return featurise(texts, self.taxonomy)
+        return self._pool.submit(featurise, texts, self.taxonomy)
+
+    def run(self, batches: Iterator[T], texts: Callable[[T], list[str]]) -> Iterator[tuple[T, Features]]:
+        """Each batch with the features of its texts; the next batch is submitted before
+        this one is handed out, so the helper works while the caller does."""
+        pending: tuple[T, Future[Features] | Features] | None = None
+        for batch in batches:
+            submitted = (batch, self._submit(texts(batch)))
+            if pending is not None:
+                yield pending[0], _result(pending[1])
+            pending = submitted
+        if pending is not None:
+            yield pending[0], _result(pending[1])
+
+
+def _result(features: Future[Features] | Features) -> Features:
+    return features.result() if isinstance(features, Future) else features
