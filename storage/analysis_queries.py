@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select
@@ -243,14 +243,19 @@ class RecentItem:
     duplicate_of: int | None
 
 
-def pending_since(*, session: Session) -> datetime | None:
-    """The earliest ``created_at`` among pending items (``None``: nothing pending)."""
+def pending_summary(*, session: Session) -> tuple[int, datetime | None]:
+    """How many items are pending, and the earliest ``created_at`` among them (one scan)."""
     stmt = (
-        select(func.min(_ITEMS.c.created_at))
+        select(func.count(), func.min(_ITEMS.c.created_at))
         .select_from(_ITEMS.outerjoin(_RESULTS, _RESULTS.c.item_id == _ITEMS.c.id))
         .where(or_(_RESULTS.c.item_id.is_(None), _RESULTS.c.content_hash != _ITEMS.c.content_hash))
     )
-    return session.scalar(stmt)
+    count, earliest = session.connection().execute(stmt).one()
+    if isinstance(earliest, str):  # SQLite returns min() of a text column as text
+        earliest = datetime.fromisoformat(earliest).replace(tzinfo=UTC)
+    elif earliest is not None and earliest.tzinfo is None:
+        earliest = earliest.replace(tzinfo=UTC)
+    return int(count or 0), earliest
 
 
 def recent_analysed(*, since: datetime, session: Session, chunk: int = 20_000) -> Iterator[RecentItem]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -158,12 +159,18 @@ def runs(app: App, collector: str | None, limit: int, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), help="Where to write the demo files.")
+@click.option(
+    "--dir", "directory", type=click.Path(file_okay=False, path_type=Path), help="Where to write the demo files."
+)
 @click.option("--seed", default=20261122, show_default=True, help="Seed of the generated data set.")
+@click.option(
+    "--analyze/--no-analyze", "run_analysis", default=True, show_default=True, help="Analyse after the import."
+)
 @json_option
 @pass_app
-def demo(app: App, directory: Path | None, seed: int, as_json: bool) -> None:
-    """Generate a realistic demo data set and import it through the real collectors.
+def demo(app: App, directory: Path | None, seed: int, run_analysis: bool, as_json: bool) -> None:
+    """Generate a realistic demo data set, import it through the real collectors, and
+    analyse it (sentiment, root-cause groups, the root causes that hurt most, spikes).
 
     Uses its own SQLite database (``demo.db`` in the data dir, recreated each time)
     unless ``--db`` is given, so the demo never mixes with real feedback.
@@ -202,6 +209,7 @@ def demo(app: App, directory: Path | None, seed: int, as_json: bool) -> None:
         stored = queries.count_items(session=session)
         quarantined = queries.list_quarantined(limit=5, session=session)
         open_quarantined = queries.count_quarantined(session=session)
+    analysis, top = _demo_analysis(app) if run_analysis else (None, [])
     if as_json:
         emit_json(
             {
@@ -211,6 +219,8 @@ def demo(app: App, directory: Path | None, seed: int, as_json: bool) -> None:
                 "stored": stored,
                 "by_channel": by_channel,
                 "open_quarantined": open_quarantined,
+                "analysis": analysis,
+                "top_groups": top,
             }
         )
         return
@@ -221,7 +231,40 @@ def demo(app: App, directory: Path | None, seed: int, as_json: bool) -> None:
     click.echo(f"quarantined {open_quarantined} records, for example:")
     for record in quarantined:
         click.echo(f"  #{record.id} {record.location}: {record.reason}")
-    click.echo("\nnext: bihuan --db " + app.database_url + " quarantine list")
+    if analysis is not None:
+        click.echo(
+            f"\nanalysed {analysis['analysed']:,} items: {analysis['groups']} root-cause groups, "
+            f"{analysis['duplicates']} repeat contacts linked"
+        )
+        click.echo("root causes that hurt most (last four complete weeks):")
+        for rank, group in enumerate(top, 1):
+            click.echo(
+                f"  {rank}. {group['label']} (#{group['group_id']}): {group['volume']} complaints, "
+                f"{group['negative_share'] * 100:.0f} % negative, cumulative {group['cumulative_share'] * 100:.0f} %"
+            )
+        for spike in analysis["spikes"]:
+            click.echo(f"spike: {spike['label']} — {spike['count']} in the week of {spike['week']}")
+    click.echo(f"\nnext: bihuan --db {app.database_url} report   (or: quarantine list, groups list)")
+
+
+def _demo_analysis(app: App) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Analyse the demo database; the analysis report and the top five groups."""
+    from bihuan.core.analysis.engine import analyze
+    from bihuan.core.analysis.report import build_report
+    from bihuan.core.analysis.taxonomy import load_taxonomy
+
+    engine = app.engine()
+    settings = app.settings
+    report = analyze(
+        engine,
+        taxonomy=load_taxonomy(settings.taxonomy_path()),
+        zone=settings.bihuan.zone,
+        hooks=app.analysis_hooks,
+        repeat_window_days=settings.analysis.repeat_window_days,
+    )
+    with session_scope(engine) as session:
+        ranked = build_report(session, zone=settings.bihuan.zone, top=5)
+    return report.to_dict(), [g.to_dict() for g in ranked.groups]
 
 
 COMMANDS = (init, import_, collect, runs, demo)

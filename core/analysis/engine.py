@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -92,11 +92,8 @@ def _pending_batches(engine: Engine, batch: int) -> Iterator[list[aq.PendingItem
         yield items
 
 
-def _seed_duplicates(linker: DuplicateLinker, *, session: Session) -> None:
+def _seed_duplicates(linker: DuplicateLinker, since: datetime, *, session: Session) -> None:
     """Prime the linker with the analysed items of the window before the first pending one."""
-    since = aq.pending_since(session=session)
-    if since is None:
-        return
     window = timedelta(seconds=linker.window)
     for row in aq.recent_analysed(since=since - window, session=session):
         linker.seed(
@@ -133,11 +130,11 @@ def analyze(
     report = AnalysisReport()
     linker = DuplicateLinker(repeat_window_days)
     with session_scope(engine) as session:
-        pending_total = aq.count_pending(session=session)
+        pending_total, earliest = aq.pending_summary(session=session)
         keywords = load_keywords(session)
         index = load_group_index(keywords, session=session, settings=grouping)
-        if pending_total:
-            _seed_duplicates(linker, session=session)
+        if earliest is not None:
+            _seed_duplicates(linker, earliest, session=session)
     known_groups = set(index.group_ids())
     pipeline = FeaturePipeline(taxonomy, ahead=pending_total > batch)
     with pipeline:

@@ -18,7 +18,7 @@ def run(db: str, *args: str) -> Any:
 
 
 def test_analyze_is_incremental_and_groups_can_be_merged_and_split(db_url: str, tmp_path: Path) -> None:
-    imported = run(db_url, "demo", "--dir", str(tmp_path / "demo"), "--json")
+    imported = run(db_url, "demo", "--dir", str(tmp_path / "demo"), "--no-analyze", "--json")
     first = run(db_url, "analyze", "--json")
     assert first["analysed"] == imported["stored"] > 3000 and first["groups"] >= 10 and first["model"].startswith("snownlp")
     assert first["duplicates"] > 0, "the demo's repeat contacts are linked"
@@ -43,7 +43,7 @@ def test_analyze_is_incremental_and_groups_can_be_merged_and_split(db_url: str, 
 
 
 def test_usage_errors_name_the_group(db_url: str, tmp_path: Path) -> None:
-    run(db_url, "demo", "--dir", str(tmp_path / "demo"), "--json")
+    run(db_url, "demo", "--dir", str(tmp_path / "demo"), "--no-analyze", "--json")
     run(db_url, "analyze", "--json")
     runner = CliRunner()
     missing = runner.invoke(cli, ["--db", db_url, "groups", "merge", "1", "99999"])
