@@ -239,7 +239,7 @@ def demo(app: App, directory: Path | None, seed: int, run_analysis: bool, as_jso
         click.echo("root causes that hurt most (last four complete weeks):")
         for rank, group in enumerate(top, 1):
             click.echo(
-                f"  {rank}. {group['label']} (#{group['group_id']}): {group['volume']} complaints, "
+                f"  {rank}. {group['label']} (#{group['group_id']}): {group['volume']} items, "
                 f"{group['negative_share'] * 100:.0f} % negative, cumulative {group['cumulative_share'] * 100:.0f} %"
             )
         for spike in analysis["spikes"]:
