@@ -1,29 +1,69 @@
-"""Service KPIs from analysed feedback, by channel and period.
+"""Service KPIs from analysed feedback, by channel and by period (week or month).
 
-Definitions (each over the distinct complaints of a period — linked repeats are counted
-once, except where said):
+Definitions (per period and channel; "items" are distinct complaints — a linked repeat,
+``duplicate_of`` set, is counted once, except in the repeat-contact rate, which is about
+contacts):
 
-* **items** — feedback items, repeats excluded;
-* **complaints** — items labelled negative, repeats excluded (the complaint volume);
+* **items** — feedback items, linked repeats excluded;
+* **complaints** — the complaint volume: items labelled negative, in any channel. A
+  ticket that praises the branch is not a complaint; a negative survey answer is one.
+  The channel breakdown shows how many came through ticket, hotline or social media;
 * **negative share** — complaints / items;
 * **CSAT** — share of ratings of 4 or 5 among items with a 1..5 rating;
-* **NPS** — % promoters (9–10) − % detractors (0–6) among items with a 0..10 score, in points;
-* **repeat-contact rate** — among items with a customer reference, the share that are a
-  repeat (the same customer on the same problem within the repeat window, see
-  :mod:`bihuan.core.analysis.duplicates`): the first-contact-resolution proxy, where lower
-  is better.
+* **NPS** — % promoters (9–10) − % detractors (0–6) among items with a 0..10 score, in
+  points (−100 … +100);
+* **repeat-contact rate** — among contacts with a customer reference (every item,
+  repeats included: each is a contact), the share made by a customer who had already
+  contacted the bank — on any channel, about anything — within ``repeat_window_days``
+  (``[analysis] repeat_window_days``) before. The first-contact-resolution proxy: lower
+  is better. Contacts in the window before a period count as earlier contacts, so a
+  period's first days are judged like the others.
 
 A value whose denominator is zero is ``None`` (no ratings: no CSAT), never 0.
+
+Everything is computed from one stream of rows: counters per (period, channel), and for
+the repeat-contact rate one packed integer per contact (see :class:`RepeatContacts`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, fields
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
 
 from bihuan.storage.analysis_queries import AnalysedRow
 
-__all__ = ["KpiCounter", "KpiValues"]
+__all__ = [
+    "ALL_CHANNELS",
+    "Granularity",
+    "KpiBook",
+    "KpiCounter",
+    "KpiValues",
+    "RepeatContacts",
+    "kpi_change",
+    "next_period",
+    "period_start",
+]
+
+Granularity = Literal["week", "month"]
+
+#: the channel key of the totals over every channel
+ALL_CHANNELS = "all"
+
+
+def period_start(day: date, granularity: Granularity) -> date:
+    """The first day of the ISO week (Monday) or calendar month ``day`` (a local date) is in."""
+    if granularity == "week":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def next_period(start: date, granularity: Granularity) -> date:
+    """The first day of the period after the one starting on ``start``."""
+    if granularity == "week":
+        return start + timedelta(days=7)
+    return date(start.year + start.month // 12, start.month % 12 + 1, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +76,22 @@ class KpiValues:
     repeat_rate: float | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "items": self.items,
-            "complaints": self.complaints,
-            "negative_share": self.negative_share,
-            "csat": self.csat,
-            "nps": self.nps,
-            "repeat_rate": self.repeat_rate,
-        }
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def kpi_change(current: KpiValues, previous: KpiValues) -> dict[str, float | int | None]:
+    """``current − previous`` per KPI (``None`` where either is missing); shares stay
+    fractions (0.05 is 5 percentage points), NPS stays in points."""
+    change: dict[str, float | int | None] = {}
+    for f in fields(current):
+        now, before = getattr(current, f.name), getattr(previous, f.name)
+        if now is None or before is None:
+            change[f.name] = None
+        elif isinstance(now, int) and isinstance(before, int):
+            change[f.name] = now - before
+        else:
+            change[f.name] = round(now - before, 4)
+    return change
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -52,7 +100,11 @@ def _ratio(part: int, whole: int) -> float | None:
 
 @dataclass(slots=True)
 class KpiCounter:
-    """Accumulates one period (and one channel, or all) row by row."""
+    """Accumulates one period and channel (or all channels) row by row.
+
+    ``contacts`` and ``repeats`` are filled in by :class:`KpiBook` once every row has been
+    seen: whether a contact repeats an earlier one is known only then.
+    """
 
     items: int = 0
     complaints: int = 0
@@ -61,16 +113,12 @@ class KpiCounter:
     scored: int = 0
     promoters: int = 0
     detractors: int = 0
-    with_customer: int = 0
+    contacts: int = 0
     repeats: int = 0
 
     def add(self, row: AnalysedRow) -> None:
-        if row.customer_ref:
-            self.with_customer += 1
-            if row.duplicate_of is not None:
-                self.repeats += 1
         if row.duplicate_of is not None:
-            return
+            return  # the same complaint again: counted where it was first said
         self.items += 1
         if row.sentiment_label == "negative":
             self.complaints += 1
@@ -90,5 +138,116 @@ class KpiCounter:
             negative_share=_ratio(self.complaints, self.items),
             csat=_ratio(self.satisfied, self.rated),
             nps=nps,
-            repeat_rate=_ratio(self.repeats, self.with_customer),
+            repeat_rate=_ratio(self.repeats, self.contacts),
         )
+
+
+# customer hash bits | seconds since the epoch (36 bits: until the year 4147) | slot
+_SLOT_BITS = 24
+_SECOND_BITS = 36
+_CUSTOMER_MASK = (1 << 48) - 1
+
+
+class RepeatContacts:
+    """Decides, for each contact, whether the same customer contacted within the window before.
+
+    Rows arrive in no particular order, so every contact is kept as one packed integer
+    (48-bit hash of the customer reference, whole seconds, slot) and the list is sorted
+    once at the end: ~40 bytes a contact, no per-customer lists. Two customers sharing a
+    48-bit hash is a one-in-several-hundred chance among a million customers, and would
+    merge two customers' contact histories — accepted for the memory it saves.
+
+    :param window_days: a contact within this many days after the customer's previous
+        one is a repeat.
+    """
+
+    def __init__(self, window_days: int) -> None:
+        if window_days <= 0:
+            raise ValueError("window_days must be positive")
+        self.window = window_days * 86400
+        self._packed: list[int] = []
+
+    def add(self, customer_ref: str, at: datetime, slot: int) -> None:
+        """One contact; ``slot`` ≥ 0 names what it counts towards, −1 marks an earlier
+        contact that is only looked back at."""
+        customer = hash(customer_ref) & _CUSTOMER_MASK
+        seconds = max(0, int(at.timestamp()))  # nothing is older than 1970; keep the packing valid
+        self._packed.append((((customer << _SECOND_BITS) | seconds) << _SLOT_BITS) | (slot + 1))
+
+    def tally(self) -> dict[int, tuple[int, int]]:
+        """slot → (contacts, repeats)."""
+        self._packed.sort()
+        counts: dict[int, list[int]] = {}
+        slot_mask = (1 << _SLOT_BITS) - 1
+        previous_customer, previous_at = -1, 0
+        for packed in self._packed:
+            slot = (packed & slot_mask) - 1
+            rest = packed >> _SLOT_BITS
+            customer, at = rest >> _SECOND_BITS, rest & ((1 << _SECOND_BITS) - 1)
+            repeat = customer == previous_customer and at - previous_at <= self.window
+            previous_customer, previous_at = customer, at
+            if slot >= 0:
+                entry = counts.get(slot)
+                if entry is None:
+                    entry = counts[slot] = [0, 0]
+                entry[0] += 1
+                entry[1] += repeat
+        return {slot: (n, r) for slot, (n, r) in counts.items()}
+
+
+class KpiBook:
+    """KPIs of many cells (a period key × a channel, and × all channels) from one stream.
+
+    ``add(row, keys)`` counts the row in each period named by ``keys`` (any hashable: the
+    report uses ``("current",)``, a week's Monday …); a row with no keys is an earlier
+    contact, read only for the repeat-contact rate. ``values()`` ends the stream.
+    """
+
+    def __init__(self, repeat_window_days: int) -> None:
+        self._cells: dict[tuple[Hashable, str], KpiCounter] = {}
+        self._slots: dict[tuple[tuple[Hashable, ...], str], int] = {}
+        self._repeats = RepeatContacts(repeat_window_days)
+        self._result: dict[tuple[Hashable, str], KpiValues] | None = None
+
+    def _cell(self, key: Hashable, channel: str) -> KpiCounter:
+        counter = self._cells.get((key, channel))
+        if counter is None:
+            counter = self._cells[(key, channel)] = KpiCounter()
+        return counter
+
+    def add(self, row: AnalysedRow, keys: tuple[Hashable, ...]) -> None:
+        if self._result is not None:
+            raise RuntimeError("KpiBook.add after values()")
+        for key in keys:
+            self._cell(key, ALL_CHANNELS).add(row)
+            self._cell(key, row.channel).add(row)
+        if row.customer_ref:
+            slot = -1
+            if keys:
+                slot = self._slots.get((keys, row.channel), -1)
+                if slot < 0:
+                    slot = self._slots[(keys, row.channel)] = len(self._slots)
+            self._repeats.add(row.customer_ref, row.created_at, slot)
+
+    def values(self) -> dict[tuple[Hashable, str], KpiValues]:
+        """(period key, channel or ``"all"``) → KPIs, for every cell that saw a row."""
+        if self._result is None:
+            by_slot = {slot: key for key, slot in self._slots.items()}
+            for slot, (contacts, repeats) in self._repeats.tally().items():
+                keys, channel = by_slot[slot]
+                for key in keys:
+                    for cell in (self._cell(key, ALL_CHANNELS), self._cell(key, channel)):
+                        cell.contacts += contacts
+                        cell.repeats += repeats
+            self._result = {cell: counter.values() for cell, counter in self._cells.items()}
+        return self._result
+
+    def get(self, key: Hashable, channel: str = ALL_CHANNELS) -> KpiValues:
+        """One cell's KPIs (all ``None``/0 when it saw no row)."""
+        found = self.values().get((key, channel))
+        return found if found is not None else KpiCounter().values()
+
+    def channels(self, keys: Iterable[Hashable]) -> list[str]:
+        """The channels that had rows in any of ``keys``, sorted."""
+        wanted = set(keys)
+        return sorted({channel for key, channel in self.values() if key in wanted} - {ALL_CHANNELS})

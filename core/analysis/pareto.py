@@ -2,22 +2,27 @@
 
 Per group, over the report period (linked repeats counted once):
 
-* **volume** — distinct items;
+* **volume** — distinct complaints: the group's items, repeats excluded;
 * **severity** — mean negativity, ``1 − mean sentiment`` (0 praise … 1 anger): a group of
-  thank-you notes ranks low however large it is;
-* **trend** — ``(mean weekly count of the last half of the period + 1) / (mean of the
-  half before + 1)``, clamped to 0.5 … 2: a growing problem weighs more;
-* **impact** — volume × severity × trend; groups are ranked by impact (ties by id), with
-  each group's share of the total impact, the cumulative share, and ``vital_few`` for the
+  thank-you notes ranks low however large it is. The negative share is reported beside
+  it but not used: it jumps at the label threshold, the mean does not;
+* **trend** — the period is cut in two halves of equal length; with ``r`` and ``e`` the
+  weekly rates (items a week) of the recent and the earlier half, trend is
+  ``(r + 1) / (e + 1)``, clamped to 0.5 … 2: a growing problem weighs more, and the
+  ``+ 1`` keeps 1 → 3 items from counting as a tripling;
+* **impact** — volume × severity × trend; groups are ranked by impact (ties by the
+  smaller group id, so equal groups always come out in the same order), with each
+  group's share of the total impact, the cumulative share, and ``vital_few`` for the
   groups up to and including the one where the cumulative share reaches 80 %.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GroupTally", "RankedGroup", "rank_groups"]
+__all__ = ["VITAL_SHARE", "GroupTally", "RankedGroup", "rank_groups", "trend_factor"]
 
 VITAL_SHARE = 0.8
 
@@ -30,17 +35,19 @@ class GroupTally:
     volume: int = 0
     negatives: int = 0
     sentiment_sum: float = 0.0
-    weekly: list[int] = field(default_factory=list)  # the period's weeks, oldest first
+    recent: int = 0  # of the volume, in the second half of the period
 
-    def add(self, sentiment: float, label: str, week_index: int) -> None:
+    def add(self, sentiment: float, label: str, *, recent: bool) -> None:
         self.volume += 1
         self.sentiment_sum += sentiment
         self.negatives += label == "negative"
-        self.weekly[week_index] += 1
+        self.recent += recent
 
 
 @dataclass(frozen=True, slots=True)
 class RankedGroup:
+    """One group's place in the ranking; ``weekly`` is its trend line (display only)."""
+
     group_id: int
     label: str
     category: str | None
@@ -71,30 +78,43 @@ class RankedGroup:
         }
 
 
-def _trend(weekly: list[int]) -> float:
-    if len(weekly) < 2:
+def trend_factor(recent: int, earlier: int, half_weeks: float) -> float:
+    """``(recent rate + 1) / (earlier rate + 1)`` in items a week, clamped to 0.5 … 2."""
+    if half_weeks <= 0:
         return 1.0
-    half = len(weekly) // 2
-    earlier, recent = weekly[:half], weekly[half:]
-    ratio = (sum(recent) / len(recent) + 1) / (sum(earlier) / len(earlier) + 1)
+    ratio = (recent / half_weeks + 1) / (earlier / half_weeks + 1)
     return min(2.0, max(0.5, ratio))
 
 
-def rank_groups(tallies: list[GroupTally], labels: dict[int, tuple[str, str | None]]) -> list[RankedGroup]:
-    """Rank groups by impact (see the module doc). ``labels``: group id → (label, category)."""
+def rank_groups(
+    tallies: Iterable[GroupTally],
+    labels: Mapping[int, tuple[str, str | None]],
+    *,
+    half_weeks: float,
+    trends: Mapping[int, Sequence[int]] | None = None,
+) -> list[RankedGroup]:
+    """Rank groups by impact (see the module doc).
+
+    :param labels: group id → (label, category); a group without one is named by its id.
+    :param half_weeks: the length of each half of the period, in weeks (2 for four weeks).
+    :param trends: group id → weekly counts to attach for display (the report's trend
+        window, which may be longer than the period); not used in the ranking.
+    """
     scored = []
     for tally in tallies:
         if not tally.volume:
             continue
         severity = 1.0 - tally.sentiment_sum / tally.volume
-        trend = _trend(tally.weekly)
+        trend = trend_factor(tally.recent, tally.volume - tally.recent, half_weeks)
         scored.append((tally.volume * severity * trend, tally, severity, trend))
     scored.sort(key=lambda entry: (-entry[0], entry[1].group_id))
     total = sum(entry[0] for entry in scored) or 1.0
     ranked: list[RankedGroup] = []
     cumulative = 0.0
     for impact, tally, severity, trend in scored:
-        vital = cumulative < VITAL_SHARE  # the group that crosses the line is one of the few
+        # the group that crosses the line is one of the few; the tolerance keeps a sum that
+        # is 0.8 in exact arithmetic from counting as below it
+        vital = cumulative < VITAL_SHARE - 1e-9
         cumulative += impact / total
         label, category = labels.get(tally.group_id, (str(tally.group_id), None))
         ranked.append(
@@ -110,7 +130,7 @@ def rank_groups(tallies: list[GroupTally], labels: dict[int, tuple[str, str | No
                 share=round(impact / total, 4),
                 cumulative_share=round(min(cumulative, 1.0), 4),
                 vital_few=vital,
-                weekly=tuple(tally.weekly),
+                weekly=tuple(trends.get(tally.group_id, ())) if trends is not None else (),
             )
         )
     return ranked

@@ -1,16 +1,40 @@
-"""The analysis report: KPIs by channel against the previous period, the Pareto of
-root-cause groups with their weekly trend, and the spikes — as data (``to_dict``) that the
-terminal, Markdown and HTML renderings (:mod:`bihuan.core.analysis.report_render`) share.
+"""The analysis report: KPIs by channel and by week or month against the period before,
+the Pareto of root-cause groups with their weekly trend, and the spikes — as data
+(``to_dict``) that the terminal, Markdown and HTML renderings share
+(:func:`render_markdown`, :func:`render_html` live in
+:mod:`bihuan.core.analysis.report_render`).
 
-The period is the ``weeks`` complete ISO weeks before the week of the newest analysed
-item (or of ``as_of``): a running week would make every trend look like a fall. The
-previous period is the same number of weeks before it. Spikes are listed from the start
-of the period on, the running week's included. One streaming pass over the analysed
-items computes everything.
+**The period** (local dates in the team's zone; the end is exclusive):
+
+* by default the ``weeks`` complete ISO weeks before the week of the newest analysed item
+  (or of ``as_of``): the running week is left out, since a partial week would make every
+  trend look like a fall;
+* ``since`` and/or ``until`` (both inclusive days) set it: ``until`` alone ends it after
+  that day (``weeks`` long); ``since`` alone runs to the newest analysed item's day;
+* the **previous period** is as long, just before it; every KPI is compared with it.
+
+**KPIs by week or month** are computed for each calendar week (Monday first) or month
+that overlaps the period, each against the week or month before it. The first may begin
+before the period (it is reported whole); the last is cut at the period's end and then
+marked ``partial`` — compare its counts with care, its shares and scores are fine.
+
+**Trends** are each listed group's weekly counts over the last ``trend_weeks`` weeks (at
+least the period's weeks, and at least ten so the spike rule has its baseline); the last
+week is partial when the period ends mid-week.
+
+**Spikes** are those recorded by ``bihuan analyze`` (the ``spike_event`` table) for weeks
+from the period's first week on — running week included unless ``until`` is given — and
+those the spike rule finds in the period's last two weeks from the report's own counts
+(a period in the past, or data analysed in bulk later), each listed once.
+
+One streaming pass over the analysed items computes everything; linked repeats are
+counted once everywhere (see :mod:`bihuan.core.analysis.kpi` for the one KPI that counts
+contacts).
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -18,23 +42,38 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from bihuan.core.analysis.kpi import KpiCounter
+from bihuan.core.analysis.kpi import ALL_CHANNELS, Granularity, KpiBook, kpi_change, next_period, period_start
 from bihuan.core.analysis.pareto import GroupTally, RankedGroup, rank_groups
-from bihuan.core.analysis.weekly import week_start
+from bihuan.core.analysis.report_render import render_html, render_markdown
+from bihuan.core.analysis.weekly import SpikeRule, detect_spikes, week_start
+from bihuan.core.errors import UsageError
 from bihuan.storage import analysis_queries as aq
 
-__all__ = ["Report", "build_report"]
+__all__ = ["Report", "build_report", "render_html", "render_markdown", "report_period"]
+
+WEEK = timedelta(days=7)
+DAY = timedelta(days=1)
+#: the spike rule's reach: its baseline weeks, the week before the last and the last
+_SPIKE_RULE = SpikeRule()
+_MIN_TREND_WEEKS = _SPIKE_RULE.baseline_weeks + 2
 
 
 @dataclass
 class Report:
+    """Everything the report shows; ``to_dict()`` is its JSON form."""
+
     generated_at: datetime
     period_start: date
     period_end: date  # exclusive
     previous_start: date
-    weeks: list[date]  # the trend window's weeks, oldest first
-    kpis: dict[str, dict[str, Any]]  # "all" and each channel → {"current": …, "previous": …}
-    groups: list[RankedGroup]
+    granularity: Granularity
+    repeat_window_days: int
+    weeks: list[date]  # the trend window's Mondays, oldest first
+    #: "all" and each channel → {"current": KPIs, "previous": KPIs, "change": deltas}
+    kpis: dict[str, dict[str, Any]]
+    #: each week or month: {"start", "end", "partial", "kpis": like ``kpis``}
+    kpi_periods: list[dict[str, Any]]
+    groups: list[RankedGroup]  # the ``top`` first of the ranking
     total_groups: int
     vital_few: int
     spikes: list[dict[str, Any]] = field(default_factory=list)
@@ -45,10 +84,15 @@ class Report:
             "period": {
                 "start": self.period_start.isoformat(),
                 "end": self.period_end.isoformat(),
+                "last_day": (self.period_end - DAY).isoformat(),
+                "days": (self.period_end - self.period_start).days,
                 "previous_start": self.previous_start.isoformat(),
             },
+            "granularity": self.granularity,
+            "repeat_window_days": self.repeat_window_days,
             "weeks": [w.isoformat() for w in self.weeks],
             "kpis": self.kpis,
+            "kpi_periods": self.kpi_periods,
             "groups": [g.to_dict() for g in self.groups],
             "total_groups": self.total_groups,
             "vital_few": self.vital_few,
@@ -56,99 +100,200 @@ class Report:
         }
 
 
-def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=zone)
+
+
+def report_period(
+    *, newest: datetime | None, zone: ZoneInfo, since: date | None, until: date | None, weeks: int
+) -> tuple[date, date]:
+    """(first day, day after the last) of the report period (see the module doc)."""
+    if until is not None:
+        end = until + DAY
+    elif since is not None:
+        last = newest.astimezone(zone).date() if newest is not None else datetime.now(zone).date()
+        end = max(last, since) + DAY
+    else:
+        end = week_start(newest or datetime.now(UTC), zone)
+    start = since if since is not None else end - weeks * WEEK
+    if start >= end:
+        raise UsageError(f"the period is empty: --since {since} is after --until {until}")
+    return start, end
+
+
+@dataclass(frozen=True, slots=True)
+class _Day:
+    """Where one local day's rows count (computed once per day, not per row)."""
+
+    kpi_keys: tuple[Hashable, ...]
+    week_index: int | None  # in the trend window
+    current: bool
 
 
 def build_report(
     session: Session,
     *,
     zone: ZoneInfo,
+    since: date | None = None,
+    until: date | None = None,
     weeks: int = 4,
+    by: Granularity = "week",
     trend_weeks: int = 12,
     top: int = 10,
+    repeat_window_days: int = 7,
     as_of: datetime | None = None,
 ) -> Report:
-    """Compute the report (see the module doc); ``top`` limits the ranked groups listed."""
-    if weeks < 1 or trend_weeks < 1:
-        raise ValueError("weeks and trend_weeks must be at least 1")
-    end_moment = as_of or aq.latest_analysed_at(session=session) or datetime.now(UTC)
-    period_end = week_start(end_moment, zone)  # the running week is left out
-    period_start = period_end - timedelta(weeks=weeks)
-    previous_start = period_start - timedelta(weeks=weeks)
-    trend_start = period_end - timedelta(weeks=max(trend_weeks, weeks))
-    window: list[date] = [trend_start + timedelta(weeks=k) for k in range((period_end - trend_start).days // 7)]
-    week_index = {week: i for i, week in enumerate(window)}
-    period_offset = week_index[period_start]
-    first = min(previous_start, trend_start)
+    """Compute the report (see the module doc).
 
-    kpi: dict[tuple[str, str], KpiCounter] = {}
+    :param since: first day of the period (local, inclusive).
+    :param until: last day of the period (local, inclusive).
+    :param weeks: the period's length when ``since`` is not given.
+    :param by: KPIs by ``"week"`` or ``"month"``.
+    :param top: how many of the ranked groups are listed (all are ranked).
+    :param repeat_window_days: ``[analysis] repeat_window_days``, for the repeat-contact rate.
+    :param as_of: the moment the default period is counted back from (default: the newest
+        analysed item's time).
+    """
+    if weeks < 1 or trend_weeks < 1 or top < 0:
+        raise UsageError("weeks and trend_weeks must be at least 1, top at least 0")
+    if by not in ("week", "month"):
+        raise UsageError(f"KPIs by {by!r}: use week or month")
+    newest = as_of or aq.latest_analysed_at(session=session)
+    start, end = report_period(newest=newest, zone=zone, since=since, until=until, weeks=weeks)
+    days = (end - start).days
+    previous_start = start - timedelta(days=days)
+    middle = _midnight(start, zone) + (_midnight(end, zone) - _midnight(start, zone)) / 2
+
+    last_week = week_start(_midnight(end - DAY, zone), zone)
+    span = max(trend_weeks, (last_week - week_start(_midnight(start, zone), zone)).days // 7 + 1, _MIN_TREND_WEEKS)
+    window = [last_week - WEEK * k for k in range(span - 1, -1, -1)]
+
+    buckets = [period_start(start, by)]
+    while next_period(buckets[-1], by) < end:
+        buckets.append(next_period(buckets[-1], by))
+    before_first = period_start(buckets[0] - DAY, by)
+    first_read = min(previous_start, window[0], before_first)
+
+    def day_info(day: date) -> _Day:
+        keys: list[Hashable] = []
+        if start <= day < end:
+            keys.append("current")
+        elif previous_start <= day < start:
+            keys.append("previous")
+        if day >= before_first:
+            keys.append(period_start(day, by))
+        monday = day - timedelta(days=day.weekday())
+        index = (monday - window[0]).days // 7 if monday >= window[0] else None
+        return _Day(tuple(keys) if day >= first_read else (), index, start <= day < end)
+
+    book = KpiBook(repeat_window_days)
     tallies: dict[int, GroupTally] = {}
     trends: dict[int, list[int]] = {}
-    mondays: dict[date, date] = {}
+    day_cache: dict[date, _Day] = {}
     rows = aq.analysed_rows(
-        since=_local_midnight(first, zone), until=_local_midnight(period_end, zone), session=session
+        # the repeat window before the first day: earlier contacts of the first days' customers
+        since=_midnight(first_read, zone) - timedelta(days=repeat_window_days),
+        until=_midnight(end, zone),
+        session=session,
     )
     for row in rows:
-        day = row.created_at.astimezone(zone).date()
-        monday = mondays.get(day)
-        if monday is None:
-            monday = mondays[day] = day - timedelta(days=day.weekday())
-        period = "current" if monday >= period_start else "previous" if monday >= previous_start else None
-        if period is not None:
-            for channel in ("all", row.channel):
-                counter = kpi.get((channel, period))
-                if counter is None:
-                    counter = kpi[(channel, period)] = KpiCounter()
-                counter.add(row)
+        local = row.created_at.astimezone(zone).date()
+        info = day_cache.get(local)
+        if info is None:
+            info = day_cache[local] = day_info(local)
+        book.add(row, info.kpi_keys)
         if row.group_id is None or row.duplicate_of is not None:
             continue
-        index = week_index.get(monday)
-        if index is not None:
+        if info.week_index is not None:
             trend = trends.get(row.group_id)
             if trend is None:
                 trend = trends[row.group_id] = [0] * len(window)
-            trend[index] += 1
-        if period == "current":
+            trend[info.week_index] += 1
+        if info.current:
             tally = tallies.get(row.group_id)
             if tally is None:
-                tally = tallies[row.group_id] = GroupTally(row.group_id, weekly=[0] * weeks)
-            tally.add(row.sentiment, row.sentiment_label, index - period_offset)  # type: ignore[operator]
+                tally = tallies[row.group_id] = GroupTally(row.group_id)
+            tally.add(row.sentiment, row.sentiment_label, recent=row.created_at >= middle)
 
     groups = {g.id: g for g in aq.list_groups(include_merged=True, session=session)}
     labels = {gid: (g.label, g.category) for gid, g in groups.items()}
-    ranked = rank_groups(list(tallies.values()), labels)
-    listed = [
-        RankedGroup(**{**r.to_dict(), "weekly": tuple(trends.get(r.group_id, [0] * len(window)))}) for r in ranked[:top]
-    ]
-    channels = sorted({channel for channel, _ in kpi} - {"all"})
-    kpis = {
-        channel: {
-            period: (kpi[(channel, period)].values() if (channel, period) in kpi else KpiCounter().values()).to_dict()
-            for period in ("current", "previous")
-        }
-        for channel in ("all", *channels)
-    }
-    spikes = [
-        {
-            "group_id": s.group_id,
-            "label": groups[s.group_id].label if s.group_id in groups else str(s.group_id),
-            "week": s.week.isoformat(),
-            "count": s.count,
-            "baseline": s.baseline,
-            "score": s.score,
-        }
-        for s in aq.spikes_since(period_start, session=session)
-    ]
+    ranked = rank_groups(tallies.values(), labels, half_weeks=days / 14, trends=trends)
+
+    def compare(current: Hashable, previous: Hashable) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for channel in (ALL_CHANNELS, *book.channels([current, previous])):
+            now, before = book.get(current, channel), book.get(previous, channel)
+            out[channel] = {"current": now.to_dict(), "previous": before.to_dict(), "change": kpi_change(now, before)}
+        return out
+
+    kpi_periods = []
+    for index, bucket in enumerate(buckets):
+        natural_end = next_period(bucket, by)
+        kpi_periods.append(
+            {
+                "start": bucket.isoformat(),
+                "end": min(natural_end, end).isoformat(),
+                "partial": natural_end > end,
+                "kpis": compare(bucket, buckets[index - 1] if index else before_first),
+            }
+        )
     return Report(
         generated_at=datetime.now(UTC),
-        period_start=period_start,
-        period_end=period_end,
+        period_start=start,
+        period_end=end,
         previous_start=previous_start,
+        granularity=by,
+        repeat_window_days=repeat_window_days,
         weeks=window,
-        kpis=kpis,
-        groups=listed,
+        kpis=compare("current", "previous"),
+        kpi_periods=kpi_periods,
+        groups=ranked[:top],
         total_groups=len(ranked),
         vital_few=sum(r.vital_few for r in ranked),
-        spikes=spikes,
+        spikes=_spikes(
+            session, trends, window, zone=zone, start=start, end=end, bounded=until is not None, labels=labels
+        ),
     )
+
+
+def _spikes(
+    session: Session,
+    trends: dict[int, list[int]],
+    window: list[date],
+    *,
+    zone: ZoneInfo,
+    start: date,
+    end: date,
+    bounded: bool,
+    labels: dict[int, tuple[str, str | None]],
+) -> list[dict[str, Any]]:
+    """Recorded spikes of the period, and those the rule finds at its end (module doc)."""
+    first_week = week_start(_midnight(start, zone), zone)
+    found: dict[tuple[int, date], dict[str, Any]] = {}
+    for event in aq.spikes_since(first_week, session=session):
+        if bounded and event.week >= end:
+            continue
+        found[(event.group_id, event.week)] = {
+            "group_id": event.group_id,
+            "week": event.week,
+            "count": event.count,
+            "baseline": event.baseline,
+            "score": event.score,
+            "recorded": True,
+        }
+    counts = {gid: {week: n for week, n in zip(window, series, strict=True) if n} for gid, series in trends.items()}
+    for spike in detect_spikes(counts, zone, as_of=end - DAY, rule=_SPIKE_RULE):
+        if spike.week >= first_week and (spike.group_id, spike.week) not in found:
+            found[(spike.group_id, spike.week)] = {
+                "group_id": spike.group_id,
+                "week": spike.week,
+                "count": spike.count,
+                "baseline": spike.baseline,
+                "score": spike.score,
+                "recorded": False,
+            }
+    listed = sorted(found.values(), key=lambda s: (-s["week"].toordinal(), -s["score"], s["group_id"]))
+    return [
+        {**s, "week": s["week"].isoformat(), "label": labels.get(s["group_id"], (str(s["group_id"]), None))[0]}
+        for s in listed
+    ]

@@ -4,9 +4,9 @@ Weeks are ISO weeks (Monday to Sunday) in the team's time zone, named by their M
 Linked repeats (``duplicate_of`` set, see :mod:`bihuan.core.analysis.duplicates`) are not
 counted: one complaint said twice is one complaint.
 
-Spike rule, for the week of ``as_of`` (by default the newest item's time), which is
-usually still running, and for the complete week before it (so that a spike is still
-reported on Monday morning):
+Spike rule, for the week of ``as_of`` (by default the newest item's time; a ``date``
+means the end of that local day), which is usually still running — a partial week — and
+for the complete week before it (so that a spike is still reported on Monday morning):
 
 * the **baseline** is the group's mean weekly count over the ``baseline_weeks`` weeks
   before the week examined (weeks before the group's first item are not counted as
@@ -24,14 +24,23 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bihuan.storage.analysis_queries import AnalysedRow
 
-__all__ = ["Spike", "WeeklyCounts", "group_spikes", "poisson_upper_tail", "week_start", "weekly_counts"]
+__all__ = [
+    "Spike",
+    "SpikeRule",
+    "WeeklyCounts",
+    "detect_spikes",
+    "group_spikes",
+    "poisson_upper_tail",
+    "week_start",
+    "weekly_counts",
+]
 
 WEEK = timedelta(days=7)
 
@@ -100,40 +109,87 @@ def poisson_upper_tail(count: int, mean: float) -> float:
     return max(0.0, 1.0 - cdf)
 
 
+@dataclass(frozen=True, slots=True)
+class SpikeRule:
+    """The spike rule's knobs (see the module doc).
+
+    :param baseline_weeks: weeks before the week examined whose mean is the baseline.
+    :param min_history: weeks of the group's history needed before it can spike.
+    :param min_count: fewest complaints in a week that can be a spike (1 → 3 is none).
+    :param min_ratio: count / expected count needed.
+    :param alpha: Poisson upper-tail probability below which the count is improbable.
+    """
+
+    baseline_weeks: int = 8
+    min_history: int = 3
+    min_count: int = 5
+    min_ratio: float = 2.0
+    alpha: float = 0.001
+
+
 def group_spikes(
     rows: Iterable[AnalysedRow],
     zone: ZoneInfo,
     *,
-    as_of: datetime | None = None,
+    as_of: date | datetime | None = None,
     baseline_weeks: int = 8,
     min_history: int = 3,
     min_count: int = 5,
     min_ratio: float = 2.0,
     alpha: float = 0.001,
 ) -> list[Spike]:
-    """The groups whose latest week spikes (see the module doc), by score, highest first."""
+    """The groups whose latest week spikes (see the module doc), by score, highest first.
+
+    :param rows: analysed items, streamed (only the weeks the rule reads matter: the
+        engine passes the last ``baseline_weeks + 2`` weeks).
+    :param as_of: the moment (or the local day, to its end) the running week is judged
+        at; by default the newest row's time. The other parameters: :class:`SpikeRule`.
+    """
     counts = weekly_counts(rows, zone)
-    as_of = as_of or counts.latest
     if as_of is None:
-        return []
-    current = week_start(as_of, zone)
-    local = as_of.astimezone(zone)
+        as_of = counts.latest
+        if as_of is None:
+            return []
+    rule = SpikeRule(baseline_weeks, min_history, min_count, min_ratio, alpha)
+    return detect_spikes(counts.by_group, zone, as_of=as_of, rule=rule)
+
+
+def detect_spikes(
+    by_group: Mapping[int, Mapping[date, int]],
+    zone: ZoneInfo,
+    *,
+    as_of: date | datetime,
+    rule: SpikeRule = SpikeRule(),
+) -> list[Spike]:
+    """The spike rule on counts already made: group id → {week's Monday: count}.
+
+    A group's history starts at its first week in ``by_group``: pass every week the rule
+    reads (``rule.baseline_weeks + 2`` before ``as_of``'s week), zeros may be left out.
+    """
+    if isinstance(as_of, datetime):
+        local = as_of.astimezone(zone)
+    else:  # a day: judged at its end
+        local = datetime(as_of.year, as_of.month, as_of.day, tzinfo=zone) + timedelta(days=1)
+        local -= timedelta(microseconds=1)
+    current = local.date() - timedelta(days=local.weekday())
     monday_start = datetime(current.year, current.month, current.day, tzinfo=zone)
     elapsed = min(1.0, max(1 / 7, (local - monday_start) / WEEK))  # at least one day's worth
     spikes: list[Spike] = []
-    for group_id, weeks in counts.by_group.items():
+    for group_id, weeks in by_group.items():
+        if not weeks:
+            continue
         first = min(weeks)
         for week, share in ((current - WEEK, 1.0), (current, elapsed)):
             count = weeks.get(week, 0)
-            if count < min_count:
+            if count < rule.min_count:
                 continue
-            history = [week - WEEK * k for k in range(1, baseline_weeks + 1)]
+            history = [week - WEEK * k for k in range(1, rule.baseline_weeks + 1)]
             history = [w for w in history if w >= first]
-            if len(history) < min_history:
+            if len(history) < rule.min_history:
                 continue
             baseline = sum(weeks.get(w, 0) for w in history) / len(history)
             expected = max(baseline * share, 0.5)
-            if count < min_ratio * expected or poisson_upper_tail(count, expected) >= alpha:
+            if count < rule.min_ratio * expected or poisson_upper_tail(count, expected) >= rule.alpha:
                 continue
             spikes.append(Spike(group_id, week, count, round(baseline, 2), round(count / expected, 2)))
     spikes.sort(key=lambda s: (-s.score, s.group_id))

@@ -38,12 +38,39 @@ def test_report_shows_kpis_pareto_and_the_spike_and_writes_shareable_files(db_ur
     invoke(db_url, "report", "--out", str(page))
     md = markdown.read_text(encoding="utf-8")
     assert "| KPI | this period | previous | change |" in md and "★" in md and "80 % line" in md
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; \\| [bold]x[/bold]" in md
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; \\| \\[bold\\]x\\[/bold\\]" in md
     html = page.read_text(encoding="utf-8")
     assert "<svg" in html and "<polyline" in html and "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     terminal = invoke(db_url, "report")
     assert "[bold]x[/bold]" in terminal and "spike:" in terminal
+    assert "KPIs, all channels" in terminal and "By channel" in terminal and "By week" in terminal
+
+
+def test_report_periods_from_the_command_line(db_url: str, tmp_path: Path) -> None:
+    invoke(db_url, "demo", "--dir", str(tmp_path / "demo"), "--json")  # dated up to today
+    default = json.loads(invoke(db_url, "report", "--json"))
+    since, until = default["period"]["previous_start"], default["period"]["last_day"]
+    both = json.loads(invoke(db_url, "report", "--json", "--since", since, "--until", until, "--by", "month"))
+    assert (both["period"]["start"], both["period"]["last_day"], both["period"]["days"]) == (since, until, 56)
+    # the eight weeks hold exactly the default period's four and the four before
+    assert both["kpis"]["all"]["current"]["items"] == sum(
+        default["kpis"]["all"][p]["items"] for p in ("current", "previous")
+    )
+    months = both["kpi_periods"]
+    assert both["granularity"] == "month" and all(m["start"].endswith("-01") for m in months)
+    assert months[0]["start"] <= since and months[-1]["end"] == default["period"]["end"]
+    assert not any(m["partial"] for m in months[:-1])
+
+    two = json.loads(invoke(db_url, "report", "--json", "--weeks", "2"))
+    assert two["period"]["days"] == 14 and len(two["kpi_periods"]) == 2
+    assert (
+        sum(p["kpis"]["all"]["current"]["items"] for p in two["kpi_periods"]) == two["kpis"]["all"]["current"]["items"]
+    )
+    terminal = invoke(db_url, "report", "--since", since, "--until", until, "--by", "month")
+    assert f"Period {since} – {until} (56 days)" in terminal and "By month" in terminal
+    backwards = CliRunner().invoke(cli, ["--db", db_url, "report", "--since", until, "--until", since])
+    assert backwards.exit_code == 2 and "period is empty" in backwards.output
 
 
 def test_report_before_analysis_and_bad_out_are_usage_errors(db_url: str, tmp_path: Path) -> None:
@@ -52,3 +79,5 @@ def test_report_before_analysis_and_bad_out_are_usage_errors(db_url: str, tmp_pa
     assert empty.exit_code == 2 and "bihuan analyze" in empty.output
     wrong = runner.invoke(cli, ["--db", db_url, "report", "--out", str(tmp_path / "r.pdf")])
     assert wrong.exit_code == 2 and ".md or .html" in wrong.output
+    bad_day = runner.invoke(cli, ["--db", db_url, "report", "--since", "2026-13-01"])
+    assert bad_day.exit_code == 2 and "--since" in bad_day.output

@@ -5,8 +5,21 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bihuan.core.analysis.weekly import group_spikes, poisson_upper_tail, week_start, weekly_counts
+from sqlalchemy import Engine
+
+from bihuan.core.analysis.engine import analyze
+from bihuan.core.analysis.weekly import (
+    SpikeRule,
+    detect_spikes,
+    group_spikes,
+    poisson_upper_tail,
+    week_start,
+    weekly_counts,
+)
+from bihuan.core.config import GeneralSettings
+from bihuan.storage import analysis_queries as aq
 from bihuan.storage.analysis_queries import AnalysedRow
+from bihuan.storage.engine import session_scope
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONDAY = datetime(2026, 11, 2, 2, tzinfo=SHANGHAI)  # Monday 02:00 in Shanghai
@@ -31,7 +44,12 @@ def test_weeks_start_on_monday_in_the_teams_zone() -> None:
 
 
 def test_weekly_counts_skip_repeats_and_ungrouped_items() -> None:
-    rows = [row(1, 1, MONDAY), row(2, 1, MONDAY, duplicate_of=1), row(3, None, MONDAY), row(4, 1, MONDAY + timedelta(7))]
+    rows = [
+        row(1, 1, MONDAY),
+        row(2, 1, MONDAY, duplicate_of=1),
+        row(3, None, MONDAY),
+        row(4, 1, MONDAY + timedelta(7)),
+    ]
     counts = weekly_counts(rows, SHANGHAI)
     assert dict(counts.by_group[1]) == {date(2026, 11, 2): 1, date(2026, 11, 9): 1}
     assert counts.latest == MONDAY + timedelta(7)
@@ -58,7 +76,9 @@ def test_the_running_week_is_compared_with_the_share_of_the_week_that_passed() -
 
 
 def test_small_numbers_new_groups_and_normal_weeks_do_not_spike() -> None:
-    assert group_spikes(weeks_of([1, 0, 1, 0, 1, 4]), SHANGHAI, as_of=MONDAY + timedelta(weeks=6)) == []  # 4 < min_count
+    assert (
+        group_spikes(weeks_of([1, 0, 1, 0, 1, 4]), SHANGHAI, as_of=MONDAY + timedelta(weeks=6)) == []
+    )  # 4 < min_count
     assert group_spikes(weeks_of([20, 60]), SHANGHAI, as_of=MONDAY + timedelta(weeks=2)) == []  # no history
     assert group_spikes(weeks_of([20, 22, 18, 21, 25]), SHANGHAI, as_of=MONDAY + timedelta(weeks=5)) == []
     assert group_spikes([], SHANGHAI) == []
@@ -66,5 +86,39 @@ def test_small_numbers_new_groups_and_normal_weeks_do_not_spike() -> None:
 
 def test_poisson_tail() -> None:
     assert poisson_upper_tail(0, 3.0) == 1.0
-    assert abs(poisson_upper_tail(1, 2.0) - (1 - 2.718281828 ** -2)) < 1e-9
+    assert abs(poisson_upper_tail(1, 2.0) - (1 - 2.718281828**-2)) < 1e-9
     assert poisson_upper_tail(40, 10.0) < 1e-10
+
+
+def test_as_of_a_day_judges_the_running_week_at_that_days_end() -> None:
+    history = weeks_of([14] * 8)
+    running = [row(50_000 + k, 1, MONDAY + timedelta(weeks=8, hours=k * 4)) for k in range(12)]  # Mon and Tue
+    # at the end of Tuesday two sevenths of the week have passed: expected 4, 12 is ×3
+    [spike] = group_spikes(iter(history + running), SHANGHAI, as_of=date(2026, 12, 29))
+    assert (spike.week, spike.count, spike.score) == (date(2026, 12, 28), 12, 3.0)
+    # at the end of Sunday the whole week is expected: 12 is below 14
+    assert group_spikes(iter(history + running), SHANGHAI, as_of=date(2027, 1, 3)) == []
+
+
+def test_the_rule_on_counts_made_elsewhere_agrees_with_the_streamed_one() -> None:
+    rows = weeks_of([10] * 8 + [40]) + weeks_of([3, 3, 3, 3, 3, 3, 3, 3, 20], group=2, start=10_000)
+    as_of = MONDAY + timedelta(weeks=9, hours=1)
+    counts = weekly_counts(rows, SHANGHAI).by_group
+    streamed = group_spikes((r for r in rows), SHANGHAI, as_of=as_of)  # a one-shot generator
+    assert detect_spikes(counts, SHANGHAI, as_of=as_of) == streamed
+    assert [s.group_id for s in streamed] == [2, 1]  # 20 on 3 a week (×6.7) before 40 on 10 (×4)
+    assert detect_spikes(counts, SHANGHAI, as_of=as_of, rule=SpikeRule(min_ratio=5.0)) == streamed[:1]
+
+
+def test_the_engines_call_finds_the_demo_spike_on_the_database(demo_engine: Engine) -> None:
+    analyze(demo_engine)
+    zone = GeneralSettings().zone
+    with session_scope(demo_engine) as session:
+        spikes = group_spikes(aq.analysed_rows(session=session), zone=zone)
+        recorded = {(s.group_id, s.week) for s in aq.spikes_since(date(2026, 1, 1), session=session)}
+        labels = {g.id: g.label for g in aq.list_groups(session=session)}
+    # the demo's 手机银行转账卡顿 incident in its last week (2026-11-09), recorded by analyze
+    assert spikes and {(s.group_id, s.week) for s in spikes} <= recorded
+    top = spikes[0]
+    assert top.week == date(2026, 11, 9) and top.count >= 5 and top.score >= 2
+    assert "转账" in labels[top.group_id] or "卡顿" in labels[top.group_id]
