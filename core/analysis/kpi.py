@@ -119,16 +119,23 @@ class KpiCounter:
     def add(self, row: AnalysedRow) -> None:
         if row.duplicate_of is not None:
             return  # the same complaint again: counted where it was first said
-        self.items += 1
-        if row.sentiment_label == "negative":
-            self.complaints += 1
-        if row.rating is not None and 1 <= row.rating <= 5:
-            self.rated += 1
-            self.satisfied += row.rating >= 4
-        if row.nps is not None and 0 <= row.nps <= 10:
-            self.scored += 1
-            self.promoters += row.nps >= 9
-            self.detractors += row.nps <= 6
+        self.add_items(row.sentiment_label, row.rating, row.nps)
+
+    def add_items(self, label: str, rating: float | None, nps: int | None, count: int = 1) -> None:
+        """``count`` distinct items with this label, rating and NPS score."""
+        self.items += count
+        if label == "negative":
+            self.complaints += count
+        if rating is not None and 1 <= rating <= 5:
+            self.rated += count
+            if rating >= 4:
+                self.satisfied += count
+        if nps is not None and 0 <= nps <= 10:
+            self.scored += count
+            if nps >= 9:
+                self.promoters += count
+            elif nps <= 6:
+                self.detractors += count
 
     def values(self) -> KpiValues:
         nps = round(100 * (self.promoters - self.detractors) / self.scored, 1) if self.scored else None
@@ -204,42 +211,45 @@ class KpiBook:
     """
 
     def __init__(self, repeat_window_days: int) -> None:
-        self._cells: dict[tuple[Hashable, str], KpiCounter] = {}
+        # Per row only one dict update: rows are tallied by (slot, label, rating, NPS) —
+        # a few hundred distinct kinds — and spread over their cells once, at the end
+        # (a row counts in two cells per key: its channel and all channels).
         self._slots: dict[tuple[tuple[Hashable, ...], str], int] = {}
+        self._kinds: dict[tuple[int, str, float | None, int | None], int] = {}
         self._repeats = RepeatContacts(repeat_window_days)
         self._result: dict[tuple[Hashable, str], KpiValues] | None = None
-
-    def _cell(self, key: Hashable, channel: str) -> KpiCounter:
-        counter = self._cells.get((key, channel))
-        if counter is None:
-            counter = self._cells[(key, channel)] = KpiCounter()
-        return counter
 
     def add(self, row: AnalysedRow, keys: tuple[Hashable, ...]) -> None:
         if self._result is not None:
             raise RuntimeError("KpiBook.add after values()")
-        for key in keys:
-            self._cell(key, ALL_CHANNELS).add(row)
-            self._cell(key, row.channel).add(row)
+        slot = -1  # no keys: an earlier contact only
+        if keys:
+            slot = self._slots.get((keys, row.channel), -1)
+            if slot < 0:
+                slot = self._slots[(keys, row.channel)] = len(self._slots)
+            if row.duplicate_of is None:  # the same complaint again: counted where it was first said
+                kind = (slot, row.sentiment_label, row.rating, row.nps)
+                self._kinds[kind] = self._kinds.get(kind, 0) + 1
         if row.customer_ref:
-            slot = -1
-            if keys:
-                slot = self._slots.get((keys, row.channel), -1)
-                if slot < 0:
-                    slot = self._slots[(keys, row.channel)] = len(self._slots)
             self._repeats.add(row.customer_ref, row.created_at, slot)
 
     def values(self) -> dict[tuple[Hashable, str], KpiValues]:
         """(period key, channel or ``"all"``) → KPIs, for every cell that saw a row."""
         if self._result is None:
-            by_slot = {slot: key for key, slot in self._slots.items()}
-            for slot, (contacts, repeats) in self._repeats.tally().items():
-                keys, channel = by_slot[slot]
+            cells: dict[tuple[Hashable, str], KpiCounter] = {}
+            by_slot: list[list[KpiCounter]] = [[] for _ in self._slots]
+            for (keys, channel), slot in self._slots.items():
                 for key in keys:
-                    for cell in (self._cell(key, ALL_CHANNELS), self._cell(key, channel)):
-                        cell.contacts += contacts
-                        cell.repeats += repeats
-            self._result = {cell: counter.values() for cell, counter in self._cells.items()}
+                    for cell in ((key, ALL_CHANNELS), (key, channel)):
+                        by_slot[slot].append(cells.setdefault(cell, KpiCounter()))
+            for (slot, label, rating, nps), count in self._kinds.items():
+                for counter in by_slot[slot]:
+                    counter.add_items(label, rating, nps, count)
+            for slot, (contacts, repeats) in self._repeats.tally().items():
+                for counter in by_slot[slot]:
+                    counter.contacts += contacts
+                    counter.repeats += repeats
+            self._result = {cell: counter.values() for cell, counter in cells.items()}
         return self._result
 
     def get(self, key: Hashable, channel: str = ALL_CHANNELS) -> KpiValues:
