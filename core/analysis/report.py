@@ -45,9 +45,10 @@ from sqlmodel import Session
 from bihuan.core.analysis.kpi import ALL_CHANNELS, Granularity, KpiBook, kpi_change, next_period, period_start
 from bihuan.core.analysis.pareto import GroupTally, RankedGroup, rank_groups
 from bihuan.core.analysis.report_render import render_html, render_markdown
-from bihuan.core.analysis.weekly import SpikeRule, detect_spikes, week_start
+from bihuan.core.analysis.weekly import Spike, SpikeRule, detect_spikes, week_start
 from bihuan.core.errors import UsageError
 from bihuan.storage import analysis_queries as aq
+from bihuan.storage.analysis_models import SpikeEvent
 
 __all__ = ["Report", "build_report", "render_html", "render_markdown", "report_period"]
 
@@ -270,28 +271,18 @@ def _spikes(
     """Recorded spikes of the period, and those the rule finds at its end (module doc)."""
     first_week = week_start(_midnight(start, zone), zone)
     found: dict[tuple[int, date], dict[str, Any]] = {}
+
+    def keep(spike: Spike | SpikeEvent, recorded: bool) -> None:
+        fields = ("group_id", "week", "count", "baseline", "score")
+        found.setdefault((spike.group_id, spike.week), {f: getattr(spike, f) for f in fields} | {"recorded": recorded})
+
     for event in aq.spikes_since(first_week, session=session):
-        if bounded and event.week >= end:
-            continue
-        found[(event.group_id, event.week)] = {
-            "group_id": event.group_id,
-            "week": event.week,
-            "count": event.count,
-            "baseline": event.baseline,
-            "score": event.score,
-            "recorded": True,
-        }
+        if not bounded or event.week < end:
+            keep(event, recorded=True)
     counts = {gid: {week: n for week, n in zip(window, series, strict=True) if n} for gid, series in trends.items()}
     for spike in detect_spikes(counts, zone, as_of=end - DAY, rule=_SPIKE_RULE):
-        if spike.week >= first_week and (spike.group_id, spike.week) not in found:
-            found[(spike.group_id, spike.week)] = {
-                "group_id": spike.group_id,
-                "week": spike.week,
-                "count": spike.count,
-                "baseline": spike.baseline,
-                "score": spike.score,
-                "recorded": False,
-            }
+        if spike.week >= first_week:
+            keep(spike, recorded=False)  # one analyze recorded already stays as it was
     listed = sorted(found.values(), key=lambda s: (-s["week"].toordinal(), -s["score"], s["group_id"]))
     return [
         {**s, "week": s["week"].isoformat(), "label": labels.get(s["group_id"], (str(s["group_id"]), None))[0]}
