@@ -263,7 +263,9 @@ def _demo_analysis(app: App) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         repeat_window_days=settings.analysis.repeat_window_days,
     )
     with session_scope(engine) as session:
-        ranked = build_report(session, zone=settings.bihuan.zone, top=5)
+        ranked = build_report(
+            session, zone=settings.bihuan.zone, top=5, repeat_window_days=settings.analysis.repeat_window_days
+        )
     return report.to_dict(), [g.to_dict() for g in ranked.groups]
 
 
