@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from bihuan.core.analysis.weekly import Spike
     from bihuan.core.collector import Collector
+    from bihuan.core.notices import ActionOverdue, CaseReopened, CheckVerdict, SlaBreach, StageChanged
     from bihuan.core.pipeline import RunReport
 
 
@@ -124,6 +125,73 @@ def on_spike(spike: Spike, label: str) -> None:
     :returns: nothing; not firstresult.
 
     Called by ``bihuan analyze`` once per group and week, when the spike is first seen.
+    """
+
+
+# ── PDCA ──────────────────────────────────────────────────────────────────────────────
+
+
+@hookspec
+def on_task_stage_changed(change: StageChanged) -> None:
+    """An improvement task moved to another PDCA stage, or was closed.
+
+    :param change: the task id and title, the old and new stage, who moved it, and for a
+        closed task its outcome (``standardised``, ``next_cycle``, ``cancelled``).
+    :returns: nothing; not firstresult.
+
+    Called after the move is committed, once per move.
+    """
+
+
+@hookspec
+def on_check_verdict(verdict: CheckVerdict) -> None:
+    """The engine measured a task's metric after its actions and reached a verdict.
+
+    :param verdict: the task, metric, baseline and check values, relative change, p-value,
+        verdict (``effective``, ``not_effective``, ``inconclusive``) and whether the target
+        was met.
+    :returns: nothing; not firstresult.
+
+    Called after the ``CheckResult`` is committed, once per check.
+    """
+
+
+@hookspec
+def on_action_overdue(overdue: ActionOverdue) -> None:
+    """An improvement action passed its due date without being done.
+
+    :param overdue: the action, its task, owner and due date.
+    :returns: nothing; not firstresult.
+
+    Called by ``bihuan tick`` (and ``bihuan actions --overdue``) once per action, the
+    first time it is seen overdue.
+    """
+
+
+# ── case handling: SLA and 回访 ─────────────────────────────────────────────────────────
+
+
+@hookspec
+def on_sla_breach(breach: SlaBreach) -> None:
+    """A case missed its first-response or resolution due time.
+
+    :param breach: the item, channel, SLA policy, which timer (``response`` or
+        ``resolution``), the due time and a redacted excerpt of the text.
+    :returns: nothing; not firstresult.
+
+    Called by ``bihuan tick`` and ``bihuan sla`` once per case and timer, the first time
+    the breach is seen.
+    """
+
+
+@hookspec
+def on_case_reopened(reopened: CaseReopened) -> None:
+    """An unhappy 回访 reopened a resolved complaint.
+
+    :param reopened: the item, the follow-up, its outcome and satisfaction, who recorded it.
+    :returns: nothing; not firstresult.
+
+    Called after the follow-up and the reopening are committed.
     """
 
 

@@ -32,6 +32,8 @@ from bihuan.plugins.manager import BihuanPluginManager, build_plugin_manager  # 
 from bihuan.storage.engine import create_db_engine  # noqa: E402
 from bihuan.storage.migrate import upgrade_database  # noqa: E402
 import bihuan.storage.analysis_models  # noqa: E402,F401  (all tables on the metadata)
+import bihuan.storage.case_models  # noqa: E402,F401
+import bihuan.storage.pdca_models  # noqa: E402,F401
 from bihuan.storage.models import SQLModel  # noqa: E402
 
 POSTGRES_URL = os.environ.get("BIHUAN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

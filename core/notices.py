@@ -1,0 +1,133 @@
+"""What event hooks are told about PDCA and case handling, as plain frozen values.
+
+Each notice knows how to say itself in one line (``headline``) and in a few lines of
+Markdown (``body``), so a notifier plugin (WeCom, DingTalk, a generic webhook) needs no
+knowledge of the tables behind it. Texts are Chinese-first with the figures a team lead
+asks for: which case, since when, how late.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Base of every notice; ``kind`` names the event for filters and webhooks."""
+
+    kind: ClassVar[str] = "notice"
+
+    def headline(self) -> str:
+        raise NotImplementedError
+
+    def body(self) -> str:
+        return self.headline()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in asdict(self).items()}
+        return {"event": self.kind, **data}
+
+
+@dataclass(frozen=True)
+class SlaBreach(Notice):
+    """A case missed its first-response or resolution due time."""
+
+    kind: ClassVar[str] = "sla_breach"
+    item_id: int
+    channel: str
+    policy: str
+    timer: str  # "response" or "resolution"
+    due_at: datetime
+    opened_at: datetime
+    excerpt: str
+
+    def headline(self) -> str:
+        what = "首次响应" if self.timer == "response" else "解决"
+        return f"SLA 超时：{self.channel} 反馈 #{self.item_id} 未在 {self.due_at:%Y-%m-%d %H:%M} UTC 前{what}"
+
+    def body(self) -> str:
+        return f"{self.headline()}\n\n> {self.excerpt}\n\n策略：{self.policy}；开始计时：{self.opened_at:%Y-%m-%d %H:%M} UTC"
+
+
+@dataclass(frozen=True)
+class ActionOverdue(Notice):
+    """An improvement action passed its due date and is not done."""
+
+    kind: ClassVar[str] = "action_overdue"
+    action_id: int
+    task_id: int
+    task_title: str
+    title: str
+    owner: str
+    due_date: date
+
+    def headline(self) -> str:
+        return f"行动逾期：任务 #{self.task_id}「{self.task_title}」的行动「{self.title}」（负责人 {self.owner}）已过期限 {self.due_date}"
+
+
+@dataclass(frozen=True)
+class StageChanged(Notice):
+    """A task moved between PDCA stages (or was closed)."""
+
+    kind: ClassVar[str] = "stage_changed"
+    task_id: int
+    title: str
+    old: str
+    new: str
+    actor: str
+    outcome: str | None = None
+
+    def headline(self) -> str:
+        extra = f"（{self.outcome}）" if self.outcome else ""
+        return f"任务 #{self.task_id}「{self.title}」：{self.old} → {self.new}{extra}，操作人 {self.actor}"
+
+
+@dataclass(frozen=True)
+class CheckVerdict(Notice):
+    """The engine measured a task's metric after its actions."""
+
+    kind: ClassVar[str] = "check_verdict"
+    task_id: int
+    title: str
+    metric: str
+    verdict: str
+    baseline_value: float | None
+    check_value: float | None
+    change: float | None
+    p_value: float | None
+    target_met: bool | None
+
+    def headline(self) -> str:
+        verdict = {"effective": "有效", "not_effective": "无效", "inconclusive": "尚无定论"}.get(self.verdict, self.verdict)
+        return f"效果检查：任务 #{self.task_id}「{self.title}」— {verdict}"
+
+    def body(self) -> str:
+        lines = [self.headline(), ""]
+        if self.baseline_value is not None and self.check_value is not None:
+            lines.append(f"- 指标 {self.metric}：{self.baseline_value:.3g} → {self.check_value:.3g}")
+        if self.change is not None:
+            lines.append(f"- 变化：{self.change:+.1%}")
+        if self.p_value is not None:
+            lines.append(f"- p 值：{self.p_value:.3g}")
+        if self.target_met is not None:
+            lines.append(f"- 目标{'已' if self.target_met else '未'}达成")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class CaseReopened(Notice):
+    """An unhappy 回访 reopened a resolved complaint."""
+
+    kind: ClassVar[str] = "case_reopened"
+    item_id: int
+    channel: str
+    follow_up_id: int
+    outcome: str
+    satisfaction: int | None
+    actor: str
+
+    def headline(self) -> str:
+        score = f"，满意度 {self.satisfaction}" if self.satisfaction is not None else ""
+        return f"回访不满意，案件 #{self.item_id}（{self.channel}）已重新打开：{self.outcome}{score}，记录人 {self.actor}"
