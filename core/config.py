@@ -71,6 +71,17 @@ class AnalysisSettings(BaseModel):
     repeat_window_days: int = Field(default=7, gt=0)
 
 
+class PdcaSettings(BaseModel):
+    """``[pdca]``: the windows of the automatic check."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: days before the first action that make the baseline (and weeks of the plan baseline)
+    baseline_days: int = Field(default=56, ge=7)
+    #: days after the last action that make the check window
+    check_days: int = Field(default=28, ge=7)
+
+
 class Settings(BaseModel):
     """The whole of ``plugins.toml``."""
 
@@ -79,6 +90,7 @@ class Settings(BaseModel):
     bihuan: GeneralSettings = Field(default_factory=GeneralSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+    pdca: PdcaSettings = Field(default_factory=PdcaSettings)
     #: ``[collectors.<instance>]`` tables, validated against their collector's Config
     collectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: the file these settings were read from (``None``: built-in defaults)
