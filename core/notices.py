@@ -100,7 +100,9 @@ class CheckVerdict(Notice):
     target_met: bool | None
 
     def headline(self) -> str:
-        verdict = {"effective": "有效", "not_effective": "无效", "inconclusive": "尚无定论"}.get(self.verdict, self.verdict)
+        verdict = {"effective": "有效", "not_effective": "无效", "inconclusive": "尚无定论"}.get(
+            self.verdict, self.verdict
+        )
         return f"效果检查：任务 #{self.task_id}「{self.title}」— {verdict}"
 
     def body(self) -> str:
@@ -130,4 +132,6 @@ class CaseReopened(Notice):
 
     def headline(self) -> str:
         score = f"，满意度 {self.satisfaction}" if self.satisfaction is not None else ""
-        return f"回访不满意，案件 #{self.item_id}（{self.channel}）已重新打开：{self.outcome}{score}，记录人 {self.actor}"
+        return (
+            f"回访不满意，案件 #{self.item_id}（{self.channel}）已重新打开：{self.outcome}{score}，记录人 {self.actor}"
+        )

@@ -28,6 +28,7 @@ import pluggy
 from bihuan.core.analysis.hooks import AnalysisHooks
 from bihuan.core.collector import Collector, CollectorConfig
 from bihuan.core.errors import PluginError
+from bihuan.core.pdca.hooks import PdcaHooks
 from bihuan.core.pipeline import PipelineHooks
 from bihuan.plugins import hookspecs
 from bihuan.plugins.markers import PROJECT_NAME
@@ -370,4 +371,13 @@ def analysis_hooks(pm: pluggy.PluginManager) -> AnalysisHooks:
         if score.get_hookimpls()
         else None,
         on_spike=_isolated_event(pm, "on_spike"),
+    )
+
+
+def pdca_hooks(pm: pluggy.PluginManager) -> PdcaHooks:
+    """The plugin hooks the PDCA engine calls, as :class:`PdcaHooks`."""
+    return PdcaHooks(
+        on_task_stage_changed=_isolated_event(pm, "on_task_stage_changed"),
+        on_check_verdict=_isolated_event(pm, "on_check_verdict"),
+        on_action_overdue=_isolated_event(pm, "on_action_overdue"),
     )
