@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -11,8 +12,15 @@ from sqlalchemy import Engine
 
 from bihuan.core.analysis.hooks import AnalysisHooks
 from bihuan.core.config import Settings, load_settings
+from bihuan.core.pdca.tasks import PdcaContext
 from bihuan.core.pipeline import PipelineHooks
-from bihuan.plugins.manager import BihuanPluginManager, analysis_hooks, build_plugin_manager, pipeline_hooks
+from bihuan.plugins.manager import (
+    BihuanPluginManager,
+    analysis_hooks,
+    build_plugin_manager,
+    pdca_hooks,
+    pipeline_hooks,
+)
 from bihuan.storage.engine import check_connection, create_db_engine, resolve_database_url
 from bihuan.storage.migrate import upgrade_database
 
@@ -41,6 +49,10 @@ class App:
     def analysis_hooks(self) -> AnalysisHooks:
         return analysis_hooks(self.pm)
 
+    @cached_property
+    def pdca(self) -> PdcaContext:
+        return PdcaContext(zone=self.settings.bihuan.zone, settings=self.settings.pdca, hooks=pdca_hooks(self.pm))
+
     @property
     def database_url(self) -> str:
         return resolve_database_url(self.db)
@@ -59,3 +71,23 @@ class App:
 
 
 pass_app = click.make_pass_decorator(App)
+
+#: environment variable naming the person at the keyboard (events record who did what)
+USER_ENV = "BIHUAN_USER"
+
+
+def current_user() -> str:
+    """``$BIHUAN_USER``, else the login name."""
+    import getpass
+
+    return os.environ.get(USER_ENV) or getpass.getuser()
+
+
+actor_option = click.option(
+    "--as",
+    "actor",
+    metavar="NAME",
+    default=current_user,
+    show_default="$BIHUAN_USER or the login name",
+    help="Who makes the change (recorded in the history).",
+)
