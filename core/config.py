@@ -82,6 +82,19 @@ class PdcaSettings(BaseModel):
     check_days: int = Field(default=28, ge=7)
 
 
+class TuiSettings(BaseModel):
+    """``[tui]``: the terminal workplace."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Textual theme name (``textual-dark``, ``nord``, ``gruvbox``, …); Ctrl+T toggles light
+    theme: str = "textual-dark"
+    #: the theme Ctrl+T switches to
+    light_theme: str = "textual-light"
+    #: key remapping: binding id (see the help screen, F1) → keys, e.g. ``"nav.inbox" = "f9"``
+    keys: dict[str, str] = Field(default_factory=dict)
+
+
 class Settings(BaseModel):
     """The whole of ``plugins.toml``."""
 
@@ -91,6 +104,7 @@ class Settings(BaseModel):
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     pdca: PdcaSettings = Field(default_factory=PdcaSettings)
+    tui: TuiSettings = Field(default_factory=TuiSettings)
     #: ``[collectors.<instance>]`` tables, validated against their collector's Config
     collectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: the file these settings were read from (``None``: built-in defaults)
