@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from bihuan.core.errors import EXIT_FAILURE, BihuanError
-from bihuan.tui import cli_analysis, cli_collect, cli_pdca, cli_plugins, cli_quarantine, cli_report
+from bihuan.tui import cli_analysis, cli_collect, cli_pdca, cli_plugins, cli_quarantine, cli_report, cli_tui
 from bihuan.tui.context import App
 
 
@@ -56,8 +56,12 @@ class BihuanGroup(click.Group):
 
 
 @click.group(cls=BihuanGroup)
-@click.option("--db", metavar="URL", help="Database URL or SQLite path (default: $BIHUAN_DATABASE_URL, else the user data dir).")
-@click.option("--config", metavar="PATH", help="plugins.toml to use (default: $BIHUAN_CONFIG, ./plugins.toml, user config dir).")
+@click.option(
+    "--db", metavar="URL", help="Database URL or SQLite path (default: $BIHUAN_DATABASE_URL, else the user data dir)."
+)
+@click.option(
+    "--config", metavar="PATH", help="plugins.toml to use (default: $BIHUAN_CONFIG, ./plugins.toml, user config dir)."
+)
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
 @click.version_option(package_name="bihuan")
 @click.pass_context
@@ -68,7 +72,7 @@ def cli(ctx: click.Context, db: str | None, config: str | None, verbose: int) ->
     ctx.obj = App(db=db, config_path=config)
 
 
-for _module in (cli_collect, cli_quarantine, cli_plugins, cli_analysis, cli_report, cli_pdca):
+for _module in (cli_collect, cli_quarantine, cli_plugins, cli_analysis, cli_report, cli_pdca, cli_tui):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

@@ -1,0 +1,35 @@
+"""What the team sees first: the report's KPIs, Pareto and spikes, with the PDCA counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from bihuan.core.analysis.report import Report, build_report
+from bihuan.core.errors import UsageError
+from bihuan.storage import pdca_queries as pq
+from bihuan.storage.engine import session_scope
+from bihuan.storage.pdca_models import Stage
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    report: Report | None  # None before anything is analysed
+    open_tasks: int
+    overdue_actions: int
+
+
+def load_dashboard(engine: Engine, *, zone: ZoneInfo, today: date, repeat_window_days: int, weeks: int = 4) -> Dashboard:
+    with session_scope(engine) as session:
+        try:
+            report: Report | None = build_report(
+                session, zone=zone, weeks=weeks, top=1000, repeat_window_days=repeat_window_days
+            )
+        except UsageError:  # nothing analysed yet
+            report = None
+        open_tasks = len(pq.list_tasks(stages=[s for s in Stage if s != Stage.CLOSED], session=session))
+        overdue = len(pq.overdue_actions(today, session=session))
+    return Dashboard(report=report, open_tasks=open_tasks, overdue_actions=overdue)

@@ -1,0 +1,170 @@
+"""The inbox: feedback items newest first, filtered, one page at a time.
+
+Pages are keyset-paged on ``(created_at, id)``: the next page starts after the last row
+shown, so page 1,000 costs what page 1 costs and a million items are never loaded. The
+``created_at`` index serves the order; filters narrow the rows read along it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Integer, and_, func, or_, tuple_
+from sqlmodel import Session, col, select
+
+from bihuan.storage.analysis_models import IssueGroup, ItemAnalysis
+from bihuan.storage.models import FeedbackItem
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    """What the inbox shows; ``None`` means "any"."""
+
+    channel: str | None = None
+    source: str | None = None
+    sentiment: str | None = None  # negative | neutral | positive | unanalysed
+    category: str | None = None
+    group_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    search: str | None = None  # a substring of the (redacted) text, Chinese or not
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    id: int
+    created_at: datetime
+    channel: str
+    source: str
+    text: str
+    rating: float | None
+    sentiment_label: str | None
+    category: str | None
+    group_id: int | None
+    group_label: str | None
+
+
+#: where a page starts: the (created_at, id) of the last row of the page before
+Cursor = tuple[datetime, int]
+
+
+def _conditions(f: InboxFilter) -> list[Any]:
+    conditions: list[Any] = []
+    if f.channel:
+        conditions.append(FeedbackItem.channel == f.channel)
+    if f.source:
+        conditions.append(FeedbackItem.source == f.source)
+    if f.sentiment == "unanalysed":
+        conditions.append(col(ItemAnalysis.item_id).is_(None))
+    elif f.sentiment:
+        conditions.append(ItemAnalysis.sentiment_label == f.sentiment)
+    if f.category:
+        conditions.append(ItemAnalysis.category == f.category)
+    if f.group_id is not None:
+        conditions.append(ItemAnalysis.group_id == f.group_id)
+    if f.since is not None:
+        conditions.append(col(FeedbackItem.created_at) >= f.since)
+    if f.until is not None:
+        conditions.append(col(FeedbackItem.created_at) < f.until)
+    if f.search:
+        escaped = f.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(col(FeedbackItem.text).like(f"%{escaped}%", escape="\\"))
+    return conditions
+
+
+def inbox_page(f: InboxFilter, *, after: Cursor | None = None, limit: int = 50, session: Session) -> list[InboxRow]:
+    """Up to ``limit`` items matching ``f``, newest first, after ``after``."""
+    stmt = (
+        select(
+            FeedbackItem.id,
+            FeedbackItem.created_at,
+            FeedbackItem.channel,
+            FeedbackItem.source,
+            FeedbackItem.text,
+            FeedbackItem.rating,
+            ItemAnalysis.sentiment_label,
+            ItemAnalysis.category,
+            ItemAnalysis.group_id,
+            IssueGroup.label,
+        )
+        .select_from(FeedbackItem)
+        .outerjoin(ItemAnalysis, col(ItemAnalysis.item_id) == col(FeedbackItem.id))
+        .outerjoin(IssueGroup, col(IssueGroup.id) == col(ItemAnalysis.group_id))
+    )
+    conditions = _conditions(f)
+    if after is not None:
+        conditions.append(tuple_(col(FeedbackItem.created_at), col(FeedbackItem.id)) < tuple_(*_bind(after)))
+    if conditions:
+        stmt = stmt.where(and_(*conditions))
+    stmt = stmt.order_by(col(FeedbackItem.created_at).desc(), col(FeedbackItem.id).desc()).limit(limit)
+    return [InboxRow(*row) for row in session.exec(stmt)]  # type: ignore[call-overload]
+
+
+def _bind(cursor: Cursor) -> tuple[Any, Any]:
+    from sqlalchemy import literal
+
+    from bihuan.storage.types import UTCDateTime
+
+    return literal(cursor[0], UTCDateTime()), literal(cursor[1])
+
+
+@dataclass(frozen=True)
+class ItemDetail:
+    item: FeedbackItem
+    analysis: ItemAnalysis | None
+    group: IssueGroup | None
+    #: items linked as the same complaint: the one this repeats, and those repeating it
+    linked: list[tuple[int, str, datetime, str]]
+
+
+def item_detail(item_id: int, *, session: Session) -> ItemDetail | None:
+    item = session.get(FeedbackItem, item_id)
+    if item is None:
+        return None
+    analysis = session.get(ItemAnalysis, item_id)
+    group = session.get(IssueGroup, analysis.group_id) if analysis and analysis.group_id else None
+    links = [col(ItemAnalysis.duplicate_of) == item_id]
+    if analysis is not None and analysis.duplicate_of is not None:
+        links += [col(ItemAnalysis.item_id) == analysis.duplicate_of, col(ItemAnalysis.duplicate_of) == analysis.duplicate_of]
+    stmt = (
+        select(FeedbackItem.id, FeedbackItem.channel, FeedbackItem.created_at, FeedbackItem.text)
+        .join(ItemAnalysis, col(ItemAnalysis.item_id) == col(FeedbackItem.id))
+        .where(or_(*links), FeedbackItem.id != item_id)
+        .order_by(col(FeedbackItem.created_at))
+        .limit(20)
+    )
+    linked = [tuple(row) for row in session.exec(stmt)]  # type: ignore[call-overload]
+    return ItemDetail(item=item, analysis=analysis, group=group, linked=linked)  # type: ignore[arg-type]
+
+
+def distinct_values(column: str, *, session: Session, limit: int = 50) -> list[str]:
+    """The values of a filter column (channel, source, category) for the filter menus."""
+    target = {"channel": FeedbackItem.channel, "source": FeedbackItem.source, "category": ItemAnalysis.category}[column]
+    stmt = select(target).where(col(target).is_not(None)).group_by(target).order_by(func.count().desc()).limit(limit)
+    return [value for value in session.exec(stmt)]  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class GroupProfile:
+    items: int
+    negatives: int
+    channels: list[tuple[str, int]]  # most first
+
+
+def group_profile(group_id: int, *, session: Session) -> GroupProfile:
+    """A group's size, negatives and channel mix (one indexed aggregate)."""
+    stmt = (
+        select(FeedbackItem.channel, func.count(), func.sum(func.cast(ItemAnalysis.sentiment_label == "negative", Integer)))
+        .join(ItemAnalysis, col(ItemAnalysis.item_id) == col(FeedbackItem.id))
+        .where(ItemAnalysis.group_id == group_id)
+        .group_by(FeedbackItem.channel)
+        .order_by(func.count().desc())
+    )
+    rows = list(session.exec(stmt))  # type: ignore[call-overload]
+    return GroupProfile(
+        items=sum(r[1] for r in rows),
+        negatives=sum(int(r[2] or 0) for r in rows),
+        channels=[(r[0], r[1]) for r in rows],
+    )

@@ -1,0 +1,186 @@
+"""The inbox: every feedback item, newest first, a page at a time, with filters, Chinese
+text search and a detail pane (redacted text, metadata, group, linked near-duplicates).
+
+Pages are keyset queries (see :mod:`bihuan.storage.inbox_queries`): the next page costs
+what the first did, on a million items too.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Footer, Header, Input, Select, Static
+
+from bihuan.storage import inbox_queries as iq
+from bihuan.storage.engine import session_scope
+from bihuan.tui.screens.base import BihuanScreen
+
+PAGE = 50
+SENTIMENTS = (("negative", "negative"), ("neutral", "neutral"), ("positive", "positive"), ("unanalysed", "unanalysed"))
+
+
+class InboxScreen(BihuanScreen):
+    CSS_PATH = "inbox.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("pagedown,ctrl+n", "next_page", "Next page", id="inbox.next_page"),
+        Binding("pageup,ctrl+p", "previous_page", "Previous page", id="inbox.previous_page"),
+        Binding("slash", "search", "Search", id="inbox.search"),
+        Binding("ctrl+l", "clear_filters", "Clear filters", id="inbox.clear_filters"),
+    ]
+    palette = (
+        ("Next page of the inbox", "The next 50 items", "next_page"),
+        ("Previous page of the inbox", "The 50 items before", "previous_page"),
+        ("Search the feedback texts", "Find items containing a word or phrase", "search"),
+        ("Clear the inbox filters", "Show every item again", "clear_filters"),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter = iq.InboxFilter()
+        #: the cursor each shown page started after (page 1: None)
+        self.page_starts: list[iq.Cursor | None] = [None]
+        self.rows: list[iq.InboxRow] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="filters"):
+            yield Select((), prompt="channel", id="filter-channel")
+            yield Select(SENTIMENTS, prompt="sentiment", id="filter-sentiment")
+            yield Input(placeholder="group id", id="filter-group", type="integer")
+            yield Input(placeholder="search text (/)", id="filter-search")
+        with Horizontal(id="inbox-body"):
+            with Vertical(id="inbox-list", classes="pane"):
+                yield DataTable(id="inbox", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="page", classes="muted")
+            yield Static("", id="detail", classes="pane", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#inbox", DataTable).add_columns("when", "channel", "sent.", "group", "text")
+        self.load_channels()
+        self.load_page()
+
+    @work(thread=True, group="inbox-channels")
+    def load_channels(self) -> None:
+        with session_scope(self.bihuan.services.engine) as session:
+            channels = iq.distinct_values("channel", session=session)
+        self.app.call_from_thread(self.query_one("#filter-channel", Select).set_options, [(c, c) for c in channels])
+
+    @work(thread=True, exclusive=True, group="inbox-page")
+    def load_page(self) -> None:
+        with session_scope(self.bihuan.services.engine) as session:
+            rows = iq.inbox_page(self.filter, after=self.page_starts[-1], limit=PAGE, session=session)
+        self.app.call_from_thread(self.show_page, rows)
+
+    def show_page(self, rows: list[iq.InboxRow]) -> None:
+        self.rows = rows
+        table = self.query_one("#inbox", DataTable)
+        table.clear()
+        zone = self.bihuan.services.pdca.zone
+        for row in rows:
+            text = row.text.replace("\n", " ")
+            table.add_row(
+                f"{row.created_at.astimezone(zone):%Y-%m-%d %H:%M}",
+                row.channel,
+                row.sentiment_label or "—",
+                str(row.group_id or ""),
+                Text(text[:120]),  # untrusted: always plain text, never markup
+                key=str(row.id),
+            )
+        first = (len(self.page_starts) - 1) * PAGE + 1
+        shown = f"items {first:,}–{first + len(rows) - 1:,}" if rows else "no items match"
+        self.query_one("#page", Static).update(f"page {len(self.page_starts)} · {shown}")
+        if not rows:
+            self.query_one("#detail", Static).update("")
+
+    def action_next_page(self) -> None:
+        if len(self.rows) == PAGE:
+            last = self.rows[-1]
+            self.page_starts.append((last.created_at, last.id))
+            self.load_page()
+
+    def action_previous_page(self) -> None:
+        if len(self.page_starts) > 1:
+            self.page_starts.pop()
+            self.load_page()
+
+    def apply_filter(self, **changes: object) -> None:
+        from dataclasses import replace
+
+        self.filter = replace(self.filter, **changes)  # type: ignore[arg-type]
+        self.page_starts = [None]
+        self.load_page()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        value = None if event.value is Select.BLANK else str(event.value)
+        if event.select.id == "filter-channel":
+            self.apply_filter(channel=value)
+        elif event.select.id == "filter-sentiment":
+            self.apply_filter(sentiment=value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        if event.input.id == "filter-search":
+            self.apply_filter(search=value or None)
+        elif event.input.id == "filter-group":
+            self.apply_filter(group_id=int(value) if value.isdigit() else None)
+        self.query_one("#inbox", DataTable).focus()
+
+    def action_search(self) -> None:
+        self.query_one("#filter-search", Input).focus()
+
+    def action_clear_filters(self) -> None:
+        self.query_one("#filter-search", Input).value = ""
+        self.query_one("#filter-group", Input).value = ""
+        self.query_one("#filter-channel", Select).clear()
+        self.query_one("#filter-sentiment", Select).clear()
+        self.apply_filter(channel=None, sentiment=None, group_id=None, search=None)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None:
+            self.load_detail(int(event.row_key.value))
+
+    @work(thread=True, exclusive=True, group="inbox-detail")
+    def load_detail(self, item_id: int) -> None:
+        with session_scope(self.bihuan.services.engine) as session:
+            detail = iq.item_detail(item_id, session=session)
+        if detail is not None:
+            self.app.call_from_thread(self.show_detail, detail)
+
+    def show_detail(self, detail: iq.ItemDetail) -> None:
+        item, analysis, zone = detail.item, detail.analysis, self.bihuan.services.pdca.zone
+        lines = [
+            f"#{item.id} · {item.channel} · {item.source} · {item.created_at.astimezone(zone):%Y-%m-%d %H:%M}",
+            "",
+            item.text,
+            "",
+        ]
+        if item.rating is not None or item.nps is not None:
+            lines.append(
+                f"rating {item.rating if item.rating is not None else '—'} · NPS {item.nps if item.nps is not None else '—'}"
+            )
+        if item.customer_ref:
+            lines.append(f"customer {item.customer_ref}")
+        if analysis is not None:
+            lines.append(
+                f"sentiment {analysis.sentiment_label} ({analysis.sentiment:.2f}) · {', '.join(analysis.categories) or 'no category'}"
+            )
+            lines.append(f"keywords {' '.join(analysis.keywords)}")
+        if detail.group is not None:
+            lines.append(f"group #{detail.group.id} {detail.group.label}")
+        if item.url:
+            lines.append(item.url)
+        for key, value in (item.extra or {}).items():
+            lines.append(f"{key}: {value}")
+        if detail.linked:
+            lines += ["", "linked (same complaint):"]
+            lines += [
+                f"  #{i} {channel} {at.astimezone(zone):%m-%d %H:%M} {text[:60]}"
+                for i, channel, at, text in detail.linked
+            ]
+        self.query_one("#detail", Static).update("\n".join(lines))
