@@ -64,7 +64,18 @@ def show(app: App, record_id: int, as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
-    for key in ("id", "status", "collector", "collector_type", "source", "run_id", "location", "field", "reason", "external_id"):
+    for key in (
+        "id",
+        "status",
+        "collector",
+        "collector_type",
+        "source",
+        "run_id",
+        "location",
+        "field",
+        "reason",
+        "external_id",
+    ):
         click.echo(f"{key}: {data[key]}")
     click.echo("payload:")
     click.echo(json.dumps(data["payload"], ensure_ascii=False, indent=2))

@@ -10,7 +10,7 @@ import json
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Self
 
 import click
 from rich.console import Console
@@ -103,7 +103,7 @@ class RunProgress:
         self._task: Any = None
         self._started = 0.0
 
-    def __enter__(self) -> RunProgress:
+    def __enter__(self) -> Self:
         if self.enabled:
             self._progress = Progress(
                 SpinnerColumn(),

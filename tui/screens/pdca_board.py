@@ -81,6 +81,7 @@ class PdcaBoardScreen(BihuanScreen):
             view = self.query_one(f"#tasks-{stage.value}", ListView)
             view.clear()
             view.extend(TaskCard(t) for t in column)
+            view.index = 0 if column else None
             self.query_one(f"#title-{stage.value}", Static).update(f"{stage.value.upper()} ({len(column)})")
 
     def _focused_list(self) -> ListView | None:

@@ -1,0 +1,69 @@
+"""SVG snapshots of the key screens on a fixed data set (pytest-textual-snapshot).
+
+After an intended change of a screen, review the new pictures and update them with
+``pytest tests/tui/test_snapshots.py --snapshot-update``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import Engine
+
+from bihuan.core.config import Settings
+from bihuan.core.pdca import tasks as pdca_tasks
+from bihuan.core.pdca.hooks import PdcaHooks
+from bihuan.core.pdca.tasks import PdcaContext
+from bihuan.tui.app import BihuanApp, Services
+from tests.core.pdca.conftest import SH, Run, seed
+
+SIZE = (140, 40)
+
+
+@pytest.fixture(params=["sqlite"])
+def db_url(request: pytest.FixtureRequest, tmp_path, sqlite_template):  # type: ignore[no-untyped-def]
+    """Snapshots need one backend: the pictures are the same on both."""
+    import shutil
+
+    path = tmp_path / "bihuan.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def app(engine: Engine) -> BihuanApp:
+    seed(
+        engine,
+        [
+            Run(1, date(2026, 9, 14), 42, 1),
+            Run(1, date(2026, 10, 26), 28, 2),
+            Run(2, date(2026, 9, 14), 70, 1, label="positive", rating=5),
+        ],
+    )
+    settings = Settings()
+    ctx = PdcaContext(zone=SH, settings=settings.pdca, hooks=PdcaHooks())
+    pdca_tasks.open_task(
+        engine, ctx, title="信用卡提额慢", group_ids=[1], actor="lead", owner="王", due_date=date(2027, 1, 31)
+    )
+    return BihuanApp(Services(engine=engine, settings=settings, pdca=ctx, actor="王"))
+
+
+def _after(*keys: str):  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause()
+            await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize(
+    ("screen", "keys"), [("dashboard", ()), ("groups", ("f4",)), ("inbox", ("f3",)), ("pdca", ("f5",))]
+)
+def test_key_screens(snap_compare, app: BihuanApp, screen: str, keys: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(app, terminal_size=SIZE, run_before=_after(*keys))

@@ -1,0 +1,168 @@
+"""The Textual workplace driven through Pilot on a real database: what the team sees
+and what their keys change in the database."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import col, select
+from textual.widgets import DataTable, Input, ListView
+
+from bihuan.core.config import Settings
+from bihuan.core.pdca import tasks as pdca_tasks
+from bihuan.core.pdca.hooks import PdcaHooks
+from bihuan.core.pdca.tasks import PdcaContext
+from bihuan.storage import analysis_queries as aq
+from bihuan.storage.engine import session_scope
+from bihuan.storage.models import FeedbackItem
+from bihuan.storage.pdca_models import Stage
+from bihuan.tui.app import BihuanApp, Services
+from bihuan.tui.screens.groups import GroupsScreen
+from bihuan.tui.screens.task import TaskScreen
+from bihuan.tui.widgets.kpi_tile import KpiTile
+from tests.core.pdca.conftest import SH, Run, seed
+
+SIZE = (160, 45)
+# anyio (installed with httpx) runs the async tests on asyncio
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def workplace(engine: Engine) -> BihuanApp:
+    """Two groups over ten weeks (group 1 doubling in the last four), one task."""
+    seed(
+        engine,
+        [
+            Run(1, date(2026, 9, 14), 42, 1),
+            Run(1, date(2026, 10, 26), 28, 2),
+            Run(2, date(2026, 9, 14), 70, 1, label="positive", rating=5),
+        ],
+    )
+    settings = Settings()
+    ctx = PdcaContext(zone=SH, settings=settings.pdca, hooks=PdcaHooks())
+    return BihuanApp(Services(engine=engine, settings=settings, pdca=ctx, actor="王"))
+
+
+async def settle(app: BihuanApp, pilot) -> None:  # type: ignore[no-untyped-def]
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def test_dashboard_shows_kpis_pareto_and_opens_a_group(workplace: BihuanApp) -> None:
+    async with workplace.run_test(size=SIZE) as pilot:
+        await settle(workplace, pilot)
+        tiles = {t.id: str(t.render()) for t in workplace.screen.query(KpiTile)}
+        # the four complete weeks before the newest item's (11-16) week, 10-19 .. 11-15: group 1
+        # 7 + 21 × 2 = 49, group 2 28; the four weeks before: 28 + 28
+        assert tiles["tile-volume"].startswith("77\nfeedback\n+21 vs before")
+        assert tiles["tile-negative"].startswith("63.6%")
+        assert tiles["tile-csat"].startswith("100.0%")
+        pareto = workplace.screen.query_one("#pareto", DataTable)
+        assert [pareto.get_row_at(i)[1].plain for i in range(pareto.row_count)] == ["group 1", "group 2"]
+        await pilot.press("enter")
+        await settle(workplace, pilot)
+        assert isinstance(workplace.screen, GroupsScreen) and workplace.screen.selected_group == 1
+
+
+async def test_groups_rename_and_open_a_task_from_the_group(workplace: BihuanApp, engine: Engine) -> None:
+    async with workplace.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await settle(workplace, pilot)
+        await pilot.press("r")
+        await pilot.click("#field-label")
+        await pilot.press(*"提额慢", "enter")
+        await settle(workplace, pilot)
+        with session_scope(engine) as session:
+            group = aq.get_group(1, session=session)
+            assert group is not None and (group.label, group.label_locked) == ("提额慢", True)
+        table = workplace.screen.query_one("#groups", DataTable)
+        assert table.get_row_at(0)[1].plain == "提额慢"
+
+        await pilot.press("t")
+        title = workplace.screen.query_one("#field-title", Input)
+        title.value = "信用卡提额慢"
+        await pilot.press("enter")
+        await settle(workplace, pilot)
+        assert isinstance(workplace.screen, TaskScreen)
+        view = pdca_tasks.load_task(engine, workplace.screen.task_id)
+        assert (view.task.title, view.group_ids, view.task.metric, view.task.created_by) == (
+            "信用卡提额慢",
+            [1],
+            "volume",
+            "王",
+        )
+        assert view.task.baseline is not None and view.task.target_value == pytest.approx(
+            view.task.baseline["value"] / 2
+        )
+
+
+async def test_a_stale_edit_is_shown_and_nothing_is_overwritten(workplace: BihuanApp, engine: Engine) -> None:
+    services = workplace.services
+    task = pdca_tasks.open_task(engine, services.pdca, title="网点排队", group_ids=[1], actor="lead", metric="volume")
+    assert task.id is not None
+    async with workplace.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("f5")
+        await settle(workplace, pilot)
+        plan = workplace.screen.query_one("#tasks-plan", ListView)
+        assert len(plan) == 1
+        plan.focus()
+        await pilot.press("enter")
+        await settle(workplace, pilot)
+        assert isinstance(workplace.screen, TaskScreen)
+        # meanwhile a colleague sets the owner in another session
+        pdca_tasks.edit_task(engine, services.pdca, task.id, read_version=1, actor="李", changes={"owner": "李"})
+        await pilot.press("e")
+        workplace.screen.query_one("#field-owner", Input).value = "王"
+        await pilot.press("enter")
+        await settle(workplace, pilot)
+        messages = [n.message for n in workplace._notifications]
+        assert any("was changed by 李" in m for m in messages)
+        assert pdca_tasks.load_task(engine, task.id).task.owner == "李"
+        assert "owner: 李" in str(workplace.screen.query_one("#plan").render())  # reloaded: shows what is stored
+
+        # the gate refuses leaving plan without a due date and says why
+        await pilot.press("m")
+        workplace.screen.query_one("#field-stage", Input).value = "do"
+        await pilot.press("enter")
+        await settle(workplace, pilot)
+        assert any("no due date" in n.message for n in workplace._notifications)
+        assert pdca_tasks.load_task(engine, task.id).task.stage == Stage.PLAN
+
+
+async def test_inbox_pages_filters_and_shows_untrusted_text_literally(workplace: BihuanApp, engine: Engine) -> None:
+    with session_scope(engine, write=True) as session:
+        newest = session.exec(
+            select(FeedbackItem).order_by(col(FeedbackItem.created_at).desc(), col(FeedbackItem.id).desc())
+        ).first()
+        assert newest is not None
+        newest.text = "转账失败 [bold]急[/bold] [link=http://evil]点这里[/link]"
+    async with workplace.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await settle(workplace, pilot)
+        table = workplace.screen.query_one("#inbox", DataTable)
+        assert table.row_count == 50
+        assert table.get_row_at(0)[4].plain == "转账失败 [bold]急[/bold] [link=http://evil]点这里[/link]"
+        detail = str(workplace.screen.query_one("#detail").render())
+        assert "[bold]急[/bold]" in detail
+        await pilot.press("pagedown")
+        await settle(workplace, pilot)
+        assert table.row_count == 50 and "items 51–100" in str(workplace.screen.query_one("#page").render())
+        await pilot.press("pagedown", "pagedown", "pagedown")
+        await settle(workplace, pilot)
+        assert table.row_count == 168 - 150  # 42 + 56 + 70 items in all
+        workplace.screen.query_one("#filter-group", Input).value = "2"
+        workplace.screen.query_one("#filter-group", Input).focus()
+        await pilot.press("enter")
+        await settle(workplace, pilot)
+        assert table.row_count == 50 and {table.get_row_at(i)[3] for i in range(50)} == {"2"}
+        workplace.screen.query_one("#filter-search", Input).value = "急"
+        workplace.screen.query_one("#filter-group", Input).value = ""
+        workplace.screen.query_one("#filter-group", Input).focus()
+        await pilot.press("enter")
+        workplace.screen.query_one("#filter-search", Input).focus()
+        await pilot.press("enter")
+        await settle(workplace, pilot)
+        assert table.row_count == 1
