@@ -20,7 +20,11 @@ def run(db: str, *args: str) -> Any:
 def test_analyze_is_incremental_and_groups_can_be_merged_and_split(db_url: str, tmp_path: Path) -> None:
     imported = run(db_url, "demo", "--dir", str(tmp_path / "demo"), "--no-analyze", "--json")
     first = run(db_url, "analyze", "--json")
-    assert first["analysed"] == imported["stored"] > 3000 and first["groups"] >= 10 and first["model"].startswith("snownlp")
+    assert (
+        first["analysed"] == imported["stored"] > 3000
+        and first["groups"] >= 10
+        and first["model"].startswith("snownlp")
+    )
     assert first["duplicates"] > 0, "the demo's repeat contacts are linked"
     assert run(db_url, "analyze", "--json")["analysed"] == 0
 
