@@ -9,7 +9,7 @@ in ``plugins.toml`` under ``[tui.keys]``; every action is also in the command pa
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from sqlalchemy import Engine
@@ -19,7 +19,9 @@ from textual.screen import Screen
 
 from bihuan.core.config import Settings
 from bihuan.core.pdca.tasks import PdcaContext
+from bihuan.core.pipeline import PipelineHooks
 from bihuan.tui.screens.base import BihuanScreen
+from bihuan.tui.screens.collectors import CollectorsScreen
 from bihuan.tui.screens.dashboard import DashboardScreen
 from bihuan.tui.screens.groups import GroupsScreen
 from bihuan.tui.screens.help import HelpScreen
@@ -36,6 +38,9 @@ class Services:
     settings: Settings
     pdca: PdcaContext
     actor: str
+    #: registered collector classes by name, and the pipeline's plugin hooks
+    registry: dict[str, Any] = field(default_factory=dict)
+    pipeline_hooks: PipelineHooks | None = None
 
 
 class BihuanApp(App[None]):
@@ -47,12 +52,14 @@ class BihuanApp(App[None]):
         "inbox": InboxScreen,
         "groups": GroupsScreen,
         "pdca": PdcaBoardScreen,
+        "collectors": CollectorsScreen,
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f2", "switch_mode('dashboard')", "Dashboard", id="nav.dashboard"),
         Binding("f3", "switch_mode('inbox')", "Inbox", id="nav.inbox"),
         Binding("f4", "switch_mode('groups')", "Groups", id="nav.groups"),
         Binding("f5", "switch_mode('pdca')", "PDCA", id="nav.pdca"),
+        Binding("f7", "switch_mode('collectors')", "Collectors", id="nav.collectors"),
         Binding("f1", "help", "Help", id="app.help"),
         Binding("ctrl+t", "toggle_dark", "Theme", id="app.theme"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
@@ -62,6 +69,7 @@ class BihuanApp(App[None]):
         ("Inbox", "Every feedback item, filtered and searched", "inbox"),
         ("Groups", "Root-cause groups: items, keywords, rename, merge, split, open a task", "groups"),
         ("PDCA board", "Improvement tasks by stage", "pdca"),
+        ("Collectors", "Runs, running collectors, the quarantine", "collectors"),
     )
 
     def __init__(self, services: Services) -> None:

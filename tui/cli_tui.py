@@ -15,7 +15,14 @@ def tui_command(app: App, actor: str) -> None:
     # imported here: Textual is only needed when the workplace opens
     from bihuan.tui.app import BihuanApp, Services
 
-    services = Services(engine=app.engine(), settings=app.settings, pdca=app.pdca, actor=actor)
+    services = Services(
+        engine=app.engine(),
+        settings=app.settings,
+        pdca=app.pdca,
+        actor=actor,
+        registry=app.registry(),
+        pipeline_hooks=app.hooks,
+    )
     BihuanApp(services).run()
 
 

@@ -166,3 +166,60 @@ async def test_inbox_pages_filters_and_shows_untrusted_text_literally(workplace:
         await pilot.press("enter")
         await settle(workplace, pilot)
         assert table.row_count == 1
+
+
+async def test_collectors_run_live_and_a_quarantined_row_is_fixed_and_retried(
+    engine: Engine,
+    pm,
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    from bihuan.plugins.manager import pipeline_hooks
+    from bihuan.storage import queries
+
+    export = tmp_path / "survey.csv"
+    export.write_text(
+        "编号,提交时间,满意度评分,意见\n"
+        "S1,2026-11-20 10:00,2,转账一直转圈\n"
+        "S2,2026/13/45 09:00,1,提额太慢了\n"
+        "S3,2026-11-21 11:00,5,服务很好\n",
+        encoding="gbk",
+    )
+    settings = Settings.model_validate(
+        {
+            "collectors": {
+                "survey": {"collector": "csv", "paths": [str(export)], "source": "survey", "channel": "survey"}
+            }
+        }
+    )
+    services = Services(
+        engine=engine,
+        settings=settings,
+        pdca=PdcaContext(zone=SH, settings=settings.pdca, hooks=PdcaHooks()),
+        actor="王",
+        registry={name: entry.cls for name, entry in pm.collectors().items()},
+        pipeline_hooks=pipeline_hooks(pm),
+    )
+    app = BihuanApp(services)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("f7")
+        await settle(app, pilot)
+        collectors = app.screen.query_one("#collectors", DataTable)
+        assert collectors.get_row_at(0)[:4] == ["survey", "csv", "yes", "never"]
+        await pilot.press("x")
+        await settle(app, pilot)
+        assert "survey succeeded: 2 new, 1 quarantined" in str(app.screen.query_one("#run-progress").render())
+        assert collectors.get_row_at(0)[4:9] == ["succeeded", 3, 2, 0, 1]
+        quarantine = app.screen.query_one("#quarantine", DataTable)
+        assert quarantine.row_count == 1 and "2026/13/45" in quarantine.get_row_at(0)[4].plain
+
+        quarantine.focus()
+        await pilot.press("e")
+        await pilot.pause()
+        date_field = next(i for i in app.screen.query(Input) if i.value.startswith("2026/13/45"))
+        date_field.value = "2026-11-20 09:00"
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert quarantine.row_count == 0
+    with session_scope(engine) as session:
+        assert queries.count_items(source="survey", session=session) == 3
+        assert queries.count_quarantined(session=session) == 0
