@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -166,9 +167,15 @@ def runs(app: App, collector: str | None, limit: int, as_json: bool) -> None:
 @click.option(
     "--analyze/--no-analyze", "run_analysis", default=True, show_default=True, help="Analyse after the import."
 )
+@click.option(
+    "--tui/--no-tui",
+    "open_tui",
+    default=None,
+    help="Open the workplace on the demo data afterwards (default: when run on a terminal).",
+)
 @json_option
 @pass_app
-def demo(app: App, directory: Path | None, seed: int, run_analysis: bool, as_json: bool) -> None:
+def demo(app: App, directory: Path | None, seed: int, run_analysis: bool, open_tui: bool | None, as_json: bool) -> None:
     """Generate a realistic demo data set, import it through the real collectors, and
     analyse it (sentiment, root-cause groups, the root causes that hurt most, spikes).
 
@@ -244,7 +251,14 @@ def demo(app: App, directory: Path | None, seed: int, run_analysis: bool, as_jso
             )
         for spike in analysis["spikes"]:
             click.echo(f"spike: {spike['label']} — {spike['count']} in the week of {spike['week']}")
-    click.echo(f"\nnext: bihuan --db {app.database_url} report   (or: quarantine list, groups list)")
+    click.echo(f"\nnext: bihuan --db {app.database_url} tui   (or: report, quarantine list, groups list)")
+    if open_tui is None:
+        open_tui = sys.stdin.isatty() and sys.stdout.isatty()
+    if open_tui:
+        from bihuan.tui.cli_tui import open_workplace
+        from bihuan.tui.context import current_user
+
+        open_workplace(app, current_user())
 
 
 def _demo_analysis(app: App) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -11,7 +11,12 @@ from bihuan.tui.context import App, actor_option, pass_app
 @actor_option
 @pass_app
 def tui_command(app: App, actor: str) -> None:
-    """Open the workplace: dashboard, inbox, groups, PDCA board (F1 for help)."""
+    """Open the workplace: dashboard, inbox, groups, PDCA board, collectors (F1 for help)."""
+    open_workplace(app, actor)
+
+
+def open_workplace(app: App, actor: str) -> None:
+    """Run the Textual app on ``app``'s database and settings until the user quits."""
     # imported here: Textual is only needed when the workplace opens
     from bihuan.tui.app import BihuanApp, Services
 
