@@ -16,7 +16,7 @@ import click
 from bihuan.core.pdca import actions as pdca_actions
 from bihuan.core.pdca import tasks as pdca_tasks
 from bihuan.core.pdca.gates import GateError
-from bihuan.core.pdca.metrics import METRIC_HELP
+from bihuan.core.pdca.metrics import METRIC_HELP, format_value
 from bihuan.storage import pdca_queries as pq
 from bihuan.storage.engine import session_scope
 from bihuan.storage.pdca_models import Action, CheckResult, ImprovementTask, Metric, Stage
@@ -54,12 +54,6 @@ def _task_dict(task: ImprovementTask, group_ids: list[int] | None = None) -> dic
     if group_ids is not None:
         data["groups"] = group_ids
     return data
-
-
-def _fmt(value: float | None, metric: str | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.1f}/week" if metric == Metric.VOLUME else f"{value:.1%}"
 
 
 # ── task ──────────────────────────────────────────────────────────────────────────────
@@ -115,7 +109,7 @@ def task_open(
     click.echo(f"opened task {task.id} in plan on group(s) {', '.join(map(str, groups))}: {task.title}")
     if task.baseline:
         click.echo(
-            f"baseline {_fmt(task.baseline['value'], task.metric)} ({task.baseline['start']} .. {task.baseline['end']})"
+            f"baseline {format_value(task.baseline['value'], task.metric)} ({task.baseline['start']} .. {task.baseline['end']})"
         )
 
 
@@ -142,8 +136,8 @@ def task_list(app: App, stages: tuple[str, ...], as_json: bool) -> None:
                 ",".join(map(str, g)),
                 t.owner,
                 t.metric,
-                _fmt(t.baseline["value"] if t.baseline else None, t.metric),
-                _fmt(t.target_value, t.metric),
+                format_value(t.baseline["value"] if t.baseline else None, t.metric),
+                format_value(t.target_value, t.metric),
                 t.due_date,
                 t.version,
             )
@@ -180,11 +174,11 @@ def task_show(app: App, task_id: int, as_json: bool) -> None:
     )
     if task.root_cause:
         click.echo(f"  root cause: {task.root_cause}")
-    click.echo(f"  metric: {task.metric or '-'}   target: {_fmt(task.target_value, task.metric)}")
+    click.echo(f"  metric: {task.metric or '-'}   target: {format_value(task.target_value, task.metric)}")
     if task.baseline:
         weeks = " ".join(str(w["group"]) for w in task.baseline["weeks"])
         click.echo(
-            f"  baseline: {_fmt(task.baseline['value'], task.metric)}  (weekly group counts from {task.baseline['start']}: {weeks})"
+            f"  baseline: {format_value(task.baseline['value'], task.metric)}  (weekly group counts from {task.baseline['start']}: {weeks})"
         )
     if task.standard:
         click.echo(f"  standard adopted: {task.standard}")
@@ -210,8 +204,8 @@ def _echo_check(check: CheckResult) -> None:
         f"check{early} {check.checked_at:%Y-%m-%d} by {check.checked_by}: {check.verdict.upper()} — {check.detail.get('reason')}"
     )
     click.echo(
-        f"  baseline {check.baseline_start} .. {check.baseline_end}: {_fmt(check.baseline_value, check.metric)}"
-        f"   check {check.check_start} .. {check.check_end}: {_fmt(check.check_value, check.metric)}"
+        f"  baseline {check.baseline_start} .. {check.baseline_end}: {format_value(check.baseline_value, check.metric)}"
+        f"   check {check.check_start} .. {check.check_end}: {format_value(check.check_value, check.metric)}"
     )
     if check.ratio is not None:
         interval = f" (95 % CI {check.ratio_low:.2f}–{check.ratio_high:.2f})" if check.ratio_high is not None else ""
@@ -286,7 +280,7 @@ def task_baseline(app: App, task_id: int, expect_version: int | None, actor: str
     version = _task_version(app, task_id, expect_version)
     task = pdca_tasks.refresh_baseline(app.engine(), app.pdca, task_id, read_version=version, actor=actor)
     value = task.baseline["value"] if task.baseline else None
-    click.echo(f"task {task_id}: baseline {_fmt(value, task.metric)}")
+    click.echo(f"task {task_id}: baseline {format_value(value, task.metric)}")
 
 
 @task_group.command("check")

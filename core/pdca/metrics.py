@@ -56,6 +56,13 @@ def local_midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
+def format_value(value: float | None, metric: str | None) -> str:
+    """A metric's value as the team reads it: ``7.0/week`` for volume, a percentage else."""
+    if value is None:
+        return "—"
+    return f"{value:.1f}/week" if metric == Metric.VOLUME else f"{value:.1%}"
+
+
 def value_of(metric: Metric, counts: pq.WindowCounts, days: int) -> float | None:
     """The metric's value for counts over ``days`` days; ``None`` with no denominator."""
     if metric is Metric.VOLUME:

@@ -11,12 +11,8 @@ from datetime import date
 import pytest
 from sqlalchemy import Engine
 
-from bihuan.core.config import Settings
 from bihuan.core.pdca import tasks as pdca_tasks
-from bihuan.core.pdca.hooks import PdcaHooks
-from bihuan.core.pdca.tasks import PdcaContext
-from bihuan.tui.app import BihuanApp, Services
-from tests.core.pdca.conftest import SH, Run, seed
+from bihuan.tui.app import BihuanApp
 
 SIZE = (140, 40)
 
@@ -32,21 +28,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path, sqlite_template):  # type: 
 
 
 @pytest.fixture
-def app(engine: Engine) -> BihuanApp:
-    seed(
-        engine,
-        [
-            Run(1, date(2026, 9, 14), 42, 1),
-            Run(1, date(2026, 10, 26), 28, 2),
-            Run(2, date(2026, 9, 14), 70, 1, label="positive", rating=5),
-        ],
-    )
-    settings = Settings()
-    ctx = PdcaContext(zone=SH, settings=settings.pdca, hooks=PdcaHooks())
+def app(workplace: BihuanApp, engine: Engine) -> BihuanApp:
+    """The shared data set with one task on the board."""
+    services = workplace.services
     pdca_tasks.open_task(
-        engine, ctx, title="信用卡提额慢", group_ids=[1], actor="lead", owner="王", due_date=date(2027, 1, 31)
+        engine, services.pdca, title="信用卡提额慢", group_ids=[1], actor="lead", owner="王", due_date=date(2027, 1, 31)
     )
-    return BihuanApp(Services(engine=engine, settings=settings, pdca=ctx, actor="王"))
+    return workplace
 
 
 def _after(*keys: str):  # type: ignore[no-untyped-def]

@@ -3,8 +3,6 @@ and what their keys change in the database."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import col, select
@@ -12,37 +10,19 @@ from textual.widgets import DataTable, Input, ListView
 
 from bihuan.core.config import Settings
 from bihuan.core.pdca import tasks as pdca_tasks
-from bihuan.core.pdca.hooks import PdcaHooks
-from bihuan.core.pdca.tasks import PdcaContext
 from bihuan.storage import analysis_queries as aq
 from bihuan.storage.engine import session_scope
 from bihuan.storage.models import FeedbackItem
 from bihuan.storage.pdca_models import Stage
-from bihuan.tui.app import BihuanApp, Services
+from bihuan.tui.app import BihuanApp
 from bihuan.tui.screens.groups import GroupsScreen
 from bihuan.tui.screens.task import TaskScreen
 from bihuan.tui.widgets.kpi_tile import KpiTile
-from tests.core.pdca.conftest import SH, Run, seed
+from tests.tui.conftest import services_for
 
 SIZE = (160, 45)
 # anyio (installed with httpx) runs the async tests on asyncio
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def workplace(engine: Engine) -> BihuanApp:
-    """Two groups over ten weeks (group 1 doubling in the last four), one task."""
-    seed(
-        engine,
-        [
-            Run(1, date(2026, 9, 14), 42, 1),
-            Run(1, date(2026, 10, 26), 28, 2),
-            Run(2, date(2026, 9, 14), 70, 1, label="positive", rating=5),
-        ],
-    )
-    settings = Settings()
-    ctx = PdcaContext(zone=SH, settings=settings.pdca, hooks=PdcaHooks())
-    return BihuanApp(Services(engine=engine, settings=settings, pdca=ctx, actor="王"))
 
 
 async def settle(app: BihuanApp, pilot) -> None:  # type: ignore[no-untyped-def]
@@ -191,15 +171,14 @@ async def test_collectors_run_live_and_a_quarantined_row_is_fixed_and_retried(
             }
         }
     )
-    services = Services(
-        engine=engine,
-        settings=settings,
-        pdca=PdcaContext(zone=SH, settings=settings.pdca, hooks=PdcaHooks()),
-        actor="王",
-        registry={name: entry.cls for name, entry in pm.collectors().items()},
-        pipeline_hooks=pipeline_hooks(pm),
+    app = BihuanApp(
+        services_for(
+            engine,
+            settings,
+            registry={name: entry.cls for name, entry in pm.collectors().items()},
+            pipeline_hooks=pipeline_hooks(pm),
+        )
     )
-    app = BihuanApp(services)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.press("f7")
         await settle(app, pilot)

@@ -20,17 +20,12 @@ from textual.widgets import DataTable, Footer, Header, Static
 from bihuan.core.errors import BihuanError, StaleWriteError
 from bihuan.core.pdca import actions as pdca_actions
 from bihuan.core.pdca import tasks as pdca_tasks
+from bihuan.core.pdca.metrics import format_value
 from bihuan.core.pdca.tasks import TaskView
-from bihuan.storage.pdca_models import ActionStatus, CheckResult, Metric
+from bihuan.storage.pdca_models import ActionStatus, CheckResult
 from bihuan.tui.screens.base import BihuanScreen
 from bihuan.tui.widgets.form import Field, FormScreen
 from bihuan.tui.widgets.sparkline import sparkline
-
-
-def _fmt(value: float | None, metric: str | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.1f}/week" if metric == Metric.VOLUME else f"{value:.1%}"
 
 
 def _is_date(text: str) -> bool:
@@ -95,12 +90,12 @@ class TaskScreen(BihuanScreen):
             f"#{task.id} {task.title}   [{task.stage}{' · ' + task.outcome if task.outcome else ''}]   version {task.version}",
             f"groups: {', '.join(map(str, view.group_ids))}   owner: {task.owner or '—'}   due: {task.due_date or '—'}",
             f"root cause: {task.root_cause or '—'}",
-            f"metric: {task.metric or '—'}   target: {_fmt(task.target_value, task.metric)}",
+            f"metric: {task.metric or '—'}   target: {format_value(task.target_value, task.metric)}",
         ]
         if task.baseline:
             weekly = [w["group"] for w in task.baseline["weeks"]]
             lines.append(
-                f"baseline: {_fmt(task.baseline['value'], task.metric)}  {sparkline(weekly)}  "
+                f"baseline: {format_value(task.baseline['value'], task.metric)}  {sparkline(weekly)}  "
                 f"({task.baseline['start']} .. {task.baseline['end']})"
             )
         if task.parent_id:
@@ -131,11 +126,11 @@ class TaskScreen(BihuanScreen):
         lines = [
             f"Check {check.checked_at:%Y-%m-%d}: {check.verdict.upper()} — {check.detail.get('reason', '')}",
             (
-                f"before {check.baseline_start} .. {check.baseline_end}: {_fmt(check.baseline_value, check.metric)}"
+                f"before {check.baseline_start} .. {check.baseline_end}: {format_value(check.baseline_value, check.metric)}"
                 f"  ({base.get('group', 0)} of {base.get('total', 0)})"
             ),
             (
-                f"after  {check.check_start} .. {check.check_end}: {_fmt(check.check_value, check.metric)}"
+                f"after  {check.check_start} .. {check.check_end}: {format_value(check.check_value, check.metric)}"
                 f"  ({after.get('group', 0)} of {after.get('total', 0)})"
             ),
         ]
