@@ -59,9 +59,12 @@ def _conditions(f: InboxFilter) -> list[Any]:
     if f.sentiment == "unanalysed":
         conditions.append(col(ItemAnalysis.item_id).is_(None))
     elif f.sentiment:
-        conditions.append(ItemAnalysis.sentiment_label == f.sentiment)
+        # through coalesce, so the planner cannot use the label's index: walking the
+        # created_at index newest first and stopping after a page beats fetching every
+        # positive item of a million and sorting them (568 ms → see benchmarks/RESULTS.md)
+        conditions.append(func.coalesce(ItemAnalysis.sentiment_label, "") == f.sentiment)
     if f.category:
-        conditions.append(ItemAnalysis.category == f.category)
+        conditions.append(func.coalesce(ItemAnalysis.category, "") == f.category)
     if f.group_id is not None:
         conditions.append(ItemAnalysis.group_id == f.group_id)
     if f.since is not None:
@@ -127,7 +130,10 @@ def item_detail(item_id: int, *, session: Session) -> ItemDetail | None:
     group = session.get(IssueGroup, analysis.group_id) if analysis and analysis.group_id else None
     links = [col(ItemAnalysis.duplicate_of) == item_id]
     if analysis is not None and analysis.duplicate_of is not None:
-        links += [col(ItemAnalysis.item_id) == analysis.duplicate_of, col(ItemAnalysis.duplicate_of) == analysis.duplicate_of]
+        links += [
+            col(ItemAnalysis.item_id) == analysis.duplicate_of,
+            col(ItemAnalysis.duplicate_of) == analysis.duplicate_of,
+        ]
     stmt = (
         select(FeedbackItem.id, FeedbackItem.channel, FeedbackItem.created_at, FeedbackItem.text)
         .join(ItemAnalysis, col(ItemAnalysis.item_id) == col(FeedbackItem.id))
@@ -137,13 +143,6 @@ def item_detail(item_id: int, *, session: Session) -> ItemDetail | None:
     )
     linked = [tuple(row) for row in session.exec(stmt)]  # type: ignore[call-overload]
     return ItemDetail(item=item, analysis=analysis, group=group, linked=linked)  # type: ignore[arg-type]
-
-
-def distinct_values(column: str, *, session: Session, limit: int = 50) -> list[str]:
-    """The values of a filter column (channel, source, category) for the filter menus."""
-    target = {"channel": FeedbackItem.channel, "source": FeedbackItem.source, "category": ItemAnalysis.category}[column]
-    stmt = select(target).where(col(target).is_not(None)).group_by(target).order_by(func.count().desc()).limit(limit)
-    return [value for value in session.exec(stmt)]  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)
@@ -156,7 +155,9 @@ class GroupProfile:
 def group_profile(group_id: int, *, session: Session) -> GroupProfile:
     """A group's size, negatives and channel mix (one indexed aggregate)."""
     stmt = (
-        select(FeedbackItem.channel, func.count(), func.sum(func.cast(ItemAnalysis.sentiment_label == "negative", Integer)))
+        select(
+            FeedbackItem.channel, func.count(), func.sum(func.cast(ItemAnalysis.sentiment_label == "negative", Integer))
+        )
         .join(ItemAnalysis, col(ItemAnalysis.item_id) == col(FeedbackItem.id))
         .where(ItemAnalysis.group_id == group_id)
         .group_by(FeedbackItem.channel)
