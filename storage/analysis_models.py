@@ -29,6 +29,7 @@ class GroupAction(StrEnum):
     RENAMED = "renamed"
     MERGED = "merged"
     SPLIT = "split"
+    MOVED = "moved"  # a person moved single items in (detail: item ids and where from)
 
 
 class ItemAnalysisBase(SQLModel):

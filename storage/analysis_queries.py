@@ -101,6 +101,13 @@ def move_items(item_ids: Iterable[int], group_id: int, *, session: Session) -> i
     return moved
 
 
+def item_groups(item_ids: Iterable[int], *, session: Session) -> dict[int, int | None]:
+    """The group of each analysed item (items without a result are left out)."""
+    ids = list(item_ids)
+    stmt = select(_RESULTS.c.item_id, _RESULTS.c.group_id).where(_RESULTS.c.item_id.in_(ids))
+    return dict(session.connection().execute(stmt).all())  # type: ignore[arg-type]
+
+
 # ── groups ─────────────────────────────────────────────────────────────────────────────
 
 

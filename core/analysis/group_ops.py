@@ -23,7 +23,15 @@ from bihuan.storage import analysis_queries as aq
 from bihuan.storage.analysis_models import GroupAction, GroupStatus, IssueGroup
 from bihuan.storage.types import utcnow
 
-__all__ = ["MergeResult", "SplitResult", "active_group", "merge_groups", "rename_group", "split_group"]
+__all__ = [
+    "MergeResult",
+    "SplitResult",
+    "active_group",
+    "merge_groups",
+    "move_items",
+    "rename_group",
+    "split_group",
+]
 
 
 def active_group(group_id: int, *, session: Session) -> IssueGroup:
@@ -194,3 +202,36 @@ def split_group(
     )
     session.flush()
     return SplitResult(group_id, new_id, len(chosen), len(members) - len(chosen), new_row.label)
+
+
+def move_items(item_ids: Iterable[int], group_id: int, *, actor: str, session: Session) -> int:
+    """A person's correction: these items belong to ``group_id``. Recorded on the target
+    group with where each came from; centroids are left as they are (a handful of items
+    does not move a group, and the next merge or split recomputes them)."""
+    target = active_group(group_id, session=session)
+    ids = sorted(set(item_ids))
+    sources = aq.item_groups(ids, session=session)
+    missing = [i for i in ids if i not in sources]
+    if missing:
+        raise UsageError(f"not analysed yet, or no such item: {', '.join(map(str, missing))}")
+    moving = [i for i in ids if sources[i] != group_id]
+    if not moving:
+        return 0
+    aq.move_items(moving, group_id, session=session)
+    for source_id in {sources[i] for i in moving if sources[i] is not None}:
+        source = aq.get_group(source_id, session=session)
+        if source is not None:
+            source.size = max(0, source.size - sum(1 for i in moving if sources[i] == source_id))
+            _touch(source)
+            session.add(source)
+    target.size += len(moving)
+    _touch(target)
+    session.add(target)
+    aq.add_group_event(
+        group_id,
+        GroupAction.MOVED,
+        {"items": moving, "from": {str(i): sources[i] for i in moving}},
+        actor=actor,
+        session=session,
+    )
+    return len(moving)

@@ -202,3 +202,66 @@ async def test_collectors_run_live_and_a_quarantined_row_is_fixed_and_retried(
     with session_scope(engine) as session:
         assert queries.count_items(source="survey", session=session) == 3
         assert queries.count_quarantined(session=session) == 0
+
+
+async def test_an_item_is_moved_to_another_group_and_filters_narrow_the_inbox(
+    workplace: BihuanApp, engine: Engine
+) -> None:
+    from textual.widgets import Select
+
+    from bihuan.storage.analysis_models import GroupAction
+
+    async with workplace.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("f3")
+        await settle(workplace, pilot)
+        screen = workplace.screen
+        screen.query_one("#filter-sentiment", Select).value = "positive"
+        await settle(workplace, pilot)
+        table = screen.query_one("#inbox", DataTable)
+        assert table.row_count == 50 and {table.get_row_at(i)[2] for i in range(50)} == {"positive"}
+        screen.query_one("#filter-sentiment", Select).value = "negative"
+        await settle(workplace, pilot)
+        item_id = int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)  # type: ignore[arg-type]
+        assert table.get_row_at(0)[3] == "1"
+        table.focus()
+        await pilot.press("ctrl+g")
+        screen_form = workplace.screen
+        screen_form.query_one("#field-group", Input).value = "2"
+        await pilot.press("enter")
+        await settle(workplace, pilot)
+    with session_scope(engine) as session:
+        assert aq.item_groups([item_id], session=session) == {item_id: 2}
+        [event] = [e for e in aq.group_history(2, session=session) if e.action == GroupAction.MOVED]
+        assert (event.actor, event.detail["items"], event.detail["from"]) == ("王", [item_id], {str(item_id): 1})
+
+
+async def test_keys_are_remapped_from_config_and_every_action_is_in_the_palette(engine: Engine) -> None:
+    from bihuan.tui.screens.help import HelpScreen
+    from bihuan.tui.screens.inbox import InboxScreen
+
+    settings = Settings.model_validate({"tui": {"keys": {"nav.inbox": "f9"}, "light_theme": "textual-light"}})
+    app = BihuanApp(services_for(engine, settings))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("f3")  # no longer bound
+        await settle(app, pilot)
+        assert not isinstance(app.screen, InboxScreen)
+        await pilot.press("f9")
+        await settle(app, pilot)
+        assert isinstance(app.screen, InboxScreen)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {
+            "Go to Dashboard",
+            "Go to Collectors",
+            "Search the feedback texts",
+            "Move the item to another group",
+        } <= titles
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        rows = {binding_id: keys for keys, _, binding_id in app.screen.key_rows()}
+        assert rows["nav.inbox"] == "f9" and rows["inbox.move_to_group"] == "ctrl+g"
+        await pilot.press("escape")
+        theme = app.theme
+        await pilot.press("ctrl+t")
+        assert app.theme == "textual-light" != theme

@@ -30,16 +30,23 @@ class HelpScreen(ModalScreen[None]):
         super().__init__()
         self.under = under
 
-    def compose(self) -> ComposeResult:
-        table = Table("key", "action", "binding id", box=None, highlight=False)
-        seen = set()
+    def key_rows(self) -> list[tuple[str, str, str]]:
+        """(keys as remapped, what they do, binding id) for the screen underneath and the app."""
+        rows, seen = [], set()
+        keymap = self.app._keymap  # Textual keeps the remapping here
         for node in (self.under, self.app):
             for binding in getattr(node, "BINDINGS", []):
                 if not isinstance(binding, Binding) or binding.id in seen:
                     continue
                 seen.add(binding.id)
-                keys = self.app._keymap.get(binding.id or "", binding.key) if binding.id else binding.key
-                table.add_row(Text(keys), Text(binding.description or binding.action), Text(binding.id or ""))
+                keys = keymap.get(binding.id, binding.key) if binding.id else binding.key
+                rows.append((keys, binding.description or binding.action, binding.id or ""))
+        return rows
+
+    def compose(self) -> ComposeResult:
+        table = Table("key", "action", "binding id", box=None, highlight=False)
+        for keys, description, binding_id in self.key_rows():
+            table.add_row(Text(keys), Text(description), Text(binding_id))
         with VerticalScroll():
             yield Static(Text(INTRO))
             yield Static(table)

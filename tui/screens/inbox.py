@@ -7,6 +7,7 @@ what the first did, on a million items too.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import ClassVar
 
 from rich.text import Text
@@ -16,12 +17,18 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
+from bihuan.core.analysis.group_ops import move_items
+from bihuan.core.analysis.taxonomy import load_taxonomy
+from bihuan.core.errors import BihuanError
 from bihuan.core.types import CHANNELS
 from bihuan.storage import inbox_queries as iq
 from bihuan.storage.engine import session_scope
+from bihuan.storage.types import utcnow
 from bihuan.tui.screens.base import BihuanScreen
+from bihuan.tui.widgets.form import Field, FormScreen
 
 PAGE = 50
+PERIODS = (("last 7 days", 7), ("last 30 days", 30), ("last 90 days", 90), ("last year", 365))
 SENTIMENTS = (("negative", "negative"), ("neutral", "neutral"), ("positive", "positive"), ("unanalysed", "unanalysed"))
 
 
@@ -32,12 +39,14 @@ class InboxScreen(BihuanScreen):
         Binding("pageup,ctrl+p", "previous_page", "Previous page", id="inbox.previous_page"),
         Binding("slash", "search", "Search", id="inbox.search"),
         Binding("ctrl+l", "clear_filters", "Clear filters", id="inbox.clear_filters"),
+        Binding("ctrl+g", "move_to_group", "Move to group", id="inbox.move_to_group"),
     ]
     palette = (
         ("Next page of the inbox", "The next 50 items", "next_page"),
         ("Previous page of the inbox", "The 50 items before", "previous_page"),
         ("Search the feedback texts", "Find items containing a word or phrase", "search"),
         ("Clear the inbox filters", "Show every item again", "clear_filters"),
+        ("Move the item to another group", "Correct the item's root-cause group", "move_to_group"),
     )
 
     def __init__(self) -> None:
@@ -52,6 +61,9 @@ class InboxScreen(BihuanScreen):
         with Horizontal(id="filters"):
             yield Select((), prompt="channel", id="filter-channel")
             yield Select(SENTIMENTS, prompt="sentiment", id="filter-sentiment")
+            yield Select((), prompt="category", id="filter-category")
+            yield Select(PERIODS, prompt="period", id="filter-period")
+            yield Input(placeholder="source", id="filter-source")
             yield Input(placeholder="group id", id="filter-group", type="integer")
             yield Input(placeholder="search text (/)", id="filter-search")
         with Horizontal(id="inbox-body"):
@@ -67,8 +79,12 @@ class InboxScreen(BihuanScreen):
         self.load_page()
 
     def load_channels(self) -> None:
-        # the known channels, not a GROUP BY over a million items when the inbox opens
+        # the known channels and the taxonomy's categories, not a GROUP BY over a million
+        # items when the inbox opens
         self.query_one("#filter-channel", Select).set_options([(c, c) for c in sorted(CHANNELS)])
+        taxonomy = load_taxonomy(self.bihuan.services.settings.taxonomy_path())
+        categories = [(f"{c.label} ({c.key})", c.key) for c in taxonomy.categories]
+        self.query_one("#filter-category", Select).set_options(categories)
 
     @work(thread=True, exclusive=True, group="inbox-page")
     def load_page(self) -> None:
@@ -121,6 +137,11 @@ class InboxScreen(BihuanScreen):
             self.apply_filter(channel=value)
         elif event.select.id == "filter-sentiment":
             self.apply_filter(sentiment=value)
+        elif event.select.id == "filter-category":
+            self.apply_filter(category=value)
+        elif event.select.id == "filter-period":
+            since = utcnow() - timedelta(days=int(value)) if value else None
+            self.apply_filter(since=since)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         value = event.value.strip()
@@ -128,17 +149,21 @@ class InboxScreen(BihuanScreen):
             self.apply_filter(search=value or None)
         elif event.input.id == "filter-group":
             self.apply_filter(group_id=int(value) if value.isdigit() else None)
+        elif event.input.id == "filter-source":
+            self.apply_filter(source=value or None)
         self.query_one("#inbox", DataTable).focus()
 
     def action_search(self) -> None:
         self.query_one("#filter-search", Input).focus()
 
     def action_clear_filters(self) -> None:
-        self.query_one("#filter-search", Input).value = ""
-        self.query_one("#filter-group", Input).value = ""
-        self.query_one("#filter-channel", Select).clear()
-        self.query_one("#filter-sentiment", Select).clear()
-        self.apply_filter(channel=None, sentiment=None, group_id=None, search=None)
+        for name in ("search", "group", "source"):
+            self.query_one(f"#filter-{name}", Input).value = ""
+        for name in ("channel", "sentiment", "category", "period"):
+            self.query_one(f"#filter-{name}", Select).clear()
+        self.apply_filter(
+            channel=None, sentiment=None, category=None, since=None, source=None, group_id=None, search=None
+        )
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value is not None:
@@ -183,3 +208,36 @@ class InboxScreen(BihuanScreen):
                 for i, channel, at, text in detail.linked
             ]
         self.query_one("#detail", Static).update("\n".join(lines))
+
+    @property
+    def selected_item(self) -> int | None:
+        table = self.query_one("#inbox", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return int(key) if key is not None else None
+
+    def action_move_to_group(self) -> None:
+        item_id = self.selected_item
+        if item_id is None:
+            return
+        services = self.bihuan.services
+
+        def valid(values: dict[str, str]) -> str | None:
+            return None if values["group"].isdigit() else "give the id of the group the item belongs to"
+
+        def done(values: dict[str, str] | None) -> None:
+            if not values:
+                return
+            try:
+                with session_scope(services.engine, write=True) as session:
+                    move_items([item_id], int(values["group"]), actor=services.actor, session=session)
+            except BihuanError as exc:
+                self.notify(str(exc), title="not moved", severity="error", markup=False)
+                return
+            self.notify(f"item {item_id} moved to group {values['group']}")
+            self.load_page()
+            self.load_detail(item_id)
+
+        form = FormScreen(f"Move item {item_id} to group", [Field("group", "Group id")], validate=valid)
+        self.app.push_screen(form, done)
