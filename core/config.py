@@ -15,11 +15,12 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from datetime import date, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_config_path
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bihuan.core.collector import CollectorConfig
 from bihuan.core.errors import ConfigError
@@ -82,6 +83,84 @@ class PdcaSettings(BaseModel):
     check_days: int = Field(default=28, ge=7)
 
 
+class BusinessHours(BaseModel):
+    """Working time in the team's zone: SLA clocks of business-hours policies run only then."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: time = time(9, 0)
+    end: time = time(18, 0)
+    #: ISO weekdays the team works (1 = Monday … 7 = Sunday)
+    days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
+
+    @field_validator("days")
+    @classmethod
+    def _weekdays(cls, value: list[int]) -> list[int]:
+        if not value or any(d < 1 or d > 7 for d in value):
+            raise ValueError("days are ISO weekdays 1 (Monday) .. 7 (Sunday), at least one")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BusinessHours:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class SlaPolicy(BaseModel):
+    """``[sla.policies.<channel>]``: what feedback of one channel is owed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: hours to the first response (counted in business hours when ``business_hours``)
+    first_response_hours: float = Field(gt=0)
+    #: hours to the resolution; leave out where only an answer is owed
+    resolution_hours: float | None = Field(default=None, gt=0)
+    #: count only working time ([sla.business_hours], minus [sla] holidays)
+    business_hours: bool = False
+    #: only items that need an answer: negative sentiment or a rating of 1-2 (e.g. surveys)
+    only_negative: bool = False
+
+
+def _default_policies() -> dict[str, SlaPolicy]:
+    return {
+        "social": SlaPolicy(first_response_hours=24),
+        "ticket": SlaPolicy(first_response_hours=4, resolution_hours=72, business_hours=True),
+        "hotline": SlaPolicy(first_response_hours=24, resolution_hours=120),
+        "survey": SlaPolicy(first_response_hours=48, only_negative=True),
+    }
+
+
+class SlaSettings(BaseModel):
+    """``[sla]``: response and resolution times per channel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: only items created within this many days get SLA cases (an import of last year's
+    #: feedback does not open thousands of cases that were breached long ago)
+    open_since_days: int = Field(default=14, gt=0)
+    business_hours: BusinessHours = Field(default_factory=BusinessHours)
+    #: days off (YYYY-MM-DD) on which business-hours clocks stop
+    holidays: list[date] = Field(default_factory=list)
+    #: channel → policy; a channel without a policy has no SLA
+    policies: dict[str, SlaPolicy] = Field(default_factory=_default_policies)
+
+
+class FollowUpSettings(BaseModel):
+    """``[followup]``: 回访 after a complaint is resolved."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: days after the resolution the follow-up call is due
+    after_days: int = Field(default=3, gt=0)
+    #: channels whose resolved cases get a follow-up
+    channels: list[str] = Field(default_factory=lambda: ["ticket", "hotline", "social"])
+    #: a satisfaction (1-5) below this counts as unhappy and reopens the case
+    unhappy_below: int = Field(default=3, ge=1, le=6)
+    #: days after a resolution in which a new contact by the same customer is a repeat complaint
+    repeat_days: int = Field(default=30, gt=0)
+
+
 class TuiSettings(BaseModel):
     """``[tui]``: the terminal workplace."""
 
@@ -105,6 +184,8 @@ class Settings(BaseModel):
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     pdca: PdcaSettings = Field(default_factory=PdcaSettings)
     tui: TuiSettings = Field(default_factory=TuiSettings)
+    sla: SlaSettings = Field(default_factory=SlaSettings)
+    followup: FollowUpSettings = Field(default_factory=FollowUpSettings)
     #: ``[collectors.<instance>]`` tables, validated against their collector's Config
     collectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: the file these settings were read from (``None``: built-in defaults)

@@ -30,6 +30,7 @@ from bihuan.core.collector import Collector, CollectorConfig
 from bihuan.core.errors import PluginError
 from bihuan.core.pdca.hooks import PdcaHooks
 from bihuan.core.pipeline import PipelineHooks
+from bihuan.core.sla.hooks import CaseHooks
 from bihuan.plugins import hookspecs
 from bihuan.plugins.markers import PROJECT_NAME
 
@@ -380,4 +381,12 @@ def pdca_hooks(pm: pluggy.PluginManager) -> PdcaHooks:
         on_task_stage_changed=_isolated_event(pm, "on_task_stage_changed"),
         on_check_verdict=_isolated_event(pm, "on_check_verdict"),
         on_action_overdue=_isolated_event(pm, "on_action_overdue"),
+    )
+
+
+def case_hooks(pm: pluggy.PluginManager) -> CaseHooks:
+    """The plugin hooks SLA and 回访 handling call, as :class:`CaseHooks`."""
+    return CaseHooks(
+        on_sla_breach=_isolated_event(pm, "on_sla_breach"),
+        on_case_reopened=_isolated_event(pm, "on_case_reopened"),
     )

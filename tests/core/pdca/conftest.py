@@ -42,17 +42,33 @@ class Run:
     per_day: int = 1
     label: str = "negative"
     rating: float | None = None
+    channel: str = "ticket"
+    customer: str | None = None
+    hour: int = 10
 
 
-def seed(engine: Engine, runs: Iterable[Run]) -> int:
-    """Store the items and their analysis results; return how many."""
+def seed(engine: Engine, runs: Iterable[Run], *, prefix: str = "") -> int:
+    """Store the items and their analysis results; return how many. ``prefix`` keeps the
+    external ids of a second call apart from the first's."""
     specs: list[tuple[str, Run, date]] = []
     for r, run in enumerate(runs):
         for d in range(run.days):
             day = run.first + timedelta(days=d)
-            specs += [(f"r{r}-d{d}-{i}", run, day) for i in range(run.per_day)]
+            specs += [(f"{prefix}r{r}-d{d}-{i}", run, day) for i in range(run.per_day)]
     rows = [
-        ("test", key, "ticket", f"text {key}", run.rating, None, None, at(day), None, None, f"h-{key}")
+        (
+            "test",
+            key,
+            run.channel,
+            f"text {key}",
+            run.rating,
+            None,
+            run.customer,
+            at(day, run.hour),
+            None,
+            None,
+            f"h-{key}",
+        )
         for key, run, day in specs
     ]
     with session_scope(engine, write=True) as session:
