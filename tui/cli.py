@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from bihuan.core.errors import EXIT_FAILURE, BihuanError
-from bihuan.tui import cli_analysis, cli_collect, cli_pdca, cli_plugins, cli_quarantine, cli_report, cli_tui
+from bihuan.tui import cli_analysis, cli_collect, cli_pdca, cli_plugins, cli_quarantine, cli_report, cli_sla, cli_tui
 from bihuan.tui.context import App
 
 
@@ -72,7 +72,7 @@ def cli(ctx: click.Context, db: str | None, config: str | None, verbose: int) ->
     ctx.obj = App(db=db, config_path=config)
 
 
-for _module in (cli_collect, cli_quarantine, cli_plugins, cli_analysis, cli_report, cli_pdca, cli_tui):
+for _module in (cli_collect, cli_quarantine, cli_plugins, cli_analysis, cli_report, cli_pdca, cli_sla, cli_tui):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

@@ -17,6 +17,7 @@ from bihuan.core.pdca import actions as pdca_actions
 from bihuan.core.pdca import tasks as pdca_tasks
 from bihuan.core.pdca.gates import GateError
 from bihuan.core.pdca.metrics import METRIC_HELP, format_value
+from bihuan.core.sla import cases as sla_cases
 from bihuan.storage import pdca_queries as pq
 from bihuan.storage.engine import session_scope
 from bihuan.storage.pdca_models import Action, CheckResult, ImprovementTask, Metric, Stage
@@ -438,24 +439,31 @@ def action_list(app: App, task_id: int | None, overdue: bool, as_json: bool) -> 
 @json_option
 @pass_app
 def tick_command(app: App, as_json: bool) -> None:
-    """Run the engine's timers once (for cron): checks whose window is over, overdue actions.
+    """Run the engine's timers once (for cron): SLA cases for new feedback and their
+    breaches, checks whose window is over, overdue actions.
 
     Each finding is announced to plugins (e.g. the notifier) once.
     """
     engine = app.engine()
+    opened = sla_cases.open_new_cases(engine, app.cases)
+    breaches = sla_cases.announce_breaches(engine, app.cases)
     checks = pdca_tasks.due_checks(engine, app.pdca)
     overdue = pdca_actions.announce_overdue(engine, app.pdca)
     if as_json:
         emit_json(
-            {"checks": [c.model_dump(mode="json") for c in checks], "overdue_actions": [o.to_dict() for o in overdue]}
+            {
+                "cases_opened": opened,
+                "sla_breaches": [b.to_dict() for b in breaches],
+                "checks": [c.model_dump(mode="json") for c in checks],
+                "overdue_actions": [o.to_dict() for o in overdue],
+            }
         )
         return
+    click.echo(f"{opened} SLA case(s) opened")
+    for notice in [*breaches, *overdue]:
+        click.echo(notice.headline())
     for check in checks:
         click.echo(f"task {check.task_id}: check {check.verdict}")
-    for notice in overdue:
-        click.echo(notice.headline())
-    if not checks and not overdue:
-        click.echo("nothing due")
 
 
 COMMANDS = (task_group, action_group, tick_command)

@@ -14,10 +14,12 @@ from bihuan.core.analysis.hooks import AnalysisHooks
 from bihuan.core.config import Settings, load_settings
 from bihuan.core.pdca.tasks import PdcaContext
 from bihuan.core.pipeline import PipelineHooks
+from bihuan.core.sla.cases import CaseContext
 from bihuan.plugins.manager import (
     BihuanPluginManager,
     analysis_hooks,
     build_plugin_manager,
+    case_hooks,
     pdca_hooks,
     pipeline_hooks,
 )
@@ -52,6 +54,13 @@ class App:
     @cached_property
     def pdca(self) -> PdcaContext:
         return PdcaContext(zone=self.settings.bihuan.zone, settings=self.settings.pdca, hooks=pdca_hooks(self.pm))
+
+    @cached_property
+    def cases(self) -> CaseContext:
+        settings = self.settings
+        return CaseContext(
+            zone=settings.bihuan.zone, sla=settings.sla, followup=settings.followup, hooks=case_hooks(self.pm)
+        )
 
     @property
     def database_url(self) -> str:
