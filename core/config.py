@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from pathlib import Path
 from datetime import date, time
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_config_path
@@ -161,6 +161,50 @@ class FollowUpSettings(BaseModel):
     repeat_days: int = Field(default=30, gt=0)
 
 
+NOTICE_KINDS = ("sla_breach", "spike", "action_overdue", "stage_changed", "check_verdict", "case_reopened")
+
+
+class NotifyTarget(BaseModel):
+    """``[[notify.targets]]``: one group robot or webhook."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: a name for logs and errors (the URL never appears in either: it carries the key)
+    name: str
+    kind: Literal["wecom", "dingtalk", "webhook"]
+    #: the webhook URL, a secret: {"$env" = "NAME"}; read when a notice is sent
+    url: str | dict[str, str]
+    #: DingTalk signed mode: the robot's secret (SEC…), from the environment
+    secret: str | dict[str, str] | None = None
+    #: extra request headers (generic webhooks), values may be {"$env" = "NAME"}
+    headers: dict[str, str | dict[str, str]] = Field(default_factory=dict)
+    #: which notices go to this target (default: all)
+    events: list[str] = Field(default_factory=lambda: list(NOTICE_KINDS))
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(NOTICE_KINDS))
+        if unknown:
+            raise ValueError(f"unknown events {', '.join(unknown)} (known: {', '.join(NOTICE_KINDS)})")
+        return value
+
+
+class NotifySettings(BaseModel):
+    """``[notify]``: where the built-in notifier posts breaches, spikes, overdue actions,
+    stage changes, check verdicts and reopened cases."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    targets: list[NotifyTarget] = Field(default_factory=list)
+    #: seconds per request
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    #: attempts per notice and target after the first
+    retries: int = Field(default=3, ge=0)
+    #: first wait between attempts, doubled each time
+    backoff_seconds: float = Field(default=1.0, ge=0)
+
+
 class TuiSettings(BaseModel):
     """``[tui]``: the terminal workplace."""
 
@@ -186,6 +230,7 @@ class Settings(BaseModel):
     tui: TuiSettings = Field(default_factory=TuiSettings)
     sla: SlaSettings = Field(default_factory=SlaSettings)
     followup: FollowUpSettings = Field(default_factory=FollowUpSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     #: ``[collectors.<instance>]`` tables, validated against their collector's Config
     collectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: the file these settings were read from (``None``: built-in defaults)

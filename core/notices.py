@@ -8,9 +8,18 @@ asks for: which case, since when, how late.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any, ClassVar
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~])")
+
+
+def md_escape(text: str) -> str:
+    """Untrusted text made inert in Markdown (robots render it): emphasis, links, HTML
+    and headings are escaped, lines are kept."""
+    return _MARKDOWN.sub(r"\\\1", text)
 
 
 @dataclass(frozen=True)
@@ -23,7 +32,8 @@ class Notice:
         raise NotImplementedError
 
     def body(self) -> str:
-        return self.headline()
+        """A few lines of Markdown; team- and customer-written text is escaped."""
+        return md_escape(self.headline())
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in asdict(self).items()}
@@ -48,7 +58,8 @@ class SlaBreach(Notice):
         return f"SLA 超时：{self.channel} 反馈 #{self.item_id} 未在 {self.due_at:%Y-%m-%d %H:%M} UTC 前{what}"
 
     def body(self) -> str:
-        return f"{self.headline()}\n\n> {self.excerpt}\n\n策略：{self.policy}；开始计时：{self.opened_at:%Y-%m-%d %H:%M} UTC"
+        quoted = "\n".join(f"> {md_escape(line)}" for line in self.excerpt.splitlines() or [""])
+        return f"{self.headline()}\n\n{quoted}\n\n策略：{self.policy}；开始计时：{self.opened_at:%Y-%m-%d %H:%M} UTC"
 
 
 @dataclass(frozen=True)
@@ -106,7 +117,7 @@ class CheckVerdict(Notice):
         return f"效果检查：任务 #{self.task_id}「{self.title}」— {verdict}"
 
     def body(self) -> str:
-        lines = [self.headline(), ""]
+        lines = [md_escape(self.headline()), ""]
         if self.baseline_value is not None and self.check_value is not None:
             lines.append(f"- 指标 {self.metric}：{self.baseline_value:.3g} → {self.check_value:.3g}")
         if self.change is not None:
@@ -135,3 +146,18 @@ class CaseReopened(Notice):
         return (
             f"回访不满意，案件 #{self.item_id}（{self.channel}）已重新打开：{self.outcome}{score}，记录人 {self.actor}"
         )
+
+
+@dataclass(frozen=True)
+class SpikeNotice(Notice):
+    """A root-cause group spiked against its own baseline (from ``on_spike``)."""
+
+    kind: ClassVar[str] = "spike"
+    group_id: int
+    label: str
+    week: date
+    count: int
+    baseline: float
+
+    def headline(self) -> str:
+        return f"突增：根因组 #{self.group_id}「{self.label}」{self.week} 这一周 {self.count} 条（基线 {self.baseline:.1f}）"

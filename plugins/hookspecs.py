@@ -26,8 +26,27 @@ if TYPE_CHECKING:
 
     from bihuan.core.analysis.weekly import Spike
     from bihuan.core.collector import Collector
+    from bihuan.core.config import Settings
     from bihuan.core.notices import ActionOverdue, CaseReopened, CheckVerdict, SlaBreach, StageChanged
     from bihuan.core.pipeline import RunReport
+
+
+# ── start-up ──────────────────────────────────────────────────────────────────────────
+
+
+@hookspec
+def configure(settings: Settings) -> None:
+    """bihuan has loaded its plugins and read ``plugins.toml``.
+
+    A plugin reads its own settings here (the built-in notifier its ``[notify]`` table).
+    Do not connect to anything slow: every command pays for it.
+
+    :param settings: the validated configuration (secrets still as ``{"$env": NAME}``
+        references; resolve them with :func:`bihuan.core.config.resolve_env_refs` when used).
+    :returns: nothing; not firstresult.
+
+    Called once per process, after the plugin manager is built, before the command runs.
+    """
 
 
 # ── collection ────────────────────────────────────────────────────────────────────────

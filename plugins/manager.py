@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "bihuan.plugins.builtin_redaction",
     "bihuan.collectors.builtin",
+    "bihuan.plugins.builtin_notify",
 )
 STRICT_ENV = "BIHUAN_STRICT_PLUGINS"
 LOAD_ENV = "BIHUAN_LOAD_PLUGINS"
@@ -152,9 +153,7 @@ class BihuanPluginManager(pluggy.PluginManager):
 
     # ── registries ────────────────────────────────────────────────────────────────
 
-    def _call_register_hook(
-        self, hook_name: str, accept: Callable[[str, Any], str | None]
-    ) -> None:
+    def _call_register_hook(self, hook_name: str, accept: Callable[[str, Any], str | None]) -> None:
         """Call a contribution hook plugin by plugin, so each contribution is attributed.
 
         ``accept(plugin_name, thing)`` returns an error message to refuse ``thing``.
@@ -195,10 +194,7 @@ class BihuanPluginManager(pluggy.PluginManager):
             if problem:
                 return f"register_collectors: {problem}"
             if cls.name in found:
-                return (
-                    f"register_collectors: collector name {cls.name!r} is taken by plugin "
-                    f"{found[cls.name].plugin!r}"
-                )
+                return f"register_collectors: collector name {cls.name!r} is taken by plugin {found[cls.name].plugin!r}"
             found[cls.name] = RegisteredCollector(cls=cls, plugin=plugin)
             rec = self.records.get(plugin)
             if rec is not None:

@@ -41,7 +41,9 @@ class App:
 
     @cached_property
     def pm(self) -> BihuanPluginManager:
-        return build_plugin_manager(disabled=self.settings.plugins.disabled)
+        pm = build_plugin_manager(disabled=self.settings.plugins.disabled)
+        pm.hook.configure(settings=self.settings)
+        return pm
 
     @cached_property
     def hooks(self) -> PipelineHooks:
