@@ -10,6 +10,8 @@ from sqlalchemy import Engine
 
 from bihuan.core.analysis.report import Report, build_report
 from bihuan.core.errors import UsageError
+from bihuan.core.pdca.metrics import local_midnight
+from bihuan.storage import case_queries as cq
 from bihuan.storage import pdca_queries as pq
 from bihuan.storage.engine import session_scope
 from bihuan.storage.pdca_models import Stage
@@ -20,9 +22,14 @@ class Dashboard:
     report: Report | None  # None before anything is analysed
     open_tasks: int
     overdue_actions: int
+    #: share of first responses in time, in the report's period and the one before
+    sla_compliance: float | None = None
+    sla_compliance_before: float | None = None
 
 
-def load_dashboard(engine: Engine, *, zone: ZoneInfo, today: date, repeat_window_days: int, weeks: int = 4) -> Dashboard:
+def load_dashboard(
+    engine: Engine, *, zone: ZoneInfo, today: date, repeat_window_days: int, weeks: int = 4
+) -> Dashboard:
     with session_scope(engine) as session:
         try:
             report: Report | None = build_report(
@@ -32,4 +39,18 @@ def load_dashboard(engine: Engine, *, zone: ZoneInfo, today: date, repeat_window
             report = None
         open_tasks = len(pq.list_tasks(stages=[s for s in Stage if s != Stage.CLOSED], session=session))
         overdue = len(pq.overdue_actions(today, session=session))
-    return Dashboard(report=report, open_tasks=open_tasks, overdue_actions=overdue)
+        compliance: list[float | None] = [None, None]
+        if report is not None:
+            start, end, before = (
+                local_midnight(d, zone) for d in (report.period_start, report.period_end, report.previous_start)
+            )
+            for i, (since, until) in enumerate(((start, end), (before, start))):
+                met, due = cq.response_compliance(since, until, session=session)
+                compliance[i] = met / due if due else None
+    return Dashboard(
+        report=report,
+        open_tasks=open_tasks,
+        overdue_actions=overdue,
+        sla_compliance=compliance[0],
+        sla_compliance_before=compliance[1],
+    )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, or_, update
+from sqlalchemy import and_, case, func, or_, update
 from sqlmodel import Session, col, select
 
 from bihuan.core.errors import StaleWriteError
@@ -50,9 +50,25 @@ def items_without_case(channels: Sequence[str], since: datetime, *, session: Ses
     return [Candidate(*row) for row in session.exec(stmt)]  # type: ignore[call-overload]
 
 
-def add_cases(rows: Sequence[dict[str, Any]], *, session: Session) -> None:
-    if rows:
-        session.execute(insert(ItemCase), list(rows))
+def add_cases(rows: Sequence[dict[str, Any]], *, session: Session) -> int:
+    """Insert cases; one another session (a colleague's workplace, the cron tick) opened
+    in the meantime is left as it is. Returns how many were inserted."""
+    if not rows:
+        return 0
+    dialect = session.connection().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
+    stmt = upsert(ItemCase).on_conflict_do_nothing(index_elements=["item_id"])
+    inserted = 0
+    for start in range(0, len(rows), 5000):  # within SQLite's limit of bound parameters
+        chunk = list(rows[start : start + 5000])
+        counted = select(func.count()).where(col(ItemCase.item_id).in_([row["item_id"] for row in chunk]))
+        before = session.exec(counted).one()  # type: ignore[call-overload]
+        session.execute(stmt, chunk)
+        inserted += int(session.exec(counted).one()) - int(before)  # type: ignore[call-overload]
+    return inserted
 
 
 def add_case_events(events: Iterable[CaseEvent], *, session: Session) -> None:

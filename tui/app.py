@@ -20,6 +20,7 @@ from textual.screen import Screen
 from bihuan.core.config import Settings
 from bihuan.core.pdca.tasks import PdcaContext
 from bihuan.core.pipeline import PipelineHooks
+from bihuan.core.sla.cases import CaseContext
 from bihuan.tui.screens.base import BihuanScreen
 from bihuan.tui.screens.collectors import CollectorsScreen
 from bihuan.tui.screens.dashboard import DashboardScreen
@@ -27,6 +28,7 @@ from bihuan.tui.screens.groups import GroupsScreen
 from bihuan.tui.screens.help import HelpScreen
 from bihuan.tui.screens.inbox import InboxScreen
 from bihuan.tui.screens.pdca_board import PdcaBoardScreen
+from bihuan.tui.screens.sla import SlaScreen
 from bihuan.tui.screens.task import TaskScreen
 
 
@@ -41,6 +43,8 @@ class Services:
     #: registered collector classes by name, and the pipeline's plugin hooks
     registry: dict[str, Any] = field(default_factory=dict)
     pipeline_hooks: PipelineHooks | None = None
+    #: SLA and 回访 settings and hooks (None: the SLA screen only reads)
+    cases: CaseContext | None = None
 
 
 class BihuanApp(App[None]):
@@ -52,6 +56,7 @@ class BihuanApp(App[None]):
         "inbox": InboxScreen,
         "groups": GroupsScreen,
         "pdca": PdcaBoardScreen,
+        "sla": SlaScreen,
         "collectors": CollectorsScreen,
     }
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -59,6 +64,7 @@ class BihuanApp(App[None]):
         Binding("f3", "switch_mode('inbox')", "Inbox", id="nav.inbox"),
         Binding("f4", "switch_mode('groups')", "Groups", id="nav.groups"),
         Binding("f5", "switch_mode('pdca')", "PDCA", id="nav.pdca"),
+        Binding("f6", "switch_mode('sla')", "SLA", id="nav.sla"),
         Binding("f7", "switch_mode('collectors')", "Collectors", id="nav.collectors"),
         Binding("f1", "help", "Help", id="app.help"),
         Binding("ctrl+t", "toggle_dark", "Theme", id="app.theme"),
@@ -69,6 +75,7 @@ class BihuanApp(App[None]):
         ("Inbox", "Every feedback item, filtered and searched", "inbox"),
         ("Groups", "Root-cause groups: items, keywords, rename, merge, split, open a task", "groups"),
         ("PDCA board", "Improvement tasks by stage", "pdca"),
+        ("SLA and 回访", "Cases due and breached, follow-up calls", "sla"),
         ("Collectors", "Runs, running collectors, the quarantine", "collectors"),
     )
 

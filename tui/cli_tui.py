@@ -27,6 +27,7 @@ def open_workplace(app: App, actor: str) -> None:
         actor=actor,
         registry=app.registry(),
         pipeline_hooks=app.hooks,
+        cases=app.cases,
     )
     BihuanApp(services).run()
 

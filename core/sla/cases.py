@@ -78,8 +78,7 @@ def open_new_cases(engine: Engine, ctx: CaseContext, *, now: datetime | None = N
                     "version": 1,
                 }
             )
-        cq.add_cases(rows, session=session)
-    return len(rows)
+        return cq.add_cases(rows, session=session)
 
 
 def _case(item_id: int, session: object) -> ItemCase:

@@ -11,6 +11,8 @@ from sqlalchemy import Engine
 from bihuan.core.config import Settings
 from bihuan.core.pdca.hooks import PdcaHooks
 from bihuan.core.pdca.tasks import PdcaContext
+from bihuan.core.sla.cases import CaseContext
+from bihuan.core.sla.hooks import CaseHooks
 from bihuan.tui.app import BihuanApp, Services
 from tests.core.pdca.conftest import SH, Run, seed
 
@@ -18,7 +20,8 @@ from tests.core.pdca.conftest import SH, Run, seed
 def services_for(engine: Engine, settings: Settings | None = None, **extra: Any) -> Services:
     settings = settings or Settings()
     ctx = PdcaContext(zone=SH, settings=settings.pdca, hooks=PdcaHooks())
-    return Services(engine=engine, settings=settings, pdca=ctx, actor="王", **extra)
+    cases = CaseContext(zone=SH, sla=settings.sla, followup=settings.followup, hooks=CaseHooks())
+    return Services(engine=engine, settings=settings, pdca=ctx, actor="王", cases=cases, **extra)
 
 
 @pytest.fixture

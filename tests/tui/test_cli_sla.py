@@ -26,7 +26,9 @@ def test_cases_from_the_demo_through_respond_resolve_and_an_unhappy_followup(db_
     assert dues == sorted(dues)
     ticket = next(c for c in first["cases"] if c["channel"] == "ticket")
 
-    assert "responded" in run(db_url, "sla", "respond", str(ticket["item_id"]), "--expect-version", str(ticket["version"]))
+    assert "responded" in run(
+        db_url, "sla", "respond", str(ticket["item_id"]), "--expect-version", str(ticket["version"])
+    )
     stale = run(db_url, "sla", "resolve", str(ticket["item_id"]), "--expect-version", str(ticket["version"]), code=1)
     assert "was changed by someone else" in stale
     resolved = run(db_url, "sla", "resolve", str(ticket["item_id"]))

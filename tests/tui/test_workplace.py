@@ -18,6 +18,7 @@ from bihuan.tui.app import BihuanApp
 from bihuan.tui.screens.groups import GroupsScreen
 from bihuan.tui.screens.task import TaskScreen
 from bihuan.tui.widgets.kpi_tile import KpiTile
+from tests.core.pdca.conftest import SH
 from tests.tui.conftest import services_for
 
 SIZE = (160, 45)
@@ -265,3 +266,55 @@ async def test_keys_are_remapped_from_config_and_every_action_is_in_the_palette(
         theme = app.theme
         await pilot.press("ctrl+t")
         assert app.theme == "textual-light" != theme
+
+
+async def test_sla_queue_answer_resolve_and_an_unhappy_followup(engine: Engine) -> None:
+    from datetime import timedelta
+
+    from bihuan.storage import case_queries as cq
+    from bihuan.storage.case_models import CaseStatus
+    from bihuan.storage.types import utcnow
+    from bihuan.tui.screens.sla import SlaScreen
+    from tests.core.pdca.conftest import Run, seed
+
+    today = utcnow().astimezone(SH).date()
+    seed(
+        engine,
+        [
+            Run(None, today - timedelta(days=3), 1, channel="social"),  # 24 h: breached
+            Run(None, today - timedelta(days=1), 1, channel="ticket", hour=0),
+        ],
+    )
+    app = BihuanApp(services_for(engine))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("f6")
+        await settle(app, pilot)
+        assert isinstance(app.screen, SlaScreen)
+        cases = app.screen.query_one("#cases", DataTable)
+        assert cases.row_count == 2
+        first = cases.get_row_at(0)
+        assert first[1] == "social" and first[4].plain == "BREACHED"
+        social = int(first[0])
+        cases.focus()
+        await pilot.press("r")  # the social post is answered: nothing more is owed, it leaves the queue
+        await settle(app, pilot)
+        assert cases.row_count == 1 and cases.get_row_at(0)[1] == "ticket"
+        ticket = int(cases.get_row_at(0)[0])
+        await pilot.press("v")
+        await settle(app, pilot)
+        assert cases.row_count == 0
+        calls = app.screen.query_one("#followups", DataTable)
+        assert calls.row_count == 1 and int(calls.get_row_at(0)[1]) == ticket
+        calls.focus()
+        await pilot.press("o")
+        app.screen.query_one("#field-outcome", Input).value = "unsatisfied"
+        app.screen.query_one("#field-satisfaction", Input).value = "1"
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert calls.row_count == 0
+        assert cases.row_count == 1 and cases.get_row_at(0)[2] == "reopened"  # back in the queue
+    with session_scope(engine) as session:
+        answered = cq.get_case(social, session=session)
+        reopened = cq.get_case(ticket, session=session)
+    assert answered is not None and (answered.status, answered.responded_by) == (CaseStatus.RESPONDED, "王")
+    assert reopened is not None and reopened.status == CaseStatus.REOPENED and reopened.resolved_by is None

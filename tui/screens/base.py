@@ -29,5 +29,10 @@ class BihuanScreen(Screen[None]):
         for title, help_text, action in self.palette:
             yield SystemCommand(title, help_text, lambda action=action: self.run_action(action))
 
+    def on_screen_resume(self) -> None:
+        # every time the screen is shown, the first time included: the data may have
+        # changed on another screen or in another session meanwhile
+        self.refresh_data()
+
     def refresh_data(self) -> None:
-        """Reload what the screen shows (after the screen is shown again or data changed)."""
+        """Reload what the screen shows (the screens with data override this)."""

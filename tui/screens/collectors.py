@@ -60,14 +60,13 @@ class CollectorsScreen(BihuanScreen):
             "instance", "collector", "enabled", "last run", "status", "read", "new", "updated", "quar.", "error"
         )
         self.query_one("#quarantine", DataTable).add_columns("id", "collector", "where", "field", "reason")
-        self.action_reload()
-
-    def on_screen_resume(self) -> None:
-        self.action_reload()
 
     def _instances(self) -> dict[str, CollectorInstance]:
         services = self.bihuan.services
         return configured_instances(services.settings, services.registry)
+
+    def refresh_data(self) -> None:
+        self.action_reload()
 
     def action_reload(self) -> None:
         self.load()

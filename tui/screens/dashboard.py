@@ -25,7 +25,8 @@ def _pct(value: float | None) -> str:
 def _change(delta: float | None, *, percent: bool, lower_is_better: bool) -> tuple[str | None, bool | None]:
     if delta is None:
         return None, None
-    text = f"{delta:+.1%} vs before" if percent else f"{delta:+,} vs before"
+    # shares change by percentage points, not by percent of themselves
+    text = f"{delta * 100:+.1f} pt vs before" if percent else f"{delta:+,} vs before"
     if delta == 0:
         return text, None
     return text, (delta < 0) == lower_is_better
@@ -49,6 +50,7 @@ class DashboardScreen(BihuanScreen):
             yield KpiTile("negative share", id="tile-negative")
             yield KpiTile("CSAT", id="tile-csat")
             yield KpiTile("NPS", id="tile-nps")
+            yield KpiTile("SLA in time", id="tile-sla")
             yield KpiTile("open tasks", id="tile-tasks")
             yield KpiTile("overdue actions", id="tile-overdue")
         yield Static("", id="period", classes="muted")
@@ -65,13 +67,12 @@ class DashboardScreen(BihuanScreen):
         table = self.query_one("#pareto", DataTable)
         table.add_columns("#", "group", "items", "neg.", "cum.", "80%", "weekly")
         self.loading_widgets(True)
-        self.action_reload()
-
-    def on_screen_resume(self) -> None:
-        self.action_reload()
 
     def loading_widgets(self, loading: bool) -> None:
         self.query_one("#pareto", DataTable).loading = loading
+
+    def refresh_data(self) -> None:
+        self.action_reload()
 
     def action_reload(self) -> None:
         self.load()
@@ -92,6 +93,10 @@ class DashboardScreen(BihuanScreen):
         self.query_one("#tile-tasks", KpiTile).set_value(str(dashboard.open_tasks), None)
         overdue = self.query_one("#tile-overdue", KpiTile)
         overdue.set_value(str(dashboard.overdue_actions), None, good=dashboard.overdue_actions == 0)
+        sla, before = dashboard.sla_compliance, dashboard.sla_compliance_before
+        delta = sla - before if sla is not None and before is not None else None
+        change, good = _change(delta, percent=True, lower_is_better=False)
+        self.query_one("#tile-sla", KpiTile).set_value(_pct(sla), change, good=good)
         report = dashboard.report
         table = self.query_one("#pareto", DataTable)
         table.clear()

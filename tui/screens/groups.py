@@ -54,10 +54,6 @@ class GroupsScreen(BihuanScreen):
         self.query_one("#groups", DataTable).add_columns("id", "group", "items", "4 wk", "neg.", "trend")
         self.query_one("#group-items", DataTable).add_columns("when", "channel", "text")
         self.query_one("#groups", DataTable).loading = True
-        self.action_reload()
-
-    def on_screen_resume(self) -> None:
-        self.action_reload()
 
     @property
     def selected_group(self) -> int | None:
@@ -66,6 +62,9 @@ class GroupsScreen(BihuanScreen):
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return int(key) if key is not None else None
+
+    def refresh_data(self) -> None:
+        self.action_reload()
 
     def action_reload(self) -> None:
         self.load_groups()

@@ -13,7 +13,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 INTRO = (
-    "bihuan 闭环 — F2 dashboard · F3 inbox · F4 groups · F5 PDCA board · F7 collectors · Ctrl+P command palette "
+    "bihuan 闭环 — F2 dashboard · F3 inbox · F4 groups · F5 PDCA board · F6 SLA and 回访 · F7 collectors · Ctrl+P command palette "
     "(every action is there) · Ctrl+T light/dark · Ctrl+Q quit.\n"
     'Remap a key in plugins.toml: [tui] keys = { "nav.inbox" = "f9" }'
 )

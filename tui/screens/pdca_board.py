@@ -60,10 +60,7 @@ class PdcaBoardScreen(BihuanScreen):
                     yield ListView(id=f"tasks-{stage.value}")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.action_reload()
-
-    def on_screen_resume(self) -> None:
+    def refresh_data(self) -> None:
         self.action_reload()
 
     def action_reload(self) -> None:
