@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, func, or_, tuple_
+from sqlalchemy import Integer, and_, case, func, or_, tuple_
 from sqlmodel import Session, col, select
 
 from bihuan.storage.analysis_models import IssueGroup, ItemAnalysis
+from bihuan.storage.case_models import CaseStatus, ItemCase
 from bihuan.storage.models import FeedbackItem
+from bihuan.storage.types import utcnow
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,10 @@ class InboxFilter:
     since: datetime | None = None
     until: datetime | None = None
     search: str | None = None  # a substring of the (redacted) text, Chinese or not
+    #: SLA state: "owed" (a response or resolution is due), "breached" (past due), "resolved"
+    sla: str | None = None
+    #: the moment "breached" is judged at
+    now: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,15 @@ def _conditions(f: InboxFilter) -> list[Any]:
         conditions.append(col(FeedbackItem.created_at) >= f.since)
     if f.until is not None:
         conditions.append(col(FeedbackItem.created_at) < f.until)
+    if f.sla == "resolved":
+        conditions.append(ItemCase.status == CaseStatus.RESOLVED)
+    elif f.sla in ("owed", "breached"):
+        due = case(
+            (col(ItemCase.responded_at).is_(None), col(ItemCase.response_due)), else_=col(ItemCase.resolution_due)
+        )
+        conditions += [ItemCase.status != CaseStatus.RESOLVED, due.is_not(None)]
+        if f.sla == "breached":
+            conditions.append(due < (f.now or utcnow()))
     if f.search:
         escaped = f.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(col(FeedbackItem.text).like(f"%{escaped}%", escape="\\"))
@@ -97,6 +112,8 @@ def inbox_page(f: InboxFilter, *, after: Cursor | None = None, limit: int = 50, 
         .outerjoin(IssueGroup, col(IssueGroup.id) == col(ItemAnalysis.group_id))
     )
     conditions = _conditions(f)
+    if f.sla:
+        stmt = stmt.join(ItemCase, col(ItemCase.item_id) == col(FeedbackItem.id))
     if after is not None:
         conditions.append(tuple_(col(FeedbackItem.created_at), col(FeedbackItem.id)) < tuple_(*_bind(after)))
     if conditions:

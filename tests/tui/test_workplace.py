@@ -318,3 +318,43 @@ async def test_sla_queue_answer_resolve_and_an_unhappy_followup(engine: Engine) 
         reopened = cq.get_case(ticket, session=session)
     assert answered is not None and (answered.status, answered.responded_by) == (CaseStatus.RESPONDED, "王")
     assert reopened is not None and reopened.status == CaseStatus.REOPENED and reopened.resolved_by is None
+
+
+async def test_inbox_filters_by_sla_state_and_answers_from_the_list(engine: Engine) -> None:
+    from datetime import timedelta
+
+    from textual.widgets import Select
+
+    from bihuan.core.sla import cases as sla_cases
+    from bihuan.storage import case_queries as cq
+    from bihuan.storage.types import utcnow
+    from tests.core.pdca.conftest import Run, seed
+
+    today = utcnow().astimezone(SH).date()
+    seed(
+        engine,
+        [
+            Run(None, today - timedelta(days=3), 1, channel="social"),  # owed an answer within 24 h: breached
+            Run(1, today - timedelta(days=1), 5, channel="survey", label="positive", rating=5),  # owed nothing
+        ],
+    )
+    services = services_for(engine)
+    assert services.cases is not None
+    sla_cases.open_new_cases(engine, services.cases)
+    app = BihuanApp(services)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("f3")
+        await settle(app, pilot)
+        table = app.screen.query_one("#inbox", DataTable)
+        assert table.row_count == 6
+        app.screen.query_one("#filter-sla", Select).value = "breached"
+        await settle(app, pilot)
+        assert table.row_count == 1 and table.get_row_at(0)[1] == "social"
+        item = int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)  # type: ignore[arg-type]
+        table.focus()
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert table.row_count == 0  # answered: no longer owed anything
+    with session_scope(engine) as session:
+        case = cq.get_case(item, session=session)
+    assert case is not None and case.responded_by == "王"

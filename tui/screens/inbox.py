@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 from bihuan.core.analysis.group_ops import move_items
 from bihuan.core.analysis.taxonomy import load_taxonomy
 from bihuan.core.errors import BihuanError
+from bihuan.core.sla import cases as sla_cases
 from bihuan.core.types import CHANNELS
 from bihuan.storage import inbox_queries as iq
 from bihuan.storage.engine import session_scope
@@ -28,6 +29,7 @@ from bihuan.tui.screens.base import BihuanScreen
 from bihuan.tui.widgets.form import Field, FormScreen
 
 PAGE = 50
+SLA_STATES = (("owed an answer", "owed"), ("breached", "breached"), ("resolved", "resolved"))
 PERIODS = (("last 7 days", 7), ("last 30 days", 30), ("last 90 days", 90), ("last year", 365))
 SENTIMENTS = (("negative", "negative"), ("neutral", "neutral"), ("positive", "positive"), ("unanalysed", "unanalysed"))
 
@@ -40,6 +42,8 @@ class InboxScreen(BihuanScreen):
         Binding("slash", "search", "Search", id="inbox.search"),
         Binding("ctrl+l", "clear_filters", "Clear filters", id="inbox.clear_filters"),
         Binding("ctrl+g", "move_to_group", "Move to group", id="inbox.move_to_group"),
+        Binding("r", "respond", "Responded", id="inbox.respond"),
+        Binding("v", "resolve", "Resolved", id="inbox.resolve"),
     ]
     palette = (
         ("Next page of the inbox", "The next 50 items", "next_page"),
@@ -47,6 +51,8 @@ class InboxScreen(BihuanScreen):
         ("Search the feedback texts", "Find items containing a word or phrase", "search"),
         ("Clear the inbox filters", "Show every item again", "clear_filters"),
         ("Move the item to another group", "Correct the item's root-cause group", "move_to_group"),
+        ("Mark the item responded", "Its SLA case got its first answer now", "respond"),
+        ("Mark the item resolved", "Its SLA case is resolved now; complaints get a 回访", "resolve"),
     )
 
     def __init__(self) -> None:
@@ -63,6 +69,7 @@ class InboxScreen(BihuanScreen):
             yield Select(SENTIMENTS, prompt="sentiment", id="filter-sentiment")
             yield Select((), prompt="category", id="filter-category")
             yield Select(PERIODS, prompt="period", id="filter-period")
+            yield Select(SLA_STATES, prompt="SLA", id="filter-sla")
             yield Input(placeholder="source", id="filter-source")
             yield Input(placeholder="group id", id="filter-group", type="integer")
             yield Input(placeholder="search text (/)", id="filter-search")
@@ -139,6 +146,8 @@ class InboxScreen(BihuanScreen):
             self.apply_filter(sentiment=value)
         elif event.select.id == "filter-category":
             self.apply_filter(category=value)
+        elif event.select.id == "filter-sla":
+            self.apply_filter(sla=value, now=utcnow())
         elif event.select.id == "filter-period":
             since = utcnow() - timedelta(days=int(value)) if value else None
             self.apply_filter(since=since)
@@ -159,10 +168,10 @@ class InboxScreen(BihuanScreen):
     def action_clear_filters(self) -> None:
         for name in ("search", "group", "source"):
             self.query_one(f"#filter-{name}", Input).value = ""
-        for name in ("channel", "sentiment", "category", "period"):
+        for name in ("channel", "sentiment", "category", "period", "sla"):
             self.query_one(f"#filter-{name}", Select).clear()
         self.apply_filter(
-            channel=None, sentiment=None, category=None, since=None, source=None, group_id=None, search=None
+            channel=None, sentiment=None, category=None, since=None, source=None, group_id=None, search=None, sla=None
         )
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -241,3 +250,27 @@ class InboxScreen(BihuanScreen):
 
         form = FormScreen(f"Move item {item_id} to group", [Field("group", "Group id")], validate=valid)
         self.app.push_screen(form, done)
+
+    def _case_change(self, label: str, change: object) -> None:
+        try:
+            change()  # type: ignore[operator]
+        except BihuanError as exc:
+            self.notify(str(exc), title=f"{label}: refused", severity="error", markup=False)
+            return
+        self.notify(label, markup=False)
+        self.load_page()
+
+    def action_respond(self) -> None:
+        item_id, services = self.selected_item, self.bihuan.services
+        if item_id is not None:
+            self._case_change(
+                f"item {item_id} responded", lambda: sla_cases.respond(services.engine, item_id, actor=services.actor)
+            )
+
+    def action_resolve(self) -> None:
+        item_id, services = self.selected_item, self.bihuan.services
+        if item_id is not None and services.cases is not None:
+            self._case_change(
+                f"item {item_id} resolved",
+                lambda: sla_cases.resolve(services.engine, services.cases, item_id, actor=services.actor),  # type: ignore[arg-type]
+            )
