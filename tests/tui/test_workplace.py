@@ -3,6 +3,8 @@ and what their keys change in the database."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import col, select
@@ -358,3 +360,59 @@ async def test_inbox_filters_by_sla_state_and_answers_from_the_list(engine: Engi
     with session_scope(engine) as session:
         case = cq.get_case(item, session=session)
     assert case is not None and case.responded_by == "王"
+
+
+async def test_task_screen_adds_edits_completes_actions_and_runs_the_check(
+    workplace: BihuanApp, engine: Engine
+) -> None:
+    services = workplace.services
+    task = pdca_tasks.open_task(
+        engine,
+        services.pdca,
+        title="提额慢",
+        group_ids=[1],
+        actor="lead",
+        metric="volume",
+        target="-50%",
+        owner="王",
+        due_date=date(2027, 1, 31),
+    )
+    assert task.id is not None
+    pdca_tasks.move_task(engine, services.pdca, task.id, "do", read_version=1, actor="王")
+    async with workplace.run_test(size=SIZE, notifications=True) as pilot:
+        workplace.open_task(task.id)
+        await settle(workplace, pilot)
+        screen = workplace.screen
+        assert isinstance(screen, TaskScreen)
+        await pilot.press("a")
+        form = workplace.screen
+        form.query_one("#field-title", Input).value = "审批规则上线"
+        form.query_one("#field-owner", Input).value = "李"
+        form.query_one("#field-due", Input).value = "2026-12-15"
+        await pilot.press("ctrl+s")
+        await settle(workplace, pilot)
+        actions = screen.query_one("#actions", DataTable)
+        assert actions.row_count == 1 and actions.get_row_at(0)[1].plain == "审批规则上线"
+        actions.focus()
+        await pilot.press("u")
+        workplace.screen.query_one("#field-owner", Input).value = "赵"
+        await pilot.press("ctrl+s")
+        await settle(workplace, pilot)
+        assert actions.get_row_at(0)[2].plain == "赵"
+        await pilot.press("d")
+        await settle(workplace, pilot)
+        assert actions.get_row_at(0)[4].plain == "done"
+        await pilot.press("m")
+        workplace.screen.query_one("#field-stage", Input).value = "check"
+        await pilot.press("ctrl+s")
+        await settle(workplace, pilot)
+        await pilot.press("k")
+        await settle(workplace, pilot)
+        # the action was done today: the check window starts tomorrow, and the screen says so
+        assert any("nothing to measure" in n.message for n in workplace._notifications)
+    view = pdca_tasks.load_task(engine, task.id)
+    assert view.task.stage == "check" and [a.owner for a in view.actions] == ["赵"]
+    assert view.actions[0].status == "done"
+    assert view.checks == []
+    kinds = [e.kind for e in view.events]
+    assert kinds[:5] == ["created", "stage", "action_added", "action_changed", "action_changed"]

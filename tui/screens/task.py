@@ -22,7 +22,7 @@ from bihuan.core.pdca import actions as pdca_actions
 from bihuan.core.pdca import tasks as pdca_tasks
 from bihuan.core.pdca.metrics import format_value
 from bihuan.core.pdca.tasks import TaskView
-from bihuan.storage.pdca_models import ActionStatus, CheckResult
+from bihuan.storage.pdca_models import Action, ActionStatus, CheckResult
 from bihuan.tui.screens.base import BihuanScreen
 from bihuan.tui.widgets.form import Field, FormScreen
 from bihuan.tui.widgets.sparkline import sparkline
@@ -43,6 +43,7 @@ class TaskScreen(BihuanScreen):
         Binding("e", "edit", "Edit plan", id="task.edit"),
         Binding("m", "move", "Move stage", id="task.move"),
         Binding("a", "add_action", "Add action", id="task.add_action"),
+        Binding("u", "edit_action", "Edit action", id="task.edit_action"),
         Binding("d", "action_done", "Action done", id="task.action_done"),
         Binding("k", "check", "Run check", id="task.check"),
         Binding("s", "standardise", "Standardise", id="task.standardise"),
@@ -52,6 +53,7 @@ class TaskScreen(BihuanScreen):
         ("Edit the task's plan", "Owner, metric, target, due date, root cause", "edit"),
         ("Move the task to another stage", "plan, do, check or act (the gates say what is missing)", "move"),
         ("Add an action", "An action with an owner and a deadline", "add_action"),
+        ("Edit the selected action", "Its title, owner or deadline", "edit_action"),
         ("Mark the selected action done", "Stamp it done now", "action_done"),
         ("Run the check", "Measure the metric before and after, with a significance test", "check"),
         ("Standardise and close", "The fix worked: record the standard", "standardise"),
@@ -257,12 +259,48 @@ class TaskScreen(BihuanScreen):
         fields = [Field("title", "Action"), Field("owner", "Owner"), Field("due", "Deadline", "", "YYYY-MM-DD")]
         self.app.push_screen(FormScreen(f"New action for task {self.task_id}", fields, validate=valid), done)
 
-    def action_action_done(self) -> None:
+    def _selected_action(self) -> Action | None:
         if self.view is None or not self.view.actions:
-            return
+            return None
         table = self.query_one("#actions", DataTable)
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        action = next((a for a in self.view.actions if str(a.id) == key), None)
+        return next((a for a in self.view.actions if str(a.id) == key), None)
+
+    def action_edit_action(self) -> None:
+        action = self._selected_action()
+        if action is None or action.id is None:
+            return
+        services = self.bihuan.services
+        action_id, version = action.id, action.version
+
+        def valid(values: dict[str, str]) -> str | None:
+            if not values["title"] or not values["owner"]:
+                return "an action needs a title and an owner"
+            return None if _is_date(values["due"]) else "the deadline is YYYY-MM-DD"
+
+        def done(values: dict[str, str] | None) -> None:
+            if values:
+                changes = {
+                    "title": values["title"],
+                    "owner": values["owner"],
+                    "due_date": date.fromisoformat(values["due"]),
+                }
+                self._apply(
+                    f"action {action_id} saved",
+                    lambda: pdca_actions.edit_action(
+                        services.engine, action_id, read_version=version, actor=services.actor, changes=changes
+                    ),
+                )
+
+        fields = [
+            Field("title", "Action", action.title),
+            Field("owner", "Owner", action.owner),
+            Field("due", "Deadline", str(action.due_date), "YYYY-MM-DD"),
+        ]
+        self.app.push_screen(FormScreen(f"Action {action_id}", fields, validate=valid), done)
+
+    def action_action_done(self) -> None:
+        action = self._selected_action()
         if action is None or action.id is None:
             return
         services = self.bihuan.services
