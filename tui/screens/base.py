@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, cast
 
 from textual.app import SystemCommand
 from textual.screen import Screen
+
+from bihuan.core.errors import BihuanError, StaleWriteError
 
 if TYPE_CHECKING:
     from bihuan.tui.app import BihuanApp
@@ -36,3 +38,23 @@ class BihuanScreen(Screen[None]):
 
     def refresh_data(self) -> None:
         """Reload what the screen shows (the screens with data override this)."""
+
+    def apply_change(self, label: str, change: Callable[[], object], *, reload: Callable[[], object]) -> bool:
+        """Run one of the team's edits and say how it went; reload either way.
+
+        A stale write (someone else changed the row since it was read) is shown as such,
+        any other refusal (a gate, a bad value) with its reason; nothing is overwritten.
+        """
+        try:
+            change()
+        except StaleWriteError as exc:
+            self.notify(str(exc), title="Someone else changed this", severity="error", timeout=10, markup=False)
+            return False
+        except BihuanError as exc:
+            self.notify(str(exc), title=f"{label}: refused", severity="error", timeout=8, markup=False)
+            return False
+        else:
+            self.notify(label, markup=False)
+            return True
+        finally:
+            reload()

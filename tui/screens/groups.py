@@ -3,7 +3,7 @@ the team's corrections (rename, merge, split) and "open an improvement task" fro
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -144,16 +144,14 @@ class GroupsScreen(BihuanScreen):
             self.notify("No group selected", severity="warning")
         return group_id
 
-    def _write(self, label: str, change: object) -> None:
+    def _write(self, label: str, change: Any) -> None:
         """Run ``change(session)`` in a write transaction; report the outcome."""
-        try:
+
+        def write() -> None:
             with session_scope(self.bihuan.services.engine, write=True) as session:
-                change(session)  # type: ignore[operator]
-        except BihuanError as exc:
-            self.notify(str(exc), title=f"{label} refused", severity="error", markup=False)
-            return
-        self.notify(label, markup=False)
-        self.action_reload()
+                change(session)
+
+        self.apply_change(label, write, reload=self.action_reload)
 
     def action_rename(self) -> None:
         group_id = self._with_group()

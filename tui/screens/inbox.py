@@ -8,7 +8,7 @@ what the first did, on a million items too.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -251,14 +251,8 @@ class InboxScreen(BihuanScreen):
         form = FormScreen(f"Move item {item_id} to group", [Field("group", "Group id")], validate=valid)
         self.app.push_screen(form, done)
 
-    def _case_change(self, label: str, change: object) -> None:
-        try:
-            change()  # type: ignore[operator]
-        except BihuanError as exc:
-            self.notify(str(exc), title=f"{label}: refused", severity="error", markup=False)
-            return
-        self.notify(label, markup=False)
-        self.load_page()
+    def _case_change(self, label: str, change: Any) -> None:
+        self.apply_change(label, change, reload=self.load_page)
 
     def action_respond(self) -> None:
         item_id, services = self.selected_item, self.bihuan.services

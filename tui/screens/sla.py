@@ -3,7 +3,7 @@ ones marked), and the follow-up calls to make; answer, resolve and record outcom
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -12,7 +12,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static
 
-from bihuan.core.errors import BihuanError, StaleWriteError
 from bihuan.core.sla import cases as sla_cases
 from bihuan.core.sla import followups as sla_followups
 from bihuan.storage import case_queries as cq
@@ -124,16 +123,8 @@ class SlaScreen(BihuanScreen):
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return int(key) if key is not None else None
 
-    def _apply(self, label: str, change: object) -> None:
-        try:
-            change()  # type: ignore[operator]
-        except StaleWriteError as exc:
-            self.notify(str(exc), title="Someone else changed this case", severity="error", timeout=10, markup=False)
-        except BihuanError as exc:
-            self.notify(str(exc), title=f"{label}: refused", severity="error", markup=False)
-        else:
-            self.notify(label, markup=False)
-        self.load()
+    def _apply(self, label: str, change: Any) -> None:
+        self.apply_change(label, change, reload=self.load)
 
     def action_respond(self) -> None:
         item = self._selected("cases")

@@ -17,7 +17,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static
 
-from bihuan.core.errors import BihuanError, StaleWriteError
 from bihuan.core.pdca import actions as pdca_actions
 from bihuan.core.pdca import tasks as pdca_tasks
 from bihuan.core.pdca.metrics import format_value
@@ -34,6 +33,13 @@ def _is_date(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _action_problem(values: dict[str, str]) -> str | None:
+    """What is wrong with an action form's values, or ``None``."""
+    if not values["title"] or not values["owner"]:
+        return "an action needs a title and an owner"
+    return None if _is_date(values["due"]) else "the deadline is YYYY-MM-DD"
 
 
 class TaskScreen(BihuanScreen):
@@ -151,16 +157,7 @@ class TaskScreen(BihuanScreen):
     # ── edits ────────────────────────────────────────────────────────────────────────
 
     def _apply(self, label: str, change: Any) -> None:
-        """Run one edit; a refused one (stale, gate, bad value) is shown, then the task reloaded."""
-        try:
-            change()
-        except StaleWriteError as exc:
-            self.notify(str(exc), title="Someone else changed this task", severity="error", timeout=10, markup=False)
-        except BihuanError as exc:
-            self.notify(str(exc), title=f"{label}: refused", severity="error", timeout=8, markup=False)
-        else:
-            self.notify(label, markup=False)
-        self.load()
+        self.apply_change(label, change, reload=self.load)
 
     @property
     def _version(self) -> int:
@@ -237,11 +234,6 @@ class TaskScreen(BihuanScreen):
     def action_add_action(self) -> None:
         services = self.bihuan.services
 
-        def valid(values: dict[str, str]) -> str | None:
-            if not values["title"] or not values["owner"]:
-                return "an action needs a title and an owner"
-            return None if _is_date(values["due"]) else "the deadline is YYYY-MM-DD"
-
         def done(values: dict[str, str] | None) -> None:
             if values:
                 self._apply(
@@ -257,7 +249,7 @@ class TaskScreen(BihuanScreen):
                 )
 
         fields = [Field("title", "Action"), Field("owner", "Owner"), Field("due", "Deadline", "", "YYYY-MM-DD")]
-        self.app.push_screen(FormScreen(f"New action for task {self.task_id}", fields, validate=valid), done)
+        self.app.push_screen(FormScreen(f"New action for task {self.task_id}", fields, validate=_action_problem), done)
 
     def _selected_action(self) -> Action | None:
         if self.view is None or not self.view.actions:
@@ -272,11 +264,6 @@ class TaskScreen(BihuanScreen):
             return
         services = self.bihuan.services
         action_id, version = action.id, action.version
-
-        def valid(values: dict[str, str]) -> str | None:
-            if not values["title"] or not values["owner"]:
-                return "an action needs a title and an owner"
-            return None if _is_date(values["due"]) else "the deadline is YYYY-MM-DD"
 
         def done(values: dict[str, str] | None) -> None:
             if values:
@@ -297,7 +284,7 @@ class TaskScreen(BihuanScreen):
             Field("owner", "Owner", action.owner),
             Field("due", "Deadline", str(action.due_date), "YYYY-MM-DD"),
         ]
-        self.app.push_screen(FormScreen(f"Action {action_id}", fields, validate=valid), done)
+        self.app.push_screen(FormScreen(f"Action {action_id}", fields, validate=_action_problem), done)
 
     def action_action_done(self) -> None:
         action = self._selected_action()
