@@ -9,12 +9,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
 from bihuan.core.types import BadRecord, Checkpoint, Item
+
+if TYPE_CHECKING:
+    from bihuan.core.http import Http
 
 CollectorOutput = Item | Checkpoint | BadRecord
 
@@ -49,6 +52,7 @@ class RunContext:
     :ivar config: the validated ``Config`` of the collector.
     :ivar timezone: the zone naive timestamps in the source are read in.
     :ivar log: a logger named after the instance.
+    :ivar http: the HTTP client for sources on the network (a property).
     """
 
     instance: str
@@ -57,6 +61,24 @@ class RunContext:
     config: Any
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("bihuan.collector"))
+    _http: Http | None = field(default=None, repr=False)
+
+    @property
+    def http(self) -> Http:
+        """The run's HTTP client (see :mod:`bihuan.core.http`), made on first use from the
+        config's ``timeout_seconds``, ``retries`` and ``backoff_seconds``; closed by the
+        pipeline when the run ends."""
+        if self._http is None:
+            from bihuan.core.http import Http, HttpSettings
+
+            self._http = Http(self.instance, HttpSettings.from_config(self.config))
+        return self._http
+
+    def close(self) -> None:
+        """Release what the run opened (the HTTP client)."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
 
 @runtime_checkable

@@ -127,7 +127,11 @@ def item_problem(item: Item) -> tuple[str, str] | None:
         if not isinstance(nps, int) or isinstance(nps, bool) or not 0 <= nps <= 10:
             return "nps", f"nps {nps!r} is not an integer 0..10"
     rating = item.rating
-    if rating is not None and type(rating) is not float and (isinstance(rating, bool) or not isinstance(rating, int | float)):
+    if (
+        rating is not None
+        and type(rating) is not float
+        and (isinstance(rating, bool) or not isinstance(rating, int | float))
+    ):
         return "rating", f"rating {rating!r} is not a number"
     return None
 
@@ -289,6 +293,8 @@ def run_collector(
         report.error = type(exc).__name__
         _finish(report, engine)
         raise
+    finally:
+        ctx.close()
     _finish(report, engine)
     if hooks.on_run_finished:
         hooks.on_run_finished(report)

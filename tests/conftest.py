@@ -146,3 +146,16 @@ def register_plugin(pm: BihuanPluginManager) -> Iterator[Any]:
     yield register
     for name in names:
         pm.remove_plugin(name)
+
+
+# ── HTTP sources ──────────────────────────────────────────────────────────────────────
+
+
+@pytest.fixture
+def api() -> Iterator[Any]:
+    """A real HTTP server on 127.0.0.1 (see ``tests/apiserver.py``)."""
+    from tests.apiserver import ApiServer
+
+    server = ApiServer()
+    yield server
+    server.close()
