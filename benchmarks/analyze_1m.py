@@ -13,9 +13,17 @@ Items: texts of the generated demo set (52 weeks, four channels, ground-truth ca
 recombined with clauses of other texts, so that a million texts are varied as real ones
 are, over one year, with customer numbers from a pool of 200,000 (repeat contacts).
 
+The full analysis can be done once and kept (``--base PATH``: built there when missing,
+else reused and never changed); every incremental measurement then runs on a fresh copy
+of it. ``--compare REV`` measures, in the same run and on copies of the same database,
+the incremental step with the code of git revision ``REV`` too (its tree exported to a
+temporary directory), alternating old and new ``--repeat`` times. Before each timed run
+the copy is brought to that code's schema (untimed: a one-time upgrade, timed separately).
+
 Usage::
 
     .venv/bin/python benchmarks/analyze_1m.py [--rows 1000000] [--keep]
+    .venv/bin/python benchmarks/analyze_1m.py --base /tmp/analysed-1m.db --compare HEAD~3 --repeat 3
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,6 +49,7 @@ from bihuan.storage.migrate import upgrade_database
 
 BIHUAN = [sys.executable, "-c", "from bihuan.tui.cli import main; main()"]
 START = datetime(2025, 11, 17, tzinfo=UTC)
+REPO = Path(__file__).resolve().parent.parent
 
 
 def corpus() -> list[tuple[str, str]]:
@@ -89,9 +99,15 @@ def fill(db: Path, rows: list[tuple]) -> None:
     engine.dispose()
 
 
-def analyze(db: Path, home: Path) -> tuple[float, float, dict]:
-    """Wall seconds, peak RSS (MB) and the --json report of one ``bihuan analyze``."""
+def analyze(db: Path, home: Path, code: Path | None = None) -> tuple[float, float, dict]:
+    """Wall seconds, peak RSS (MB) and the --json report of one ``bihuan analyze``.
+
+    :param code: a directory holding another tree's ``bihuan`` package (see
+        :func:`export_tree`) to run instead of this checkout.
+    """
     env = {**os.environ, "BIHUAN_HOME": str(home), "BIHUAN_LOAD_PLUGINS": ""}
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
     probe = (
         "import resource, subprocess, sys, time, json\n"
         "t = time.perf_counter()\n"
@@ -110,6 +126,65 @@ def analyze(db: Path, home: Path) -> tuple[float, float, dict]:
     return data["elapsed"], data["rss"], json.loads(data["out"])
 
 
+def export_tree(rev: str, into: Path) -> Path:
+    """``git archive`` of ``rev`` under ``into``, laid out as an importable ``bihuan``
+    namespace (``into/bihuan/core`` …); returns the directory to put on PYTHONPATH."""
+    tree = into / "tree"
+    tree.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    package = into / "bihuan"
+    package.mkdir()
+    for name in ("core", "plugins", "collectors", "storage", "tui"):
+        (package / name).symlink_to(tree / name)
+    return into
+
+
+def tree_head(code: Path | None) -> str:
+    """The newest migration of a tree (this checkout when ``code`` is None)."""
+    env = {**os.environ, **({"PYTHONPATH": str(code)} if code else {})}
+    probe = "from bihuan.storage.migrate import head_revision; print(head_revision())"
+    return subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def migrate(db: Path, revision: str) -> float:
+    """Bring ``db`` to ``revision`` with this checkout's migrations (up or down); seconds."""
+    from alembic import command
+
+    from bihuan.storage.migrate import alembic_config, current_revision
+
+    engine = create_db_engine(f"sqlite:///{db}")
+    started = time.perf_counter()
+    current = current_revision(engine)
+    if current != revision:
+        cfg = alembic_config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            if current is not None and current > revision:  # revisions are numbered 0001, 0002 …
+                command.downgrade(cfg, revision)
+            else:
+                command.upgrade(cfg, revision)
+    engine.dispose()
+    return time.perf_counter() - started
+
+
+def incremental(base: Path, work: Path, more: list[tuple], code: Path | None, head: str) -> tuple[float, float, dict]:
+    """Copy ``base``, bring it to ``head``, add ``more`` items, time ``bihuan analyze``."""
+    db = work / "incremental.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(base, db)
+    migrate(db, head)
+    fill(db, more)
+    try:
+        return analyze(db, work, code)
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+
 def naive_snownlp(texts: list[str]) -> float:
     from snownlp import SnowNLP
 
@@ -123,44 +198,79 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--more", type=int, default=10_000)
+    parser.add_argument("--base", type=Path, help="the analysed database: reused if it exists, else built and kept")
+    parser.add_argument("--compare", metavar="REV", help="also time the incremental step with git revision REV")
+    parser.add_argument("--repeat", type=int, default=1, help="incremental measurements per side")
     parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bihuan-analyze-db-"))
-    db = work / "bihuan.db"
-    started = time.perf_counter()
-    rows = items(args.rows, first=0, start=START, span=timedelta(weeks=52), seed=1)
-    fill(db, rows)
-    texts = [r[3] for r in random.Random(2).sample(rows, 2000)]
-    del rows
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
-    print(f"prepared {args.rows:,} items in {time.perf_counter() - started:.0f} s ({db})")
-
-    seconds, rss, report = analyze(db, work)
-    print(
-        f"full: {report['analysed']:,} items in {seconds:.1f} s ({report['analysed'] / seconds:,.0f} items/s), "
-        f"peak RSS {rss:,.0f} MB, {report['groups']:,} groups, {report['duplicates']:,} repeats linked, "
-        f"{len(report['spikes'])} spikes"
-    )
+    texts: list[str] = []
+    base = args.base
+    if base is None or not base.exists():
+        db = work / "bihuan.db"
+        started = time.perf_counter()
+        rows = items(args.rows, first=0, start=START, span=timedelta(weeks=52), seed=1)
+        fill(db, rows)
+        texts = [r[3] for r in random.Random(2).sample(rows, 2000)]
+        del rows
+        print(f"prepared {args.rows:,} items in {time.perf_counter() - started:.0f} s ({db})")
+        seconds, rss, report = analyze(db, work)
+        print(
+            f"full: {report['analysed']:,} items in {seconds:.1f} s ({report['analysed'] / seconds:,.0f} items/s), "
+            f"peak RSS {rss:,.0f} MB, {report['groups']:,} groups, {report['duplicates']:,} repeats linked, "
+            f"{len(report['spikes'])} spikes"
+        )
+        if base is not None:
+            shutil.copyfile(db, base)
+        base = db
+    else:
+        print(f"reusing the analysed database {base}")
 
     more = items(args.more, first=args.rows, start=START + timedelta(weeks=52), span=timedelta(days=2), seed=3)
-    fill(db, more)
-    inc_seconds, inc_rss, inc = analyze(db, work)
-    print(
-        f"incremental: {inc['analysed']:,} new items in {inc_seconds:.2f} s (engine {inc['seconds']:.2f} s), "
-        f"peak RSS {inc_rss:,.0f} MB, {inc['new_groups']} new groups"
-    )
+    sides: list[tuple[str, Path | None]] = [("this checkout", None)]
+    if args.compare:
+        sides.insert(0, (f"{args.compare} ({git_rev(args.compare)})", export_tree(args.compare, work / "old")))
+    heads = {label: tree_head(code) for label, code in sides}
+    upgrade_copy = work / "upgrade.db"
+    shutil.copyfile(base, upgrade_copy)
+    from bihuan.storage.migrate import current_revision
 
-    naive = naive_snownlp(texts)
-    print(
-        f"baseline: plain snownlp sentiment only {naive:,.0f} items/s; full pipeline / baseline = "
-        f"{report['analysed'] / seconds / naive:,.0f}x"
-    )
+    engine = create_db_engine(f"sqlite:///{upgrade_copy}")
+    at = current_revision(engine)
+    engine.dispose()
+    if at != heads["this checkout"]:
+        print(
+            f"schema upgrade {at} -> {heads['this checkout']} on the analysed database: {migrate(upgrade_copy, heads['this checkout']):.1f} s"
+        )
+    upgrade_copy.unlink()
+    for attempt in range(args.repeat):
+        for label, code in sides:
+            inc_seconds, inc_rss, inc = incremental(base, work, more, code, heads[label])
+            print(
+                f"incremental [{label}] #{attempt + 1}: {inc['analysed']:,} new items in {inc_seconds:.2f} s "
+                f"(engine {inc['seconds']:.2f} s), peak RSS {inc_rss:,.0f} MB, {inc['new_groups']} new groups, "
+                f"{inc['duplicates']:,} repeats linked, {len(inc['spikes'])} spikes"
+            )
+
+    if texts:
+        naive = naive_snownlp(texts)
+        print(
+            f"baseline: plain snownlp sentiment only {naive:,.0f} items/s; full pipeline / baseline = "
+            f"{report['analysed'] / seconds / naive:,.0f}x"
+        )
     if not args.keep:
-        for path in work.iterdir():
-            path.unlink()
-        work.rmdir()
+        shutil.rmtree(work)
+    else:
+        print(f"kept {work}")
+
+
+def git_rev(rev: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", rev], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 if __name__ == "__main__":
