@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, case, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -194,6 +194,36 @@ def analysed_rows(
     result = session.connection().execution_options(yield_per=chunk).execute(stmt)
     for row in result:
         yield AnalysedRow(*row)
+
+
+def group_period_counts(starts: Sequence[datetime], *, session: Session) -> dict[int, dict[int, int]]:
+    """Distinct complaints per group and period, counted in the database: group id →
+    {period index: count}.
+
+    Period ``k`` runs from ``starts[k]`` (ascending) to ``starts[k + 1]``, the last one
+    without an end; items before ``starts[0]``, without a group, and linked repeats
+    (``duplicate_of`` set) are not counted. Periods without items are left out. The
+    spike check reads ten weeks of a million-item database this way instead of pulling
+    ~200,000 rows into Python.
+    """
+    if not starts:
+        return {}
+    created = _ITEMS.c.created_at
+    # the newest period first: the first boundary an item is not before names its period
+    period = case(*[(created >= start, k) for k, start in reversed(list(enumerate(starts)))], else_=-1).label("period")
+    rows = (
+        select(_RESULTS.c.group_id, period)
+        .select_from(_ITEMS.join(_RESULTS, _RESULTS.c.item_id == _ITEMS.c.id))
+        .where(created >= starts[0], _RESULTS.c.group_id.is_not(None), _RESULTS.c.duplicate_of.is_(None))
+        .subquery()
+    )
+    # grouped outside: PostgreSQL does not see a CASE with bound parameters repeated in
+    # GROUP BY as the selected expression
+    stmt = select(rows.c.group_id, rows.c.period, func.count()).group_by(rows.c.group_id, rows.c.period)
+    counts: dict[int, dict[int, int]] = {}
+    for group_id, k, n in session.connection().execute(stmt):
+        counts.setdefault(group_id, {})[k] = n
+    return counts
 
 
 # ── spikes and model state ─────────────────────────────────────────────────────────────

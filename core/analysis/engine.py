@@ -37,7 +37,7 @@ from bihuan.core.analysis.keywords import KeywordExtractor
 from bihuan.core.analysis.sentiment import label_for
 from bihuan.core.analysis.state import KEYWORD_STATE, load_group_index, load_keywords, save_groups
 from bihuan.core.analysis.taxonomy import Taxonomy, load_taxonomy
-from bihuan.core.analysis.weekly import group_spikes
+from bihuan.core.analysis.weekly import SpikeRule, detect_spikes, week_periods
 from bihuan.storage import analysis_queries as aq
 from bihuan.storage.engine import session_scope
 from bihuan.storage.types import utcnow
@@ -212,10 +212,13 @@ def _fire_spikes(engine: Engine, *, zone: ZoneInfo, hooks: AnalysisHooks) -> lis
         newest = aq.newest_item_at(session=session)
         if newest is None:
             return []
-        # the weeks the rule looks at: the running one, the one before, and their baselines
+        # the weeks the rule looks at: the running one, the one before, and their baselines,
+        # counted per group in the database (reading the ~10 weeks' rows took seconds)
         since = newest - timedelta(weeks=SPIKE_BASELINE_WEEKS + 2, days=1)
-        rows = aq.analysed_rows(since=since, session=session)
-        spikes = group_spikes(rows, zone=zone, as_of=newest, baseline_weeks=SPIKE_BASELINE_WEEKS)
+        periods = week_periods(since, newest, zone)
+        counts = aq.group_period_counts([start for _, start in periods], session=session)
+        by_group = {gid: {periods[k][0]: n for k, n in weeks.items()} for gid, weeks in counts.items()}
+        spikes = detect_spikes(by_group, zone, as_of=newest, rule=SpikeRule(baseline_weeks=SPIKE_BASELINE_WEEKS))
     fired: list[dict[str, Any]] = []
     for spike in spikes:
         with session_scope(engine, write=True) as session:

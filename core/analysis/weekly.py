@@ -38,6 +38,7 @@ __all__ = [
     "detect_spikes",
     "group_spikes",
     "poisson_upper_tail",
+    "week_periods",
     "week_start",
     "weekly_counts",
 ]
@@ -49,6 +50,24 @@ def week_start(moment: datetime, zone: ZoneInfo) -> date:
     """The Monday (in ``zone``) of the week ``moment`` falls in."""
     local = moment.astimezone(zone).date()
     return local - timedelta(days=local.weekday())
+
+
+def week_periods(since: datetime, until: datetime, zone: ZoneInfo) -> list[tuple[date, datetime]]:
+    """The weeks from ``since`` to ``until`` as (Monday, first instant counted), ascending:
+    the first week counts from ``since``, the others from their local Monday midnight.
+
+    Counting items by these periods (``storage.analysis_queries.group_period_counts``)
+    gives what :func:`weekly_counts` gives for the items from ``since`` on, without
+    reading them into Python.
+    """
+    first = week_start(since, zone)
+    last = week_start(until, zone)
+    periods = [(first, since)]
+    monday = first + WEEK
+    while monday <= last:
+        periods.append((monday, datetime(monday.year, monday.month, monday.day, tzinfo=zone)))
+        monday += WEEK
+    return periods
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,3 +122,28 @@ def test_the_engines_call_finds_the_demo_spike_on_the_database(demo_engine: Engi
     top = spikes[0]
     assert top.week == date(2026, 11, 9) and top.count >= 5 and top.score >= 2
     assert "转账" in labels[top.group_id] or "卡顿" in labels[top.group_id]
+
+
+def test_weekly_counts_made_by_the_database_equal_the_streamed_ones(demo_engine: Engine) -> None:
+    """What the engine's spike check asks the database for is what streaming the rows
+    gives: per group and week, repeats left out — in Shanghai and across New York's
+    change from daylight saving time (2026-11-01), from a start in the middle of a week."""
+    from bihuan.core.analysis.weekly import week_periods
+
+    analyze(demo_engine)
+    with session_scope(demo_engine) as session:
+        newest = aq.newest_item_at(session=session)
+        assert newest is not None
+        for zone in (SHANGHAI, ZoneInfo("America/New_York")):
+            for since in (newest - timedelta(weeks=10, days=1), newest - timedelta(weeks=3, hours=77)):
+                streamed = weekly_counts(aq.analysed_rows(since=since, session=session), zone).by_group
+                periods = week_periods(since, newest, zone)
+                counted = aq.group_period_counts([start for _, start in periods], session=session)
+                in_sql = {gid: {periods[k][0]: n for k, n in weeks.items()} for gid, weeks in counted.items()}
+                assert in_sql == {gid: dict(weeks) for gid, weeks in streamed.items()}
+                assert sum(map(sum, (w.values() for w in in_sql.values()))) > 100
+    assert week_periods(MONDAY + timedelta(days=2), MONDAY + timedelta(days=16), SHANGHAI) == [
+        (date(2026, 11, 2), MONDAY + timedelta(days=2)),
+        (date(2026, 11, 9), datetime(2026, 11, 9, tzinfo=SHANGHAI)),
+        (date(2026, 11, 16), datetime(2026, 11, 16, tzinfo=SHANGHAI)),
+    ]
