@@ -1,0 +1,141 @@
+"""Any JSON REST API — complaint platforms, in-house systems — configured in plugins.toml.
+
+``[collectors.<name>]`` with ``collector = "json_api"``::
+
+    base_url = "https://complaints.example.com/api/v1/complaints"   # the list endpoint
+    headers = { Authorization = { "$env" = "COMPLAINTS_TOKEN" } }
+    items_path = "data.items"           # where the list is in each page ("" for a bare list)
+    fields = { external_id = "id", text = "content", created_at = "createdAt",
+               customer_ref = "user.id", rating = "score", url = "link" }
+    pagination = "cursor"               # none | cursor | page | offset | link
+    cursor_param = "cursor"             # cursor: sent with the value found at cursor_path
+    cursor_path = "data.next_cursor"
+    page_size = 100                     # page and offset: the page size, sent as size_param
+    since_param = "updated_since"       # optional: sent with the newest created_at of the last run
+
+A run checkpoints after every page with where the next page starts, so a failed run
+resumes there; with ``since_param`` the next run asks only for what is newer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from bihuan.collectors.http_base import HttpCollectorConfig, field_of, id_of, item_or_bad, number_of, text_of, time_of
+from bihuan.core.collector import CollectorOutput, RunContext
+from bihuan.core.errors import RecordError
+from bihuan.core.types import Checkpoint, Item
+
+FIELDS = ("external_id", "text", "created_at", "rating", "nps", "customer_ref", "url", "channel")
+
+
+class JsonApiConfig(HttpCollectorConfig):
+    headers: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, str] = Field(default_factory=dict)
+    items_path: str = ""
+    #: item field → dotted path in a record; external_id and text are required
+    fields: dict[str, str]
+    pagination: Literal["none", "cursor", "page", "offset", "link"] = "none"
+    cursor_param: str = "cursor"
+    cursor_path: str = "next_cursor"
+    page_param: str = "page"
+    first_page: int = 1
+    offset_param: str = "offset"
+    size_param: str = "limit"
+    page_size: int = Field(default=100, gt=0)
+    since_param: str | None = None
+    #: a safety stop: pages per run
+    max_pages: int = Field(default=10_000, gt=0)
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(FIELDS))
+        if unknown:
+            raise ValueError(f"unknown fields {', '.join(unknown)} (known: {', '.join(FIELDS)})")
+        missing = [f for f in ("external_id", "text") if f not in value]
+        if missing:
+            raise ValueError(f"map {' and '.join(missing)}")
+        return value
+
+
+class JsonApiCollector:
+    name: ClassVar[str] = "json_api"
+    channel: ClassVar[str] = "other"
+    Config: ClassVar[type[JsonApiConfig]] = JsonApiConfig
+
+    def check(self, ctx: RunContext) -> None:
+        config: JsonApiConfig = ctx.config
+        data, _ = ctx.http.get_json(config.base_url, params=config.params, headers=config.headers)
+        if not isinstance(field_of(data, config.items_path) if config.items_path else data, list):
+            raise RecordError(f"items_path {config.items_path!r} does not lead to a list in the answer")
+
+    def collect(self, ctx: RunContext, state: dict[str, Any] | None) -> Iterator[CollectorOutput]:
+        config: JsonApiConfig = ctx.config
+        state = state or {}
+        since = state.get("since")
+        newest = state.get("newest") or since
+        position = state.get("next")  # where a failed run stopped
+        url: str | None = config.base_url
+        for page in range(1, config.max_pages + 1):
+            params = dict(config.params)
+            if config.since_param and since:
+                params[config.since_param] = since
+            if config.pagination in ("page", "offset"):
+                params[config.size_param] = str(config.page_size)
+            if config.pagination == "cursor" and position:
+                params[config.cursor_param] = position
+            elif config.pagination == "page":
+                params[config.page_param] = str(position or config.first_page)
+            elif config.pagination == "offset":
+                params[config.offset_param] = str(position or 0)
+            elif config.pagination == "link" and position:
+                url, params = position, {}
+            data, response = ctx.http.get_json(url, params=params, headers=config.headers)  # type: ignore[arg-type]
+            records = field_of(data, config.items_path) if config.items_path else data
+            if not isinstance(records, list):
+                raise RecordError(f"items_path {config.items_path!r} does not lead to a list in page {page}")
+            for n, raw in enumerate(records, 1):
+                output = item_or_bad(ctx, raw, self.parse_record, f"page {page} record {n}")
+                if isinstance(output, Item) and output.created_at is not None:
+                    stamp = output.created_at.isoformat()
+                    newest = stamp if newest is None or datetime.fromisoformat(newest) < output.created_at else newest
+                yield output
+            position = self._next(config, data, response, position, len(records))
+            if position is None:
+                break
+            yield Checkpoint({"since": since, "newest": newest, "next": position})
+        yield Checkpoint({"since": newest, "newest": newest, "next": None})
+
+    @staticmethod
+    def _next(config: JsonApiConfig, data: Any, response: Any, position: Any, count: int) -> Any:
+        if config.pagination == "cursor":
+            cursor = field_of(data, config.cursor_path)
+            return str(cursor) if cursor not in (None, "") and count else None
+        if config.pagination == "page":
+            return (int(position or config.first_page) + 1) if count >= config.page_size else None
+        if config.pagination == "offset":
+            return (int(position or 0) + count) if count >= config.page_size else None
+        if config.pagination == "link":
+            return response.links.get("next", {}).get("url")
+        return None
+
+    def parse_record(self, ctx: RunContext, raw: Any) -> Item:
+        fields: dict[str, str] = ctx.config.fields
+        if not isinstance(raw, dict):
+            raise RecordError("a record must be an object")
+        nps = number_of(raw, fields["nps"], low=0, high=10) if "nps" in fields else None
+        return Item(
+            external_id=id_of(raw, fields["external_id"])[:300],
+            text=text_of(raw, fields["text"], required=True) or "",
+            created_at=time_of(raw, fields["created_at"]) if "created_at" in fields else None,
+            channel=text_of(raw, fields["channel"]) if "channel" in fields else None,
+            rating=number_of(raw, fields["rating"], low=0, high=5) if "rating" in fields else None,
+            nps=int(nps) if nps is not None else None,
+            customer_ref=text_of(raw, fields["customer_ref"]) if "customer_ref" in fields else None,
+            url=text_of(raw, fields["url"]) if "url" in fields else None,
+        )
