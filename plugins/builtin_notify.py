@@ -34,6 +34,22 @@ if TYPE_CHECKING:
 log = logging.getLogger("bihuan.notify")
 #: seconds the queue may take to drain when the process exits
 EXIT_FLUSH_SECONDS = 5.0
+THREAD_NAME = "bihuan-notify"
+
+
+class _HideNotifierRequests(logging.Filter):
+    """httpx logs every request's full URL at INFO (``bihuan -v``), and a robot's URL
+    carries its key: drop those records when they come from the notifier's thread (its
+    own log names the target instead)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != THREAD_NAME
+
+
+def _hide_request_urls() -> None:
+    httpx_log = logging.getLogger("httpx")
+    if not any(isinstance(f, _HideNotifierRequests) for f in httpx_log.filters):
+        httpx_log.addFilter(_HideNotifierRequests())
 
 
 class Notifier:
@@ -41,11 +57,12 @@ class Notifier:
 
     def __init__(self, settings: NotifySettings) -> None:
         self.settings = settings
-        self._queue: queue.Queue[Notice | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="bihuan-notify", daemon=True)
-        self._thread.start()
         self.sent = 0
         self.failed = 0
+        self._queue: queue.Queue[Notice | None] = queue.Queue()
+        _hide_request_urls()
+        self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
+        self._thread.start()
 
     def submit(self, notice: Notice) -> None:
         if any(notice.kind in t.events for t in self.settings.targets):
@@ -113,7 +130,10 @@ def configure(settings: Settings) -> None:
         _notifier = None
     if settings.notify.targets:
         _notifier = Notifier(settings.notify)
-        atexit.register(_close_at_exit)
+
+
+# registered once: it closes whichever notifier is running when the process exits
+atexit.register(_close_at_exit)
 
 
 def _submit(notice: Notice) -> None:

@@ -67,6 +67,9 @@ def post_once(client: httpx.Client, target: NotifyTarget, notice: Notice) -> Non
         url = f"{url}{'&' if '?' in url else '?'}timestamp={timestamp}&sign={dingtalk_sign(secret, timestamp)}"
     try:
         response = client.post(url, json=payload_for(target, notice), headers=headers)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol):
+        # the message may quote the URL, key and all; a wrong URL stays wrong on retry
+        raise DeliveryError("the URL is not a valid http(s) URL", retry=False) from None
     except httpx.TimeoutException:
         raise DeliveryError("timed out", retry=True) from None
     except httpx.TransportError as exc:
@@ -118,5 +121,6 @@ def deliver(
             sleep(wait)
             wait *= 2
         else:
+            log.debug("notify %s: %s posted", target.name, notice.kind)
             return True
     return False

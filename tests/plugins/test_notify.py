@@ -10,6 +10,7 @@ import hmac
 import json
 import logging
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 
 from bihuan.core.config import Settings
-from bihuan.core.notices import SlaBreach, StageChanged
+from bihuan.core.notices import ActionOverdue, SlaBreach, StageChanged
 from bihuan.plugins import builtin_notify
 from bihuan.plugins.manager import BihuanPluginManager
 
@@ -50,7 +51,7 @@ def robots() -> Iterator[tuple[Robots, str]]:
     state = Robots()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802  (http.server's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             path, _, query = self.path.partition("?")
             with state.lock:
@@ -65,6 +66,8 @@ def robots() -> Iterator[tuple[Robots, str]]:
                 )
                 answers = state.script.get(path) or []
                 status, answer = answers.pop(0) if answers else (200, {"errcode": 0, "errmsg": "ok"})
+            if path == "/slow":
+                time.sleep(0.5)
             data = json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -76,7 +79,7 @@ def robots() -> Iterator[tuple[Robots, str]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield state, f"http://127.0.0.1:{server.server_address[1]}"
@@ -95,7 +98,11 @@ def configure(pm: BihuanPluginManager) -> Iterator[Any]:
 
 
 def test_wecom_dingtalk_and_a_webhook_get_their_payloads(
-    pm: BihuanPluginManager, robots: tuple[Robots, str], configure: Any, monkeypatch: pytest.MonkeyPatch
+    pm: BihuanPluginManager,
+    robots: tuple[Robots, str],
+    configure: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     state, base = robots
     monkeypatch.setenv("WECOM_URL", f"{base}/cgi-bin/webhook/send?key=wecom-key-123")
@@ -115,9 +122,14 @@ def test_wecom_dingtalk_and_a_webhook_get_their_payloads(
             },
         ]
     )
-    pm.hook.on_sla_breach(breach=BREACH)
-    pm.hook.on_task_stage_changed(change=MOVED)
-    assert builtin_notify.flush(10)
+    with caplog.at_level(logging.DEBUG):  # as under `bihuan -vv`: httpx logs each request's URL at INFO
+        pm.hook.on_sla_breach(breach=BREACH)
+        pm.hook.on_task_stage_changed(change=MOVED)
+        assert builtin_notify.flush(10)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "notify team: sla_breach posted" in logged
+    for secret in ("wecom-key-123", "ding-token-456", DING_SECRET, "hook-token-789"):
+        assert secret not in logged
 
     by_path: dict[str, list[dict[str, Any]]] = {}
     for request in state.requests:
@@ -145,27 +157,38 @@ def test_wecom_dingtalk_and_a_webhook_get_their_payloads(
 
 
 def test_failures_are_retried_and_delivered_once(
-    pm: BihuanPluginManager, robots: tuple[Robots, str], configure: Any
+    pm: BihuanPluginManager, robots: tuple[Robots, str], configure: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     state, base = robots
     state.script["/flaky"] = [(500, {}), (200, {"errcode": 0})]
     state.script["/limited"] = [(200, {"errcode": 45009, "errmsg": "api freq out of limit"}), (200, {"errcode": 0})]
-    state.script["/refused"] = [(400, {"errcode": 93000, "errmsg": "invalid webhook url"})]
+    state.script["/ding-limited"] = [(200, {"errcode": 130101, "errmsg": "send too fast"}), (200, {"errcode": 0})]
+    # WeCom answers a wrong key with HTTP 200 and errcode 93000: retrying cannot help
+    state.script["/wrong-key"] = [(200, {"errcode": 93000, "errmsg": "invalid webhook url"})]
+    state.script["/bad-request"] = [(400, {})]
     configure(
         [
             {"name": "flaky", "kind": "wecom", "url": f"{base}/flaky"},
             {"name": "limited", "kind": "wecom", "url": f"{base}/limited"},
-            {"name": "refused", "kind": "wecom", "url": f"{base}/refused"},
+            {"name": "ding-limited", "kind": "dingtalk", "url": f"{base}/ding-limited"},
+            {"name": "wrong-key", "kind": "wecom", "url": f"{base}/wrong-key"},
+            {"name": "bad-request", "kind": "webhook", "url": f"{base}/bad-request"},
         ]
     )
-    pm.hook.on_sla_breach(breach=BREACH)
-    assert builtin_notify.flush(10)
+    with caplog.at_level(logging.WARNING, logger="bihuan.notify"):
+        pm.hook.on_sla_breach(breach=BREACH)
+        assert builtin_notify.flush(10)
     counts: dict[str, int] = {}
     for request in state.requests:
         counts[request["path"]] = counts.get(request["path"], 0) + 1
-    assert counts == {"/flaky": 2, "/limited": 2, "/refused": 1}  # a 400 is not retried
+    assert counts == {"/flaky": 2, "/limited": 2, "/ding-limited": 2, "/wrong-key": 1, "/bad-request": 1}
     notifier = builtin_notify.notifier()
-    assert notifier is not None and (notifier.sent, notifier.failed) == (2, 1)
+    assert notifier is not None and (notifier.sent, notifier.failed) == (3, 2)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert sorted(errors) == [
+        "notify bad-request: sla_breach HTTP 400 (attempt 1 of 4)",
+        "notify wrong-key: sla_breach errcode 93000: invalid webhook url (attempt 1 of 4)",
+    ]
 
 
 def test_an_unreachable_target_is_logged_without_its_secret_and_never_raises(
@@ -177,10 +200,12 @@ def test_an_unreachable_target_is_logged_without_its_secret_and_never_raises(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     monkeypatch.setenv("DEAD_URL", f"http://127.0.0.1:{port}/cgi-bin/webhook/send?key=very-secret-key")
+    monkeypatch.setenv("TYPO_URL", "http://127.0.0.1:80x/cgi-bin/webhook/send?key=typo-secret-key")
     configure(
         [
             {"name": "dead", "kind": "wecom", "url": {"$env": "DEAD_URL"}},
             {"name": "unset", "kind": "webhook", "url": {"$env": "NOT_SET_ANYWHERE"}},
+            {"name": "typo", "kind": "wecom", "url": {"$env": "TYPO_URL"}},
         ],
         retries=1,
     )
@@ -190,14 +215,34 @@ def test_an_unreachable_target_is_logged_without_its_secret_and_never_raises(
     messages = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("notify dead: sla_breach connection failed") and "attempt 2 of 2" in m for m in messages)
     assert any("NOT_SET_ANYWHERE is not set" in m for m in messages)
-    assert not any("very-secret-key" in m or str(port) in m for m in messages)
+    assert "notify typo: sla_breach the URL is not a valid http(s) URL (attempt 1 of 2)" in messages  # not retried
+    assert not any("secret-key" in m or str(port) in m or "80x" in m for m in messages)
 
 
 def test_without_targets_nothing_runs(pm: BihuanPluginManager, configure: Any) -> None:
     configure([])
     assert builtin_notify.notifier() is None
-    pm.hook.on_action_overdue  # noqa: B018  (the hook exists; calling it is a no-op)
+    overdue = ActionOverdue(
+        action_id=1, task_id=7, task_title="信用卡提额慢", title="培训", owner="王", due_date=date(2026, 11, 1)
+    )
+    assert pm.hook.on_action_overdue(overdue=overdue) == []
     assert builtin_notify.flush(0.1)
+
+
+def test_a_slow_target_never_holds_up_the_engine(
+    pm: BihuanPluginManager, robots: tuple[Robots, str], configure: Any
+) -> None:
+    state, base = robots
+    configure([{"name": "slow", "kind": "webhook", "url": f"{base}/slow"}], timeout_seconds=5)
+    started = time.monotonic()
+    for _ in range(3):
+        pm.hook.on_sla_breach(breach=BREACH)
+    queued = time.monotonic() - started
+    assert not builtin_notify.flush(0.2)  # the first post is still waiting on the server (0.5 s)
+    waited = time.monotonic() - started
+    assert queued < 0.1 and waited < 0.6, (queued, waited)
+    assert builtin_notify.flush(10)  # all three arrive in the end
+    assert len(state.requests) == 3
 
 
 def test_spikes_are_notified_with_the_groups_label(
