@@ -280,19 +280,30 @@ class RecentItem:
     duplicate_of: int | None
 
 
-def pending_summary(*, session: Session) -> tuple[int, datetime | None]:
-    """How many items are pending, and the earliest ``created_at`` among them (one scan)."""
+@dataclass(frozen=True, slots=True)
+class PendingSummary:
+    """The pending work at a glance: how many items, the earliest ``created_at`` among
+    them (where repeat linking must look back from) and the lowest id (where paging
+    through them starts, so the first page does not walk the analysed items before it)."""
+
+    count: int
+    earliest: datetime | None
+    first_id: int | None
+
+
+def pending_summary(*, session: Session) -> PendingSummary:
+    """Count, earliest ``created_at`` and lowest id of the pending items (one scan)."""
     stmt = (
-        select(func.count(), func.min(_ITEMS.c.created_at))
+        select(func.count(), func.min(_ITEMS.c.created_at), func.min(_ITEMS.c.id))
         .select_from(_ITEMS.outerjoin(_RESULTS, _RESULTS.c.item_id == _ITEMS.c.id))
         .where(or_(_RESULTS.c.item_id.is_(None), _RESULTS.c.content_hash != _ITEMS.c.content_hash))
     )
-    count, earliest = session.connection().execute(stmt).one()
+    count, earliest, first_id = session.connection().execute(stmt).one()
     if isinstance(earliest, str):  # SQLite returns min() of a text column as text
         earliest = datetime.fromisoformat(earliest).replace(tzinfo=UTC)
     elif earliest is not None and earliest.tzinfo is None:
         earliest = earliest.replace(tzinfo=UTC)
-    return int(count or 0), earliest
+    return PendingSummary(int(count or 0), earliest, first_id)
 
 
 def recent_analysed(*, since: datetime, session: Session, chunk: int = 20_000) -> Iterator[RecentItem]:
@@ -308,7 +319,9 @@ def recent_analysed(*, since: datetime, session: Session, chunk: int = 20_000) -
         )
         .select_from(_ITEMS.join(_RESULTS, _RESULTS.c.item_id == _ITEMS.c.id))
         .where(_ITEMS.c.created_at >= since, _RESULTS.c.content_hash == _ITEMS.c.content_hash)
-        .order_by(_ITEMS.c.id)
+        # "+ 0": ordered by id but not *through* the id index — SQLite would otherwise walk
+        # the whole table in id order instead of the created_at index (1M rows for 20k)
+        .order_by(_ITEMS.c.id + 0)
     )
     for row in session.connection().execution_options(yield_per=chunk).execute(stmt):
         yield RecentItem(*row)

@@ -40,9 +40,8 @@ def analyze_command(app: App, rebuild: bool, batch: int, as_json: bool) -> None:
     if rebuild:
         with session_scope(engine, write=True) as session:
             aq.forget_results(session=session)
-    with session_scope(engine) as session:
-        pending = aq.count_pending(session=session)
-    progress_bar = _AnalysisProgress(pending, enabled=sys.stderr.isatty() and not as_json)
+    # the engine tells the bar its total before the first batch (no separate count: a scan)
+    progress_bar = _AnalysisProgress(enabled=sys.stderr.isatty() and not as_json)
     with progress_bar:
         report = analyze(
             engine,
@@ -72,10 +71,20 @@ def analyze_command(app: App, rebuild: bool, batch: int, as_json: bool) -> None:
 class _AnalysisProgress:
     """A progress bar on stderr while a terminal watches; nothing otherwise."""
 
-    def __init__(self, total: int, *, enabled: bool) -> None:
-        self.total = total
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
         self._progress: Progress | None = None
-        if enabled and total:
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)
+
+    def update(self, report: AnalysisReport, remaining: int) -> None:
+        if self._progress is None and self.enabled and remaining:
+            # the first call, before any batch, brings the total
             self._progress = Progress(
                 TextColumn("analysing"),
                 BarColumn(),
@@ -84,18 +93,8 @@ class _AnalysisProgress:
                 console=Console(stderr=True),
                 transient=True,
             )
-            self._task = self._progress.add_task("analyse", total=total)
-
-    def __enter__(self) -> Self:
-        if self._progress is not None:
+            self._task = self._progress.add_task("analyse", total=report.analysed + remaining)
             self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(None, None, None)
-
-    def update(self, report: AnalysisReport, remaining: int) -> None:
         if self._progress is not None:
             self._progress.update(self._task, completed=report.analysed)
 

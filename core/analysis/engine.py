@@ -81,8 +81,7 @@ def _plugin_scores(texts: list[str], languages: list[str], hooks: AnalysisHooks)
     return [min(1.0, max(0.0, float(s))) for s in answer]
 
 
-def _pending_batches(engine: Engine, batch: int) -> Iterator[list[aq.PendingItem]]:
-    after_id = 0
+def _pending_batches(engine: Engine, batch: int, after_id: int) -> Iterator[list[aq.PendingItem]]:
     while True:
         with session_scope(engine) as session:
             items = aq.pending_items(after_id=after_id, limit=batch, session=session)
@@ -122,7 +121,8 @@ def analyze(
     :param taxonomy: the category rules (default: the shipped bank taxonomy).
     :param zone: the zone weeks are counted in (spikes).
     :param repeat_window_days: how far apart two contacts may be to count as a repeat.
-    :param progress: called after each batch with the report and the items still pending.
+    :param progress: called with the report and the items still pending, once before the
+        first batch (the total) and after each batch.
     """
     started = time.perf_counter()
     hooks = hooks or AnalysisHooks()
@@ -130,15 +130,20 @@ def analyze(
     report = AnalysisReport()
     linker = DuplicateLinker(repeat_window_days)
     with session_scope(engine) as session:
-        pending_total, earliest = aq.pending_summary(session=session)
+        pending = aq.pending_summary(session=session)
         keywords = load_keywords(session)
         index = load_group_index(keywords, session=session, settings=grouping)
-        if earliest is not None:
-            _seed_duplicates(linker, earliest, session=session)
+        if pending.earliest is not None:
+            _seed_duplicates(linker, pending.earliest, session=session)
+    pending_total = pending.count
+    if progress:
+        progress(report, pending_total)  # before the first batch: the caller learns the total
     known_groups = set(index.group_ids())
     pipeline = FeaturePipeline(taxonomy, ahead=pending_total > batch)
+    # nothing pending: no paging at all (a first page would walk every analysed item)
+    batches = _pending_batches(engine, batch, after_id=pending.first_id - 1) if pending.first_id else iter(())
     with pipeline:
-        for items, features in pipeline.run(_pending_batches(engine, batch), lambda items: [i.text for i in items]):
+        for items, features in pipeline.run(batches, lambda items: [i.text for i in items]):
             _analyse_batch(items, features, engine, hooks, keywords, index, linker, known_groups, report)
             if progress:
                 progress(report, max(0, pending_total - report.analysed))

@@ -118,3 +118,58 @@ def test_rename_from_the_cli_locks_the_label_and_keeps_history(db_url: str, engi
     assert [(g["id"], g["label"], g["items"]) for g in json.loads(listed.output)] == [(7, "信用卡提额慢", 0)]
     missing = runner.invoke(cli, ["--db", db_url, "groups", "rename", "99", "x"])
     assert missing.exit_code == 2 and "no group 99" in missing.output
+
+
+def test_the_pending_summary_counts_and_finds_where_the_work_starts(engine: Engine) -> None:
+    add_items(engine, 6)
+    with session_scope(engine) as session:
+        items = aq.pending_items(after_id=0, limit=100, session=session)
+        assert aq.pending_summary(session=session) == aq.PendingSummary(6, WHEN, items[0].id)
+    with session_scope(engine, write=True) as session:
+        aq.upsert_results([result(p.id, p.content_hash, None) for p in items], session=session)
+    with session_scope(engine) as session:
+        assert aq.pending_summary(session=session) == aq.PendingSummary(0, None, None)
+
+    # an old item changed and a new one arrived: the work starts at the changed one
+    later = datetime(2026, 10, 20, tzinfo=UTC)
+    with session_scope(engine, write=True) as session:
+        bulk.upsert_items(
+            [
+                ("survey", "S2", "survey", "改过了", None, None, None, WHEN, None, None, "new-hash"),
+                ("survey", "S9", "survey", "新来的", None, None, None, later, None, None, "h9"),
+            ],
+            run_id=None,
+            now=later,
+            session=session,
+        )
+    with session_scope(engine) as session:
+        summary = aq.pending_summary(session=session)
+        assert (summary.count, summary.earliest, summary.first_id) == (2, WHEN, items[2].id)
+
+
+def test_recent_analysed_items_come_in_id_order_from_a_moment_on(engine: Engine) -> None:
+    """What primes the repeat linker: current results only, created at or after the
+    moment, in id order even when ids and times disagree (a late import of old items)."""
+    times = [datetime(2026, 10, day, tzinfo=UTC) for day in (9, 2, 7, 8, 1, 10)]
+    rows = [
+        ("ticket", f"T{i}", "ticket", f"转账失败第{i}次", None, None, f"C{i}", at, None, None, f"t{i}")
+        for i, at in enumerate(times)
+    ]
+    with session_scope(engine, write=True) as session:
+        bulk.upsert_items(rows, run_id=None, now=WHEN, session=session)
+        session.add(IssueGroup(id=3, label="转账"))
+        session.flush()
+        items = aq.pending_items(after_id=0, limit=100, session=session)
+        aq.upsert_results([result(p.id, p.content_hash, 3) for p in items], session=session)
+        # T5 changed since it was analysed: its result is stale and left out
+        bulk.upsert_items(
+            [("ticket", "T5", "ticket", "改了", None, None, "C5", times[5], None, None, "t5-new")],
+            run_id=None,
+            now=WHEN,
+            session=session,
+        )
+    with session_scope(engine) as session:
+        recent = list(aq.recent_analysed(since=datetime(2026, 10, 7, tzinfo=UTC), session=session))
+    by_external = {p.id: int(p.text[5:-1]) for p in items}
+    assert [by_external[r.item_id] for r in recent] == [0, 2, 3]
+    assert [r.customer_ref for r in recent] == ["C0", "C2", "C3"] and {r.group_id for r in recent} == {3}

@@ -89,3 +89,16 @@ def test_a_large_run_featurises_ahead_in_a_helper_process_with_the_same_results(
     assert [r[1] for r in sample] == expected.languages
     assert [round(r[2], 9) for r in sample] == [round(s, 9) for s in expected.scores]
     assert [r[3] if isinstance(r[3], list) else __import__("json").loads(r[3]) for r in sample] == expected.categories
+
+
+def test_progress_hears_the_total_before_the_first_batch(demo_engine: Engine) -> None:
+    items = scalar(demo_engine, "SELECT count(*) FROM feedback_item")
+    calls: list[tuple[int, int]] = []
+    analyze(demo_engine, batch=1000, progress=lambda report, remaining: calls.append((report.analysed, remaining)))
+    assert calls[0] == (0, items) and calls[-1] == (items, 0)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls) and len(calls) == 1 + -(-items // 1000)
+    calls.clear()
+    assert (
+        analyze(demo_engine, progress=lambda report, remaining: calls.append((report.analysed, remaining))).batches == 0
+    )
+    assert calls == [(0, 0)]
