@@ -56,3 +56,39 @@ def test_sqlite_connection_settings(tmp_path, sqlite_template) -> None:  # type:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
     engine.dispose()
+
+
+def test_the_startup_check_agrees_with_alembic_and_does_without_it(engine: Engine, tmp_path, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    """``upgrade_database`` compares the stored revision with the newest version file
+    without importing Alembic; its answers are Alembic's."""
+    import subprocess
+    import sys
+
+    from alembic.script import ScriptDirectory
+
+    from bihuan.storage.engine import create_db_engine
+    from bihuan.storage.migrate import alembic_config
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+    with engine.connect() as conn:
+        assert current_revision(engine) == MigrationContext.configure(conn).get_current_revision() == head_revision()
+    empty = create_db_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    assert current_revision(empty) is None
+    empty.dispose()
+
+    probe = (
+        "import sys\n"
+        "from bihuan.storage.engine import create_db_engine\n"
+        "from bihuan.storage.migrate import upgrade_database\n"
+        "upgrade_database(create_db_engine(sys.argv[1]))\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    at_head = subprocess.run([sys.executable, "-c", probe, db_url], capture_output=True, text=True, check=True)
+    assert at_head.stdout.strip() == "False", at_head.stderr
+    fresh = subprocess.run(
+        [sys.executable, "-c", probe, f"sqlite:///{tmp_path / 'fresh.db'}"], capture_output=True, text=True, check=True
+    )
+    assert fresh.stdout.strip() == "True"  # an empty database is migrated by Alembic
+    upgraded = create_db_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert current_revision(upgraded) == head_revision()
+    upgraded.dispose()
