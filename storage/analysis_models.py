@@ -11,7 +11,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Integer, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bihuan.storage.types import UTCDateTime, utcnow
@@ -53,6 +53,10 @@ class ItemAnalysis(ItemAnalysisBase, table=True):
     group_id: int | None = Field(default=None, foreign_key="issue_group.id", index=True)
     duplicate_of: int | None = Field(
         default=None, foreign_key="feedback_item.id", description="an earlier item with (nearly) the same text"
+    )
+    # 0: too short to be linked by text; NULL: analysed before migration 0004 (computed when needed)
+    text_key: int | None = Field(
+        default=None, sa_type=BigInteger, description="64-bit key of the normalised text (repeat linking)"
     )
     model: str = Field(max_length=64, description="sentiment model that scored it")
     analysed_at: datetime = Field(sa_type=UTCDateTime, default_factory=utcnow)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select
+from sqlalchemy import and_, bindparam, case, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -191,7 +191,9 @@ def analysed_rows(
         conditions.append(_ITEMS.c.created_at < until)
     if conditions:
         stmt = stmt.where(and_(*conditions))
-    result = session.connection().execution_options(yield_per=chunk).execute(stmt)
+    # options on the statement: Connection.execution_options() would change the session's
+    # connection for every later statement too (psycopg refuses executemany on a stream)
+    result = session.connection().execute(stmt.execution_options(yield_per=chunk))
     for row in result:
         yield AnalysedRow(*row)
 
@@ -270,13 +272,18 @@ def forget_results(*, session: Session) -> None:
 
 @dataclass(frozen=True, slots=True)
 class RecentItem:
-    """An analysed item near the pending ones in time: what near-duplicate linking compares."""
+    """An analysed item near the pending ones in time: what near-duplicate linking compares.
+
+    ``text`` is read only for a result without a stored ``text_key`` (analysed before
+    migration 0004); otherwise it is ``None``.
+    """
 
     item_id: int
     group_id: int | None
     created_at: datetime
     customer_ref: str | None
-    text: str
+    text_key: int | None
+    text: str | None
     duplicate_of: int | None
 
 
@@ -314,7 +321,8 @@ def recent_analysed(*, since: datetime, session: Session, chunk: int = 20_000) -
             _RESULTS.c.group_id,
             _ITEMS.c.created_at,
             _ITEMS.c.customer_ref,
-            _ITEMS.c.text,
+            _RESULTS.c.text_key,
+            case((_RESULTS.c.text_key.is_(None), _ITEMS.c.text), else_=None),
             _RESULTS.c.duplicate_of,
         )
         .select_from(_ITEMS.join(_RESULTS, _RESULTS.c.item_id == _ITEMS.c.id))
@@ -323,8 +331,16 @@ def recent_analysed(*, since: datetime, session: Session, chunk: int = 20_000) -
         # the whole table in id order instead of the created_at index (1M rows for 20k)
         .order_by(_ITEMS.c.id + 0)
     )
-    for row in session.connection().execution_options(yield_per=chunk).execute(stmt):
+    for row in session.connection().execute(stmt.execution_options(yield_per=chunk)):
         yield RecentItem(*row)
+
+
+def set_text_keys(keys: Iterable[tuple[int, int]], *, session: Session) -> None:
+    """Store (item id, text key) pairs on results that lack their key."""
+    rows = [{"id_": item_id, "key": key} for item_id, key in keys]
+    if rows:
+        stmt = _RESULTS.update().where(_RESULTS.c.item_id == bindparam("id_")).values(text_key=bindparam("key"))
+        session.connection().execute(stmt, rows)
 
 
 def max_group_id(*, session: Session) -> int:

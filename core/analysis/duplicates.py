@@ -12,9 +12,13 @@ once while the repeat stays visible (it is the repeat-contact KPI's raw material
   marks ignored; at least :data:`MIN_TEXT_CHARS` characters so that "太慢了" from two
   customers stays two complaints) within ``window`` days.
 
+Texts are compared by :func:`text_key`, a 64-bit hash of the normalised text that is
+stored with each result (``item_analysis.text_key``).
+
 The linker is fed items in analysis order; :meth:`DuplicateLinker.seed` primes it with
-the already analysed items of the window before the first pending item, so an
-incremental run links today's repeat to last week's complaint.
+the already analysed items of the window before the first pending item (from their
+stored keys: no text is normalised again), so an incremental run links today's repeat
+to last week's complaint.
 
 Memory: two dicts of 64-bit hashes → (canonical id, last seen), ~100 bytes an entry.
 """
@@ -24,8 +28,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import datetime
+from hashlib import blake2b
 
-__all__ = ["MIN_TEXT_CHARS", "DuplicateLinker", "normalise_text"]
+__all__ = ["MIN_TEXT_CHARS", "DuplicateLinker", "normalise_text", "text_key"]
 
 #: shorter normalised texts are never linked by text alone
 MIN_TEXT_CHARS = 12
@@ -39,6 +44,16 @@ def normalise_text(text: str) -> str:
     """``text`` as compared for copies: NFKC, lower case, no spaces, punctuation or
     redaction marks."""
     return _NOISE.sub("", _REDACTED.sub("", unicodedata.normalize("NFKC", text).lower()))
+
+
+def text_key(text: str) -> int:
+    """The key ``text`` is linked by: a signed 64-bit hash of :func:`normalise_text`
+    (stable across processes and machines, unlike ``hash()``), never 0; 0 for a text
+    too short to be linked by text alone."""
+    normalised = normalise_text(text)
+    if len(normalised) < MIN_TEXT_CHARS:
+        return 0
+    return int.from_bytes(blake2b(normalised.encode(), digest_size=8).digest(), "big", signed=True) or 1
 
 
 class DuplicateLinker:
@@ -70,16 +85,22 @@ class DuplicateLinker:
         group_id: int | None,
         created_at: datetime,
         customer_ref: str | None,
-        text: str,
+        text: str = "",
+        key: int | None = None,
     ) -> int | None:
-        """The canonical item ``item_id`` repeats, or ``None`` (then it is canonical itself)."""
+        """The canonical item ``item_id`` repeats, or ``None`` (then it is canonical itself).
+
+        :param key: ``text``'s :func:`text_key` when the caller has it (then ``text`` is
+            not read).
+        """
         at = created_at.timestamp()
         canonical: int | None = None
         if customer_ref and group_id is not None:
             canonical = self._match(self._by_customer, hash((customer_ref, group_id)), item_id, at)
-        normalised = normalise_text(text)
-        if len(normalised) >= MIN_TEXT_CHARS:
-            by_text = self._match(self._by_text, hash(normalised), canonical or item_id, at)
+        if key is None:
+            key = text_key(text)
+        if key:
+            by_text = self._match(self._by_text, key, canonical or item_id, at)
             if canonical is None:
                 canonical = by_text
         return canonical if canonical != item_id else None
@@ -91,17 +112,20 @@ class DuplicateLinker:
         group_id: int | None,
         created_at: datetime,
         customer_ref: str | None,
-        text: str,
+        text: str = "",
+        key: int | None = None,
         duplicate_of: int | None,
     ) -> None:
-        """Remember an item analysed earlier (its stored link decides its canonical item)."""
+        """Remember an item analysed earlier (its stored link decides its canonical item);
+        ``key`` as for :meth:`link`."""
         canonical = duplicate_of or item_id
         at = created_at.timestamp()
         if customer_ref and group_id is not None:
             self._remember(self._by_customer, hash((customer_ref, group_id)), canonical, at)
-        normalised = normalise_text(text)
-        if len(normalised) >= MIN_TEXT_CHARS:
-            self._remember(self._by_text, hash(normalised), canonical, at)
+        if key is None:
+            key = text_key(text)
+        if key:
+            self._remember(self._by_text, key, canonical, at)
 
     @staticmethod
     def _remember(table: dict[int, tuple[int, float]], key: int, canonical: int, at: float) -> None:

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bihuan.core.analysis.duplicates import DuplicateLinker
+from bihuan.core.analysis.duplicates import DuplicateLinker, text_key
 from bihuan.core.analysis.features import FeaturePipeline, Features
 from bihuan.core.analysis.grouping import GroupIndex, GroupingSettings, GroupRecord
 from bihuan.core.analysis.hooks import AnalysisHooks
@@ -91,18 +91,28 @@ def _pending_batches(engine: Engine, batch: int, after_id: int) -> Iterator[list
         yield items
 
 
-def _seed_duplicates(linker: DuplicateLinker, since: datetime, *, session: Session) -> None:
-    """Prime the linker with the analysed items of the window before the first pending one."""
+def _seed_duplicates(linker: DuplicateLinker, since: datetime, *, session: Session) -> list[tuple[int, int]]:
+    """Prime the linker with the analysed items of the window before the first pending one.
+
+    Returns the text keys it had to compute — results written before keys were stored
+    (migration 0004) — for the caller to store, so the next run reads them.
+    """
     window = timedelta(seconds=linker.window)
+    computed: list[tuple[int, int]] = []
     for row in aq.recent_analysed(since=since - window, session=session):
+        key = row.text_key
+        if key is None:
+            key = text_key(row.text or "")
+            computed.append((row.item_id, key))
         linker.seed(
             row.item_id,
             group_id=row.group_id,
             created_at=row.created_at,
             customer_ref=row.customer_ref,
-            text=row.text,
+            key=key,
             duplicate_of=row.duplicate_of,
         )
+    return computed
 
 
 def analyze(
@@ -133,8 +143,10 @@ def analyze(
         pending = aq.pending_summary(session=session)
         keywords = load_keywords(session)
         index = load_group_index(keywords, session=session, settings=grouping)
-        if pending.earliest is not None:
-            _seed_duplicates(linker, pending.earliest, session=session)
+        computed_keys = _seed_duplicates(linker, pending.earliest, session=session) if pending.earliest else []
+    if computed_keys:
+        with session_scope(engine, write=True) as session:
+            aq.set_text_keys(computed_keys, session=session)
     pending_total = pending.count
     if progress:
         progress(report, pending_total)  # before the first batch: the caller learns the total
@@ -181,8 +193,9 @@ def _analyse_batch(
     for item, language, score, tokens, cats, group_id in zip(
         items, languages, scores, token_lists, categories, group_ids, strict=True
     ):
+        key = text_key(item.text)
         duplicate_of = linker.link(
-            item.id, group_id=group_id, created_at=item.created_at, customer_ref=item.customer_ref, text=item.text
+            item.id, group_id=group_id, created_at=item.created_at, customer_ref=item.customer_ref, key=key
         )
         report.duplicates += duplicate_of is not None
         results.append(
@@ -197,6 +210,7 @@ def _analyse_batch(
                 "category": cats[0] if cats else None,
                 "group_id": group_id,
                 "duplicate_of": duplicate_of,
+                "text_key": key,
                 "model": model,
                 "analysed_at": now,
             }

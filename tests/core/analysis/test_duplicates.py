@@ -41,3 +41,36 @@ def test_seeded_items_from_an_earlier_run_are_found() -> None:
 def test_normalised_text_ignores_case_spacing_punctuation_and_redaction_marks() -> None:
     assert normalise_text("Card  declined, AGAIN! [邮箱]") == "carddeclinedagain"
     assert normalise_text("转账，卡顿。") == "转账卡顿"
+
+
+def test_text_keys_are_stable_and_ignore_what_normalising_ignores() -> None:
+    import subprocess
+    import sys
+
+    from bihuan.core.analysis.duplicates import text_key
+
+    copy = f"  {LONG.replace('，', ', ')}！！ [手机号]"
+    assert text_key(LONG) == text_key(copy) != 0
+    assert text_key(LONG) != text_key(LONG + "了")
+    assert text_key("太慢了") == 0 == text_key("")  # too short to be linked by text
+    # stored in the database: the same in another process (``hash()`` is not)
+    other = subprocess.run(
+        [sys.executable, "-c", f"from bihuan.core.analysis.duplicates import text_key; print(text_key({LONG!r}))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(other.stdout) == text_key(LONG)
+    assert -(2**63) <= text_key(LONG) < 2**63  # fits a BIGINT
+
+
+def test_linking_by_stored_key_is_linking_by_text() -> None:
+    from bihuan.core.analysis.duplicates import text_key
+
+    by_text, by_key = DuplicateLinker(window_days=7), DuplicateLinker(window_days=7)
+    by_text.seed(100, group_id=3, created_at=T0, customer_ref=None, text=LONG, duplicate_of=None)
+    by_key.seed(100, group_id=3, created_at=T0, customer_ref=None, key=text_key(LONG), duplicate_of=None)
+    later = T0 + timedelta(days=2)
+    copy = LONG + "！"
+    assert by_text.link(101, group_id=4, created_at=later, customer_ref=None, text=copy) == 100
+    assert by_key.link(101, group_id=4, created_at=later, customer_ref=None, key=text_key(copy)) == 100

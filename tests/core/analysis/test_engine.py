@@ -102,3 +102,72 @@ def test_progress_hears_the_total_before_the_first_batch(demo_engine: Engine) ->
         analyze(demo_engine, progress=lambda report, remaining: calls.append((report.analysed, remaining))).batches == 0
     )
     assert calls == [(0, 0)]
+
+
+def test_results_from_before_text_keys_get_them_when_first_needed(
+    demo_engine: Engine, pm: BihuanPluginManager, tmp_path: Path, import_demo: Any
+) -> None:
+    """Results carry their text's key; those written before keys were stored (migration
+    0004) are keyed when a run first reads them, and link exactly as keyed ones do."""
+    from datetime import timedelta
+
+    from bihuan.core.analysis.duplicates import DuplicateLinker, text_key
+    from bihuan.core.analysis.engine import _seed_duplicates
+    from bihuan.storage import analysis_queries as aq
+    from bihuan.storage.engine import session_scope
+
+    analyze(demo_engine)
+    stored = _rows(
+        demo_engine, "SELECT f.text, a.text_key FROM item_analysis a JOIN feedback_item f ON f.id = a.item_id"
+    )
+    assert all(key == text_key(body) for body, key in stored) and any(key for _, key in stored)
+    with demo_engine.begin() as conn:
+        conn.execute(text("UPDATE item_analysis SET text_key = NULL"))
+
+    with session_scope(demo_engine) as session:
+        newest = aq.newest_item_at(session=session)
+        assert newest is not None
+        since = newest - timedelta(days=3)
+        from_texts = DuplicateLinker(window_days=7)
+        computed = _seed_duplicates(from_texts, since, session=session)
+        window = list(aq.recent_analysed(since=since - timedelta(days=7), session=session))
+        aq.set_text_keys(computed, session=session)
+    assert len(computed) == len(window) > 100
+    with session_scope(demo_engine) as session:
+        from_keys = DuplicateLinker(window_days=7)
+        assert _seed_duplicates(from_keys, since, session=session) == []  # read back, nothing to compute
+        again = list(aq.recent_analysed(since=since - timedelta(days=7), session=session))
+    assert (
+        dict(computed) == {row.item_id: row.text_key for row in again} == {r.item_id: text_key(r.text) for r in window}
+    )
+    # a copy of each text in the window, and each customer again: the same canonical item either way
+    for offset, row in enumerate(window):
+        at, body = row.created_at + timedelta(hours=1), (row.text or "") + "！"
+        probe = {"group_id": row.group_id, "created_at": at, "customer_ref": row.customer_ref}
+        assert from_texts.link(10**9 + offset, **probe, text=body) == from_keys.link(
+            10**9 + offset, **probe, key=text_key(body)
+        )
+
+    # the next run keys what it reads and what it writes
+    with demo_engine.begin() as conn:
+        conn.execute(text("UPDATE item_analysis SET text_key = NULL"))
+    before = scalar(demo_engine, "SELECT max(id) FROM feedback_item")
+    import_demo(demo_engine, pm, tmp_path / "more", suffix="-next", seed=7, weeks=6)
+    assert analyze(demo_engine).analysed > 0
+    with session_scope(demo_engine) as session:
+        first_new = min(
+            r.created_at
+            for r in aq.recent_analysed(since=newest - timedelta(weeks=60), session=session)
+            if r.item_id > before
+        )
+        window_start = first_new - timedelta(days=7)
+        keys = {r.item_id: r.text_key for r in aq.recent_analysed(since=window_start, session=session)}
+    assert None not in keys.values() and len(keys) > len(window)
+    unkeyed = scalar(demo_engine, "SELECT count(*) FROM item_analysis WHERE text_key IS NULL")
+    assert unkeyed > 0  # older results stay as they were until a run needs them
+    keyed = _rows(
+        demo_engine,
+        "SELECT f.text, a.text_key FROM item_analysis a JOIN feedback_item f ON f.id = a.item_id "
+        "WHERE a.text_key IS NOT NULL",
+    )
+    assert all(key == text_key(body) for body, key in keyed)
