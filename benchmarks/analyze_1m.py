@@ -29,15 +29,19 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
 import random
 import shutil
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -90,9 +94,12 @@ def corpus_cache() -> list[tuple[str, str]]:
     return _CORPUS
 
 
-def fill(db: Path, rows: list[tuple]) -> None:
+def fill(db: Path, rows: list[tuple], *, create: bool = True) -> None:
+    """Import ``rows``; ``create``: bring the schema to this checkout's first (else the
+    database stays at the revision it is at: feedback_item is the same in every one)."""
     engine = create_db_engine(f"sqlite:///{db}")
-    upgrade_database(engine)
+    if create:
+        upgrade_database(engine)
     for begin in range(0, len(rows), 50_000):
         with session_scope(engine, write=True) as session:
             bulk.upsert_items(rows[begin : begin + 50_000], run_id=None, now=datetime.now(UTC), session=session)
@@ -170,19 +177,44 @@ def migrate(db: Path, revision: str) -> float:
     return time.perf_counter() - started
 
 
-def incremental(base: Path, work: Path, more: list[tuple], code: Path | None, head: str) -> tuple[float, float, dict]:
-    """Copy ``base``, bring it to ``head``, add ``more`` items, time ``bihuan analyze``."""
+def incremental(
+    base: Path, work: Path, more: list[tuple], code: Path | None, head: str
+) -> tuple[float, float, dict, str]:
+    """Copy ``base``, bring it to ``head``, add ``more`` items, time ``bihuan analyze``;
+    also returns :func:`results_digest` of the database afterwards."""
     db = work / "incremental.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(base, db)
     migrate(db, head)
-    fill(db, more)
+    fill(db, more, create=False)
     try:
-        return analyze(db, work, code)
+        seconds, rss, report = analyze(db, work, code)
+        return seconds, rss, report, results_digest(db)
     finally:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+
+def results_digest(db: Path) -> str:
+    """A hash of everything the analysis decided — every item's result (language,
+    sentiment, keywords, categories, group, repeat link), the groups and the spikes —
+    leaving out timestamps and columns one version has and another lacks: equal digests
+    mean the two codes' results are identical."""
+    digest = hashlib.sha256()
+    queries = (
+        (
+            "SELECT item_id, language, round(sentiment, 9), sentiment_label, keywords, categories, category, "
+            "group_id, duplicate_of FROM item_analysis ORDER BY item_id"
+        ),
+        "SELECT id, label, category, keywords, centroid, size, status, merged_into FROM issue_group ORDER BY id",
+        "SELECT group_id, week, count, baseline, score FROM spike_event ORDER BY group_id, week",
+    )
+    with closing(sqlite3.connect(db)) as conn:
+        for query in queries:
+            for row in conn.execute(query):
+                digest.update(repr(row).encode())
+    return digest.hexdigest()[:16]
 
 
 def naive_snownlp(texts: list[str]) -> float:
@@ -246,14 +278,23 @@ def main() -> None:
             f"schema upgrade {at} -> {heads['this checkout']} on the analysed database: {migrate(upgrade_copy, heads['this checkout']):.1f} s"
         )
     upgrade_copy.unlink()
+    timings: dict[str, list[float]] = {label: [] for label, _ in sides}
+    digests: set[str] = set()
     for attempt in range(args.repeat):
         for label, code in sides:
-            inc_seconds, inc_rss, inc = incremental(base, work, more, code, heads[label])
+            inc_seconds, inc_rss, inc, digest = incremental(base, work, more, code, heads[label])
+            timings[label].append(inc_seconds)
+            digests.add(digest)
             print(
                 f"incremental [{label}] #{attempt + 1}: {inc['analysed']:,} new items in {inc_seconds:.2f} s "
                 f"(engine {inc['seconds']:.2f} s), peak RSS {inc_rss:,.0f} MB, {inc['new_groups']} new groups, "
-                f"{inc['duplicates']:,} repeats linked, {len(inc['spikes'])} spikes"
+                f"{inc['duplicates']:,} repeats linked, {len(inc['spikes'])} spikes; results {digest}",
+                flush=True,
             )
+    for label, seconds_list in timings.items():
+        print(f"incremental [{label}]: median {statistics.median(seconds_list):.2f} s of {len(seconds_list)}")
+    if len(sides) > 1 or args.repeat > 1:
+        print("results identical in every run" if len(digests) == 1 else f"results DIFFER: {sorted(digests)}")
 
     if texts:
         naive = naive_snownlp(texts)
