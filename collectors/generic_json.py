@@ -94,8 +94,9 @@ class JsonApiCollector:
             elif config.pagination == "offset":
                 params[config.offset_param] = str(position or 0)
             elif config.pagination == "link" and position:
-                url, params = position, {}
-            data, response = ctx.http.get_json(url, params=params, headers=config.headers)  # type: ignore[arg-type]
+                url, params = position, {}  # the link carries its own query
+            # params=None, not {}: httpx replaces a URL's query with any params given
+            data, response = ctx.http.get_json(url, params=params or None, headers=config.headers)  # type: ignore[arg-type]
             records = field_of(data, config.items_path) if config.items_path else data
             if not isinstance(records, list):
                 raise RecordError(f"items_path {config.items_path!r} does not lead to a list in page {page}")
@@ -105,7 +106,10 @@ class JsonApiCollector:
                     stamp = output.created_at.isoformat()
                     newest = stamp if newest is None or datetime.fromisoformat(newest) < output.created_at else newest
                 yield output
-            position = self._next(config, data, response, position, len(records))
+            following = self._next(config, data, response, position, len(records))
+            if following is not None and following == position:
+                raise RecordError(f"page {page} points to itself as the next page: the pagination settings are wrong")
+            position = following
             if position is None:
                 break
             yield Checkpoint({"since": since, "newest": newest, "next": position})
