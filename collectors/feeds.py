@@ -21,7 +21,7 @@ import feedparser
 
 from bihuan.collectors.http_base import HttpCollectorConfig, item_or_bad, strip_html
 from bihuan.core.collector import CollectorOutput, RunContext
-from bihuan.core.errors import RecordError
+from bihuan.core.errors import InputError, RecordError
 from bihuan.core.types import Checkpoint, Item
 
 
@@ -61,12 +61,25 @@ class FeedCollector:
         response = ctx.http.get(ctx.config.base_url, headers=headers, ok_statuses=(304,))
         if response.status_code == 304:
             return
-        feed = feedparser.parse(response.content)
+        # the headers carry the charset of feeds that do not declare it (GBK ones, often)
+        feed = feedparser.parse(response.content, response_headers=dict(response.headers))
         if feed.bozo and not feed.entries:
-            raise RecordError(f"not an RSS or Atom feed ({type(feed.bozo_exception).__name__})")
+            raise InputError(f"{ctx.instance}: not an RSS or Atom feed ({type(feed.bozo_exception).__name__})")
+        # a server that ignores conditional requests sends everything again: entries older
+        # than the newest of the last run are not read again (edits to them are missed)
+        newest_before = (state or {}).get("newest")
+        newest = newest_before
         for n, entry in enumerate(feed.entries, 1):
-            yield item_or_bad(ctx, _entry_raw(entry), self.parse_record, f"feed entry {n}")
-        yield Checkpoint({"etag": response.headers.get("ETag"), "modified": response.headers.get("Last-Modified")})
+            raw = _entry_raw(entry)
+            published = raw.get("published")
+            if published and newest_before and published < newest_before:
+                continue
+            if published and (newest is None or published > newest):
+                newest = published
+            yield item_or_bad(ctx, raw, self.parse_record, f"feed entry {n}")
+        yield Checkpoint(
+            {"etag": response.headers.get("ETag"), "modified": response.headers.get("Last-Modified"), "newest": newest}
+        )
 
     def parse_record(self, ctx: RunContext, raw: Any) -> Item:
         if not isinstance(raw, dict):

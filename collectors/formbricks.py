@@ -11,8 +11,9 @@
     update_window_days = 7           # responses edited within this window are read again
 
 The API pages newest first by offset, so a response that arrives while we page shifts
-everything down one place: each run reads from the newest response back to the last
-run's newest minus ``update_window_days`` and drops ids it has seen in the run. Responses
+everything down one place (and a deleted one, up): each run reads from the newest
+response back to the last run's newest minus ``update_window_days``, with pages that
+overlap by one, and drops ids it has seen in the run. Responses
 changed after they were created (a respondent finishing a survey later) come again
 within the window and are upserted, not duplicated. A run that fails reads again from
 the top next time; what it stored is recognised as duplicates.
@@ -24,18 +25,27 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
-from bihuan.collectors.http_base import HttpCollectorConfig, field_of, id_of, item_or_bad, number_of, text_of, time_of
+from bihuan.collectors.http_base import (
+    HttpCollectorConfig,
+    field_of,
+    id_of,
+    item_or_bad,
+    number_of,
+    secret,
+    text_of,
+    time_of,
+)
 from bihuan.core.collector import CollectorOutput, RunContext
-from bihuan.core.errors import RecordError
+from bihuan.core.errors import InputError, RecordError
 from bihuan.core.types import Checkpoint, Item
 
 
 class FormbricksConfig(HttpCollectorConfig):
     channel: str = "survey"
     #: the management API key (a secret, sent as x-api-key)
-    api_key: str
+    api_key: SecretStr
     survey_id: str | None = None
     #: question ids whose answers make the text (default: every text answer)
     text_fields: list[str] = Field(default_factory=list)
@@ -58,11 +68,13 @@ class FormbricksCollector:
         if config.survey_id:
             params["surveyId"] = config.survey_id
         data, _ = ctx.http.get_json(
-            f"{config.base_url}/api/v1/management/responses", params=params, headers={"x-api-key": config.api_key}
+            f"{config.base_url}/api/v1/management/responses",
+            params=params,
+            headers={"x-api-key": secret(config.api_key) or ""},
         )
         responses = data.get("data") if isinstance(data, dict) else None
         if not isinstance(responses, list):
-            raise RecordError("the responses page has no data list")
+            raise InputError(f"{ctx.instance}: the responses page at skip={skip} has no data list")
         return responses
 
     def check(self, ctx: RunContext) -> None:
@@ -100,7 +112,9 @@ class FormbricksCollector:
             yield Checkpoint({"newest": newest_before.isoformat() if newest_before else None})
             if older or len(responses) < config.page_size:
                 break
-            skip += len(responses)
+            # step back one place: a response deleted meanwhile shifts the pages up, and the
+            # overlap (dropped as seen) keeps the first of the next page from being skipped
+            skip += len(responses) - (1 if len(responses) > 1 else 0)
         yield Checkpoint({"newest": newest.isoformat() if newest else None})
 
     def parse_record(self, ctx: RunContext, raw: Any) -> Item:

@@ -23,18 +23,19 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from bihuan.collectors.http_base import HttpCollectorConfig, field_of, id_of, item_or_bad, number_of, text_of, time_of
 from bihuan.core.collector import CollectorOutput, RunContext
-from bihuan.core.errors import RecordError
+from bihuan.core.errors import CollectorConfigError, InputError, RecordError
 from bihuan.core.types import Checkpoint, Item
 
 FIELDS = ("external_id", "text", "created_at", "rating", "nps", "customer_ref", "url", "channel")
 
 
 class JsonApiConfig(HttpCollectorConfig):
-    headers: dict[str, str] = Field(default_factory=dict)
+    #: request headers; values are secrets (shown as ********** in run records)
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
     params: dict[str, str] = Field(default_factory=dict)
     items_path: str = ""
     #: item field → dotted path in a record; external_id and text are required
@@ -48,6 +49,8 @@ class JsonApiConfig(HttpCollectorConfig):
     size_param: str = "limit"
     page_size: int = Field(default=100, gt=0)
     since_param: str | None = None
+    #: the top of the source's rating scale; ratings are stored on bihuan's 1..5 scale
+    rating_max: float = Field(default=5, gt=0)
     #: a safety stop: pages per run
     max_pages: int = Field(default=10_000, gt=0)
 
@@ -63,6 +66,10 @@ class JsonApiConfig(HttpCollectorConfig):
         return value
 
 
+def _headers(config: JsonApiConfig) -> dict[str, str]:
+    return {k: v.get_secret_value() for k, v in config.headers.items()}
+
+
 class JsonApiCollector:
     name: ClassVar[str] = "json_api"
     channel: ClassVar[str] = "other"
@@ -70,9 +77,11 @@ class JsonApiCollector:
 
     def check(self, ctx: RunContext) -> None:
         config: JsonApiConfig = ctx.config
-        data, _ = ctx.http.get_json(config.base_url, params=config.params, headers=config.headers)
+        data, _ = ctx.http.get_json(config.base_url, params=config.params, headers=_headers(config))
         if not isinstance(field_of(data, config.items_path) if config.items_path else data, list):
-            raise RecordError(f"items_path {config.items_path!r} does not lead to a list in the answer")
+            raise CollectorConfigError(
+                f"{ctx.instance}: items_path {config.items_path!r} does not lead to a list in the answer"
+            )
 
     def collect(self, ctx: RunContext, state: dict[str, Any] | None) -> Iterator[CollectorOutput]:
         config: JsonApiConfig = ctx.config
@@ -96,10 +105,12 @@ class JsonApiCollector:
             elif config.pagination == "link" and position:
                 url, params = position, {}  # the link carries its own query
             # params=None, not {}: httpx replaces a URL's query with any params given
-            data, response = ctx.http.get_json(url, params=params or None, headers=config.headers)  # type: ignore[arg-type]
+            data, response = ctx.http.get_json(url, params=params or None, headers=_headers(config))  # type: ignore[arg-type]
             records = field_of(data, config.items_path) if config.items_path else data
             if not isinstance(records, list):
-                raise RecordError(f"items_path {config.items_path!r} does not lead to a list in page {page}")
+                raise InputError(
+                    f"{ctx.instance}: items_path {config.items_path!r} does not lead to a list in page {page}"
+                )
             for n, raw in enumerate(records, 1):
                 output = item_or_bad(ctx, raw, self.parse_record, f"page {page} record {n}")
                 if isinstance(output, Item) and output.created_at is not None:
@@ -108,7 +119,9 @@ class JsonApiCollector:
                 yield output
             following = self._next(config, data, response, position, len(records))
             if following is not None and following == position:
-                raise RecordError(f"page {page} points to itself as the next page: the pagination settings are wrong")
+                raise CollectorConfigError(
+                    f"{ctx.instance}: page {page} points to itself as the next page; check the pagination settings"
+                )
             position = following
             if position is None:
                 break
@@ -138,8 +151,16 @@ class JsonApiCollector:
             text=text_of(raw, fields["text"], required=True) or "",
             created_at=time_of(raw, fields["created_at"]) if "created_at" in fields else None,
             channel=text_of(raw, fields["channel"]) if "channel" in fields else None,
-            rating=number_of(raw, fields["rating"], low=0, high=5) if "rating" in fields else None,
+            rating=_rating(raw, fields, ctx.config.rating_max),
             nps=int(nps) if nps is not None else None,
             customer_ref=text_of(raw, fields["customer_ref"]) if "customer_ref" in fields else None,
             url=text_of(raw, fields["url"]) if "url" in fields else None,
         )
+
+
+def _rating(raw: Any, fields: dict[str, str], rating_max: float) -> float | None:
+    """The record's rating on bihuan's 1..5 scale (a 1..10 source's 8 is 4)."""
+    if "rating" not in fields:
+        return None
+    value = number_of(raw, fields["rating"], low=0, high=rating_max)
+    return None if value is None else round(value * 5 / rating_max, 2)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from bihuan.core.collector import CollectorConfig, RunContext
 from bihuan.core.errors import RecordError
@@ -25,11 +25,22 @@ from bihuan.core.types import BadRecord, Item
 ToItem = Callable[[RunContext, Any], Item]
 
 
-class HttpCollectorConfig(CollectorConfig):
-    """Keys every HTTP collector takes, besides its own."""
+def http_url(value: str) -> str:
+    """Validator: an http(s) URL, without a trailing slash."""
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
 
-    #: the API's base URL, e.g. https://acme.zendesk.com
-    base_url: str
+
+def secret(value: SecretStr | None) -> str | None:
+    """The value of a secret config key (kept as ``SecretStr`` so that dumps, reprs and
+    run records show ``**********``)."""
+    return value.get_secret_value() if value is not None else None
+
+
+class HttpSettingsConfig(CollectorConfig):
+    """The connection keys every HTTP collector takes (read by ``ctx.http``)."""
+
     #: seconds per request
     timeout_seconds: float = Field(default=30.0, gt=0)
     #: attempts after the first, on network errors, timeouts, 5xx and 429
@@ -37,12 +48,14 @@ class HttpCollectorConfig(CollectorConfig):
     #: first wait between attempts, doubled each time
     backoff_seconds: float = Field(default=1.0, ge=0)
 
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+
+class HttpCollectorConfig(HttpSettingsConfig):
+    """An API collector's keys: the connection ones and the API's base URL."""
+
+    #: the API's base URL, e.g. https://acme.zendesk.com
+    base_url: str
+
+    _base_url = field_validator("base_url")(http_url)
 
 
 def field_of(raw: Any, path: str) -> Any:
@@ -127,12 +140,12 @@ def strip_html(markup: str) -> str:
     return re.sub(r"[ \t]+", " ", re.sub(r"\n\s*\n+", "\n", text)).strip()
 
 
-def item_or_bad(ctx: RunContext, raw: Any, to_item: ToItem, location: str) -> Item | BadRecord:
+def item_or_bad(ctx: RunContext, raw: Any, to_item: ToItem, location: str, *, id_path: str = "id") -> Item | BadRecord:
     """``to_item(ctx, raw)``, or the record for quarantine with the reason and field."""
     try:
         return to_item(ctx, raw)
     except RecordError as exc:
-        own_id = field_of(raw, "id") if isinstance(raw, dict) else None
+        own_id = field_of(raw, id_path) if isinstance(raw, dict) else None
         return BadRecord(
             raw=raw,
             reason=exc.reason,

@@ -18,18 +18,18 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
-from bihuan.collectors.http_base import HttpCollectorConfig, id_of, item_or_bad, strip_html, text_of, time_of
+from bihuan.collectors.http_base import HttpCollectorConfig, id_of, item_or_bad, secret, strip_html, text_of, time_of
 from bihuan.core.collector import CollectorOutput, RunContext
-from bihuan.core.errors import CollectorConfigError, RecordError
+from bihuan.core.errors import CollectorConfigError, InputError, RecordError
 from bihuan.core.types import Checkpoint, Item
 
 
 class MastodonConfig(HttpCollectorConfig):
     channel: str = "social"
     hashtag: str
-    access_token: str | None = None
+    access_token: SecretStr | None = None
     page_size: int = Field(default=40, gt=0, le=40)
 
 
@@ -44,7 +44,7 @@ class MastodonCollector:
     Config: ClassVar[type[MastodonConfig]] = MastodonConfig
 
     def _headers(self, ctx: RunContext) -> dict[str, str]:
-        token = ctx.config.access_token
+        token = secret(ctx.config.access_token)
         return {"Authorization": f"Bearer {token}"} if token else {}
 
     def _timeline(self, ctx: RunContext) -> str:
@@ -58,17 +58,17 @@ class MastodonCollector:
 
     def collect(self, ctx: RunContext, state: dict[str, Any] | None) -> Iterator[CollectorOutput]:
         config: MastodonConfig = ctx.config
+        newest: str | None = (state or {}).get("min_id")
         url: str | None = self._timeline(ctx)
         params: dict[str, Any] | None = {"limit": config.page_size}
-        newest = (state or {}).get("min_id")
         if newest:
-            params["min_id"] = newest  # type: ignore[index]
+            params = {"limit": config.page_size, "min_id": newest}
         page = 0
         while url:
             page += 1
             data, response = ctx.http.get_json(url, params=params, headers=self._headers(ctx))
             if not isinstance(data, list):
-                raise RecordError("the timeline page is not a list of posts")
+                raise InputError(f"{ctx.instance}: timeline page {page} is not a list of posts")
             if not data:
                 return
             for n, raw in enumerate(data, 1):
@@ -79,10 +79,10 @@ class MastodonCollector:
                 if newest is None or _id_key(top) > _id_key(newest):
                     newest = top
             yield Checkpoint({"min_id": newest})
-            if not (state or {}).get("min_id") and page == 1 and "min_id" not in (params or {}):
+            if not (state or {}).get("min_id"):
                 return  # the first run takes the newest page; later runs go forward from it
-            prev = response.links.get("prev", {}).get("url")
-            url, params = (prev, None) if prev else (None, None)
+            # with min_id the server answers the posts just after it; "prev" is the next newer page
+            url, params = response.links.get("prev", {}).get("url"), None
 
     def parse_record(self, ctx: RunContext, raw: Any) -> Item:
         if not isinstance(raw, dict):

@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
-from bihuan.collectors.http_base import HttpCollectorConfig, id_of, item_or_bad, text_of, time_of
+from bihuan.collectors.http_base import HttpCollectorConfig, id_of, item_or_bad, secret, text_of, time_of
 from bihuan.core.collector import CollectorOutput, RunContext
-from bihuan.core.errors import RecordError
+from bihuan.core.errors import InputError, RecordError
 from bihuan.core.types import Checkpoint, Item
 
 
@@ -33,15 +33,16 @@ class ZendeskConfig(HttpCollectorConfig):
     #: agent e-mail for API-token auth; leave out when api_token is an OAuth access token
     email: str | None = None
     #: the API token (or OAuth token): a secret, {"$env" = "NAME"}
-    api_token: str
+    api_token: SecretStr
     #: the first run reads what changed in these many days
     start_days_ago: int = Field(default=30, gt=0)
 
 
 def _auth(config: ZendeskConfig) -> dict[str, Any]:
+    token = secret(config.api_token)
     if config.email:
-        return {"auth": (f"{config.email}/token", config.api_token)}
-    return {"headers": {"Authorization": f"Bearer {config.api_token}"}}
+        return {"auth": (f"{config.email}/token", token)}
+    return {"headers": {"Authorization": f"Bearer {token}"}}
 
 
 class ZendeskTicketsCollector:
@@ -66,7 +67,7 @@ class ZendeskTicketsCollector:
             data, _ = ctx.http.get_json(url, params=params, **_auth(config))
             tickets = data.get("tickets") if isinstance(data, dict) else None
             if not isinstance(tickets, list):
-                raise RecordError("the export page has no tickets list")
+                raise InputError(f"{ctx.instance}: export page {page} has no tickets list")
             for n, raw in enumerate(tickets, 1):
                 yield item_or_bad(ctx, raw, self.parse_record, f"export page {page} ticket {n}")
             cursor = data.get("after_cursor")
@@ -110,7 +111,7 @@ class ZendeskSatisfactionCollector:
     def collect(self, ctx: RunContext, state: dict[str, Any] | None) -> Iterator[CollectorOutput]:
         config: ZendeskConfig = ctx.config
         url = f"{config.base_url}/api/v2/satisfaction_ratings.json"
-        params: dict[str, str] = {"page[size]": "100", "sort": "created_at"}
+        params: dict[str, str] = {"page[size]": "100"}
         if state and state.get("after_cursor"):
             params["page[after]"] = state["after_cursor"]
         else:
@@ -122,7 +123,7 @@ class ZendeskSatisfactionCollector:
             data, _ = ctx.http.get_json(url, params=params, **_auth(config))
             ratings = data.get("satisfaction_ratings") if isinstance(data, dict) else None
             if not isinstance(ratings, list):
-                raise RecordError("the page has no satisfaction_ratings list")
+                raise InputError(f"{ctx.instance}: ratings page {page} has no satisfaction_ratings list")
             for n, raw in enumerate(ratings, 1):
                 if isinstance(raw, dict) and raw.get("score") in ("offered", "unoffered"):
                     continue  # asked, not answered: not feedback
@@ -133,7 +134,7 @@ class ZendeskSatisfactionCollector:
                 yield Checkpoint({"after_cursor": cursor})
             if not meta.get("has_more") or not cursor:
                 return
-            params = {"page[size]": "100", "sort": "created_at", "page[after]": cursor}
+            params = {"page[size]": "100", "page[after]": cursor}
 
     def parse_record(self, ctx: RunContext, raw: Any) -> Item:
         if not isinstance(raw, dict):

@@ -235,3 +235,49 @@ def test_json_api_paginates_every_way_and_resumes_after_a_failure(
     assert (items["C1"].customer_ref, items["C1"].rating, items["C1"].channel) == ("U1", 2.0, "ticket")
     [bad] = quarantined(engine)
     assert (bad.field, bad.external_id) == ("stars", None) and "outside 0..5" in bad.reason
+
+
+def test_secrets_written_in_the_table_never_reach_the_run_record(run: Any, engine: Engine, api: Any) -> None:
+    from tests.collectors.http.conftest import runs
+
+    api.route("GET", "/c", lambda r: Reply(body={"items": [{"id": 1, "t": "很好", "s": 8}]}))
+    table = {
+        "collector": "json_api",
+        "base_url": f"{api.url}/c",
+        "items_path": "items",
+        "headers": {"X-Token": "literal-SECRET-1"},
+        "fields": {"external_id": "id", "text": "t", "rating": "s"},
+        "rating_max": 10,
+    }
+    report = run("inline", table)
+    assert report.status == "succeeded" and api.hits("/c")[-1].headers["X-Token"] == "literal-SECRET-1"
+    assert stored(engine, "inline")["1"].rating == 4.0  # 8 of 10 on bihuan's 1..5 scale
+    [record] = runs(engine)
+    assert "SECRET" not in str(record.config) and record.config["headers"] == {"X-Token": "**********"}
+
+
+def test_a_wrong_items_path_is_a_configuration_error(run: Any, api: Any) -> None:
+    api.route("GET", "/c", lambda r: Reply(body={"data": {"rows": []}}))
+    table = {
+        "collector": "json_api",
+        "base_url": f"{api.url}/c",
+        "items_path": "data.items",
+        "fields": {"external_id": "id", "text": "t"},
+    }
+    report = run("wrong", table)
+    assert (report.status, report.error_class) == ("failed", "config")
+    assert "items_path 'data.items' does not lead to a list" in (report.error or "")
+
+
+def test_a_gbk_feed_named_only_in_the_content_type_is_read_right(run: Any, engine: Engine, api: Any) -> None:
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><guid>g1</guid>'
+        "<title>信用卡年费没有通知</title><pubDate>Fri, 20 Nov 2026 08:00:00 GMT</pubDate></item></channel></rss>"
+    )
+    api.route(
+        "GET",
+        "/gbk.xml",
+        lambda r: Reply(body=body.encode("gbk"), headers={"Content-Type": "application/rss+xml; charset=gbk"}),
+    )
+    run("gbkfeed", {"collector": "feed", "base_url": f"{api.url}/gbk.xml"})
+    assert stored(engine, "gbkfeed")["g1"].text == "信用卡年费没有通知"
