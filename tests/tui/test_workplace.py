@@ -40,7 +40,7 @@ async def test_dashboard_shows_kpis_pareto_and_opens_a_group(workplace: BihuanAp
         tiles = {t.id: str(t.render()) for t in workplace.screen.query(KpiTile)}
         # the four complete weeks before the newest item's (11-16) week, 10-19 .. 11-15: group 1
         # 7 + 21 × 2 = 49, group 2 28; the four weeks before: 28 + 28
-        assert tiles["tile-volume"].startswith("77\nfeedback\n+21 vs before")
+        assert tiles["tile-volume"].startswith("77\nfeedback\n+21")
         assert tiles["tile-negative"].startswith("63.6%")
         assert tiles["tile-csat"].startswith("100.0%")
         pareto = workplace.screen.query_one("#pareto", DataTable)

@@ -26,7 +26,7 @@ def _change(delta: float | None, *, percent: bool, lower_is_better: bool) -> tup
     if delta is None:
         return None, None
     # shares change by percentage points, not by percent of themselves
-    text = f"{delta * 100:+.1f} pt vs before" if percent else f"{delta:+,} vs before"
+    text = f"{delta * 100:+.1f} pt" if percent else f"{delta:+,}"
     if delta == 0:
         return text, None
     return text, (delta < 0) == lower_is_better
@@ -137,7 +137,7 @@ class DashboardScreen(BihuanScreen):
         )
         for selector, value, delta, percent, lower_is_better in specs:
             if selector == "#tile-nps" and delta is not None:
-                text, good = f"{delta:+.1f} vs before", (delta > 0 if delta else None)
+                text, good = f"{delta:+.1f}", (delta > 0 if delta else None)
             else:
                 text, good = _change(delta, percent=percent, lower_is_better=lower_is_better)
             self.query_one(selector, KpiTile).set_value(value, text, good=good)
