@@ -343,6 +343,11 @@ def set_text_keys(keys: Iterable[tuple[int, int]], *, session: Session) -> None:
         session.connection().execute(stmt, rows)
 
 
+def max_analysed_id(*, session: Session) -> int:
+    """The highest item id with a result (0 before the first): new items are above it."""
+    return int(session.scalar(select(func.max(_RESULTS.c.item_id))) or 0)
+
+
 def max_group_id(*, session: Session) -> int:
     """The highest group id ever used (merged groups included): new ids start above it."""
     return int(session.scalar(select(func.max(IssueGroup.id))) or 0)  # type: ignore[arg-type]

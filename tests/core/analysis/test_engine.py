@@ -171,3 +171,58 @@ def test_results_from_before_text_keys_get_them_when_first_needed(
         "WHERE a.text_key IS NOT NULL",
     )
     assert all(key == text_key(body) for body, key in keyed)
+
+
+def test_an_incremental_run_has_its_batch_featurised_ahead_with_the_same_results(
+    demo_engine: Engine, pm: BihuanPluginManager, tmp_path: Path, import_demo: Any, monkeypatch: Any
+) -> None:
+    """New items (one batch) are featurised in a helper process while the run finds its
+    work: the analysing process never featurises, and the results are what it would give."""
+    import bihuan.core.analysis.features as features_module
+    from bihuan.core.analysis.features import featurise
+    from bihuan.core.analysis.taxonomy import load_taxonomy
+
+    analyze(demo_engine)
+    before = scalar(demo_engine, "SELECT max(id) FROM feedback_item")
+    import_demo(demo_engine, pm, tmp_path / "more", suffix="-next", seed=7, weeks=6)
+    new = scalar(demo_engine, f"SELECT count(*) FROM feedback_item WHERE id > {before}")
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("featurised in the analysing process")
+
+    monkeypatch.setattr(features_module, "featurise", refuse)
+    assert analyze(demo_engine).analysed == new > 1000
+    monkeypatch.undo()
+    sample = _rows(
+        demo_engine,
+        "SELECT f.text, a.language, a.sentiment, a.categories FROM item_analysis a "
+        f"JOIN feedback_item f ON f.id = a.item_id WHERE a.item_id > {before} ORDER BY a.item_id",
+    )
+    expected = featurise([body for body, *_ in sample], load_taxonomy())
+    assert [r[1] for r in sample] == expected.languages
+    assert [round(r[2], 9) for r in sample] == [round(s, 9) for s in expected.scores]
+    assert [r[3] if isinstance(r[3], list) else __import__("json").loads(r[3]) for r in sample] == expected.categories
+
+
+def test_a_changed_old_item_comes_first_and_the_new_ones_follow(
+    demo_engine: Engine, pm: BihuanPluginManager, tmp_path: Path, import_demo: Any
+) -> None:
+    """Features made ahead for the newest items are not used when the first batch is
+    another (an old item changed): every item is still analysed once, in id order."""
+    analyze(demo_engine)
+    before = scalar(demo_engine, "SELECT max(id) FROM feedback_item")
+    with demo_engine.begin() as conn:
+        oldest = conn.execute(text("SELECT min(id) FROM feedback_item")).scalar()
+        conn.execute(
+            text("UPDATE feedback_item SET text = :t, content_hash = 'changed' WHERE id = :i"),
+            {"t": "非常满意，客服耐心专业，点赞", "i": oldest},
+        )
+    import_demo(demo_engine, pm, tmp_path / "more", suffix="-next", seed=7, weeks=6)
+    new = scalar(demo_engine, f"SELECT count(*) FROM feedback_item WHERE id > {before}")
+    report = analyze(demo_engine)
+    assert report.analysed == new + 1
+    assert scalar(demo_engine, f"SELECT sentiment_label FROM item_analysis WHERE item_id = {oldest}") == "positive"
+    assert scalar(demo_engine, "SELECT count(*) FROM item_analysis") == scalar(
+        demo_engine, "SELECT count(*) FROM feedback_item"
+    )
+    assert analyze(demo_engine).analysed == 0
