@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, update
@@ -45,7 +45,9 @@ def items_without_case(channels: Sequence[str], since: datetime, *, session: Ses
             col(FeedbackItem.channel).in_(list(channels)),
             col(ItemCase.item_id).is_(None),
         )
-        .order_by(col(FeedbackItem.id))
+        # in created_at order the range is read through its index; ordered by id, SQLite
+        # walked the whole table (0.9 s instead of 25 ms on a million items)
+        .order_by(col(FeedbackItem.created_at), col(FeedbackItem.id))
     )
     return [Candidate(*row) for row in session.exec(stmt)]  # type: ignore[call-overload]
 
@@ -139,8 +141,9 @@ def open_cases(
             ItemCase.version,
         )
         .join(FeedbackItem, col(FeedbackItem.id) == col(ItemCase.item_id))
-        .where(ItemCase.status != CaseStatus.RESOLVED, due.is_not(None))
-        .order_by(due, col(ItemCase.item_id))
+        # a reopened case is owed a resolution even when its policy is gone from the config
+        .where(ItemCase.status != CaseStatus.RESOLVED, or_(due.is_not(None), ItemCase.status == CaseStatus.REOPENED))
+        .order_by(due.is_(None), due, col(ItemCase.item_id))
         .limit(limit)
     )
     if breached_only:
@@ -150,8 +153,24 @@ def open_cases(
     return [CaseRow(*row) for row in session.exec(stmt)]  # type: ignore[call-overload]
 
 
-def unannounced_breaches(now: datetime, *, session: Session) -> list[tuple[ItemCase, str, str]]:
-    """(case, channel, text) of cases past a due time whose breach was not announced yet."""
+@dataclass(frozen=True)
+class BreachRow:
+    """A case past a due time whose breach was not announced yet; ``response`` and
+    ``resolution`` say which timers are newly breached."""
+
+    item_id: int
+    channel: str
+    policy: str
+    opened_at: datetime
+    response_due: datetime | None
+    resolution_due: datetime | None
+    text: str
+    response: bool
+    resolution: bool
+
+
+def unannounced_breaches(now: datetime, *, session: Session) -> list[BreachRow]:
+    """Cases with a newly breached timer, by item id (plain rows: there may be thousands)."""
     response = and_(
         col(ItemCase.responded_at).is_(None),
         col(ItemCase.response_due) < now,
@@ -163,22 +182,33 @@ def unannounced_breaches(now: datetime, *, session: Session) -> list[tuple[ItemC
         col(ItemCase.resolution_breach_notified).is_(False),
     )
     stmt = (
-        select(ItemCase, FeedbackItem.channel, FeedbackItem.text)
+        select(
+            ItemCase.item_id,
+            FeedbackItem.channel,
+            ItemCase.policy,
+            ItemCase.opened_at,
+            ItemCase.response_due,
+            ItemCase.resolution_due,
+            func.substr(FeedbackItem.text, 1, 200),
+            case((response, True), else_=False),
+            case((resolution, True), else_=False),
+        )
         .join(FeedbackItem, col(FeedbackItem.id) == col(ItemCase.item_id))
         .where(or_(response, resolution))
         .order_by(col(ItemCase.item_id))
     )
-    return [tuple(row) for row in session.exec(stmt)]  # type: ignore[misc]
+    return [BreachRow(*row[:7], bool(row[7]), bool(row[8])) for row in session.exec(stmt)]  # type: ignore[call-overload]
 
 
-def mark_announced(item_id: int, *, response: bool, resolution: bool, session: Session) -> None:
-    values = {}
-    if response:
-        values["response_breach_notified"] = True
-    if resolution:
-        values["resolution_breach_notified"] = True
-    if values:  # the engine's bookkeeping, not a user's edit: no version bump
-        session.execute(update(ItemCase).where(col(ItemCase.item_id) == item_id).values(**values))
+def mark_announced(response: Sequence[int], resolution: Sequence[int], *, session: Session) -> None:
+    """Set the breach flags of these cases: the engine's bookkeeping, not a user's edit, so
+    no version bump. Core UPDATEs by id chunk (an ORM update would sync each statement
+    against every case object in the session)."""
+    table = ItemCase.__table__  # type: ignore[attr-defined]
+    for ids, column in ((response, "response_breach_notified"), (resolution, "resolution_breach_notified")):
+        for start in range(0, len(ids), 5000):  # within SQLite's limit of bound parameters
+            chunk = list(ids[start : start + 5000])
+            session.execute(update(table).where(table.c.item_id.in_(chunk)).values({column: True}))
 
 
 def response_compliance(since: datetime, until: datetime, *, session: Session) -> tuple[int, int]:
@@ -228,38 +258,73 @@ def complete_followup(followup_id: int, values: dict[str, Any], *, session: Sess
 
 @dataclass(frozen=True)
 class RepeatComplaint:
+    """A resolved case and a later contact by the same customer."""
+
     item_id: int
     customer_ref: str
     resolved_at: datetime
+    channel: str
+    text: str
     repeat_item_id: int
     repeat_at: datetime
     repeat_channel: str
     repeat_text: str
 
 
-def repeats_after_resolution(since: datetime, *, session: Session) -> list[RepeatComplaint]:
-    """Contacts by the same customer after each case resolved since ``since`` (the caller
-    keeps those within its window)."""
-    first = FeedbackItem.__table__.alias("first")  # type: ignore[attr-defined]
-    again = FeedbackItem.__table__.alias("again")  # type: ignore[attr-defined]
-    stmt = (
+def repeats_after_resolution(since: datetime, within: timedelta, *, session: Session) -> list[RepeatComplaint]:
+    """Contacts by the same customer within ``within`` after each case resolved since
+    ``since``, leaving out contacts that are clearly happy (positive sentiment; before
+    analysis, a rating of 4-5). Ordered by resolution, then contact time.
+
+    Two reads instead of a self-join on customer_ref (not indexed): SQLite built an
+    automatic index over the whole feedback table for the join on every call.
+    """
+    resolved = (
         select(
-            col(ItemCase.item_id),
-            first.c.customer_ref,
-            col(ItemCase.resolved_at),
-            again.c.id,
-            again.c.created_at,
-            again.c.channel,
-            again.c.text,
+            ItemCase.item_id,
+            FeedbackItem.customer_ref,
+            ItemCase.resolved_at,
+            FeedbackItem.channel,
+            FeedbackItem.text,
         )
-        .join(first, first.c.id == col(ItemCase.item_id))
-        .join(again, and_(again.c.customer_ref == first.c.customer_ref, again.c.id != first.c.id))
-        .where(
-            col(ItemCase.resolved_at) >= since,
-            first.c.customer_ref.is_not(None),
-            again.c.created_at >= since,
-            again.c.created_at > col(ItemCase.resolved_at),
-        )
-        .order_by(col(ItemCase.resolved_at), again.c.created_at)
+        .join(FeedbackItem, col(FeedbackItem.id) == col(ItemCase.item_id))
+        .where(col(ItemCase.resolved_at) >= since, col(FeedbackItem.customer_ref).is_not(None))
     )
-    return [RepeatComplaint(*row) for row in session.exec(stmt)]  # type: ignore[call-overload]
+    cases_by_ref: dict[str, list[tuple[Any, ...]]] = {}
+    for row in session.exec(resolved):  # type: ignore[call-overload]
+        cases_by_ref.setdefault(row[1], []).append(tuple(row))
+    if not cases_by_ref:
+        return []
+    earliest = min(row[2] for rows in cases_by_ref.values() for row in rows)
+    happy = or_(
+        ItemAnalysis.sentiment_label == "positive",
+        and_(col(ItemAnalysis.sentiment_label).is_(None), col(FeedbackItem.rating) >= 4),
+    )
+    refs = sorted(cases_by_ref)
+    found: list[RepeatComplaint] = []
+    for start in range(0, len(refs), 5000):  # within SQLite's limit of bound parameters
+        contacts = (
+            select(
+                FeedbackItem.id,
+                FeedbackItem.customer_ref,
+                FeedbackItem.created_at,
+                FeedbackItem.channel,
+                FeedbackItem.text,
+            )
+            .outerjoin(ItemAnalysis, col(ItemAnalysis.item_id) == col(FeedbackItem.id))
+            .where(
+                col(FeedbackItem.created_at) > earliest,
+                col(FeedbackItem.customer_ref).in_(refs[start : start + 5000]),
+                ~happy,
+            )
+        )
+        for item_id, ref, created_at, channel, text in session.exec(contacts):  # type: ignore[call-overload]
+            for case_id, _, resolved_at, case_channel, case_text in cases_by_ref[ref]:
+                if case_id != item_id and resolved_at < created_at <= resolved_at + within:
+                    found.append(
+                        RepeatComplaint(
+                            case_id, ref, resolved_at, case_channel, case_text, item_id, created_at, channel, text
+                        )
+                    )
+    found.sort(key=lambda r: (r.resolved_at, r.repeat_at, r.item_id))
+    return found

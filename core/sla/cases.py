@@ -52,7 +52,9 @@ def needs_answer(policy: SlaPolicy, rating: float | None, sentiment_label: str |
 def open_new_cases(engine: Engine, ctx: CaseContext, *, now: datetime | None = None) -> int:
     """Open a case, with its due times, for each recent item that needs an answer.
 
-    Incremental: only items without a case, created within ``open_since_days``.
+    Incremental: only items without a case, created within ``open_since_days``. Timers
+    already past at ``now`` are not announced by :func:`announce_breaches` (the case is
+    listed as breached all the same).
     """
     now = now or utcnow()
     policies = ctx.sla.policies
@@ -65,16 +67,21 @@ def open_new_cases(engine: Engine, ctx: CaseContext, *, now: datetime | None = N
             policy = policies[c.channel]
             if not needs_answer(policy, c.rating, c.sentiment_label):
                 continue
+            response_due = ctx.due(c.created_at, policy.first_response_hours, policy)
+            resolution_due = ctx.due(c.created_at, policy.resolution_hours, policy)
             rows.append(
                 {
                     "item_id": c.item_id,
                     "policy": c.channel,
                     "status": CaseStatus.OPEN,
                     "opened_at": c.created_at,
-                    "response_due": ctx.due(c.created_at, policy.first_response_hours, policy),
-                    "resolution_due": ctx.due(c.created_at, policy.resolution_hours, policy),
-                    "response_breach_notified": False,
-                    "resolution_breach_notified": False,
+                    "response_due": response_due,
+                    "resolution_due": resolution_due,
+                    # a timer already past when the case opens (a backfill, a collector
+                    # that was down) is listed as breached but not announced: one message
+                    # per old item would bury the team's group chat
+                    "response_breach_notified": response_due is not None and response_due < now,
+                    "resolution_breach_notified": resolution_due is not None and resolution_due < now,
                     "version": 1,
                 }
             )
@@ -144,37 +151,35 @@ def resolve(
 
 
 def announce_breaches(engine: Engine, ctx: CaseContext, *, now: datetime | None = None) -> list[SlaBreach]:
-    """Tell plugins about every newly breached timer (once per case and timer)."""
+    """Tell plugins about every newly breached timer (once per case and timer).
+
+    The flags are committed before the hooks run: a plugin that fails (or a process that
+    dies while notifying) costs at most one message, never a second one for the same timer.
+    """
     now = now or utcnow()
     notices: list[SlaBreach] = []
     with session_scope(engine, write=True) as session:
-        for found, channel, text in cq.unannounced_breaches(now, session=session):
-            response = (
-                found.responded_at is None
-                and found.response_due is not None
-                and found.response_due < now
-                and not found.response_breach_notified
-            )
-            resolution = (
-                found.resolved_at is None
-                and found.resolution_due is not None
-                and found.resolution_due < now
-                and not found.resolution_breach_notified
-            )
-            for timer, due in (("response", found.response_due), ("resolution", found.resolution_due)):
-                if (response if timer == "response" else resolution) and due is not None:
+        found = cq.unannounced_breaches(now, session=session)
+        for row in found:
+            for timer, breached, due in (
+                ("response", row.response, row.response_due),
+                ("resolution", row.resolution, row.resolution_due),
+            ):
+                if breached and due is not None:
                     notices.append(
                         SlaBreach(
-                            item_id=found.item_id,
-                            channel=channel,
-                            policy=found.policy,
+                            item_id=row.item_id,
+                            channel=row.channel,
+                            policy=row.policy,
                             timer=timer,
                             due_at=due,
-                            opened_at=found.opened_at,
-                            excerpt=text[:80],
+                            opened_at=row.opened_at,
+                            excerpt=row.text[:80],
                         )
                     )
-            cq.mark_announced(found.item_id, response=response, resolution=resolution, session=session)
+        cq.mark_announced(
+            [r.item_id for r in found if r.response], [r.item_id for r in found if r.resolution], session=session
+        )
     for notice in notices:
         ctx.hooks.fire("on_sla_breach", breach=notice)
     return notices

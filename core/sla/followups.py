@@ -83,7 +83,10 @@ def record_followup(
             assert case is not None
             channel = case.policy
             policy = ctx.sla.policies.get(case.policy)
-            resolution_due = ctx.due(now, policy.resolution_hours, policy) if policy else None
+            # a policy that only owes an answer (social) gives the reopened case its
+            # response time to be resolved in, so it stays in the queue with a due time
+            hours = (policy.resolution_hours or policy.first_response_hours) if policy else None
+            resolution_due = ctx.due(now, hours, policy) if policy else None
             cq.update_case(
                 item_id,
                 case.version,
@@ -119,9 +122,9 @@ def repeat_complaints(
     engine: Engine, ctx: CaseContext, *, days: int | None = None, since_days: int = 90, now: datetime | None = None
 ) -> list[cq.RepeatComplaint]:
     """Customers who contacted again within ``days`` (default ``repeat_days``) after their
-    case was resolved, over cases resolved in the last ``since_days``."""
+    case was resolved, over cases resolved in the last ``since_days``; a contact that is
+    clearly happy (positive sentiment) is not a complaint and is left out."""
     now = now or utcnow()
     window = timedelta(days=days or ctx.followup.repeat_days)
     with session_scope(engine) as session:
-        found = cq.repeats_after_resolution(now - timedelta(days=since_days), session=session)
-    return [r for r in found if r.repeat_at - r.resolved_at <= window]
+        return cq.repeats_after_resolution(now - timedelta(days=since_days), window, session=session)

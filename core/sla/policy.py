@@ -7,7 +7,7 @@ at 20:00 on Friday with four business hours is due at 13:00 on Monday.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bihuan.core.config import BusinessHours
@@ -24,9 +24,14 @@ def add_hours(
     business: BusinessHours | None = None,
     holidays: frozenset[date] = frozenset(),
 ) -> datetime:
-    """``start`` plus ``hours``: of calendar time, or of working time when ``business``."""
+    """``start`` plus ``hours``: of calendar time, or of working time when ``business``.
+
+    Elapsed time is counted in UTC (Python adds and subtracts wall-clock time between
+    datetimes of the same zone, which is an hour off across a DST change); the result is
+    in ``start``'s zone.
+    """
     if business is None:
-        return start + timedelta(hours=hours)
+        return (start.astimezone(UTC) + timedelta(hours=hours)).astimezone(start.tzinfo)
     remaining = timedelta(hours=hours)
     local = start.astimezone(zone)
     day = local.date()
@@ -34,9 +39,10 @@ def add_hours(
         if day.isoweekday() in business.days and day not in holidays:
             opens = datetime.combine(day, business.start, tzinfo=zone)
             closes = datetime.combine(day, business.end, tzinfo=zone)
-            begin = max(local, opens)
-            if begin < closes:
-                available = closes - begin
+            begin = max(local, opens).astimezone(UTC)
+            end = closes.astimezone(UTC)
+            if begin < end:
+                available = end - begin
                 if remaining <= available:
                     return (begin + remaining).astimezone(start.tzinfo)
                 remaining -= available

@@ -76,17 +76,39 @@ def test_negative_surveys_need_an_answer(engine: Engine, ctx: CaseContext) -> No
 
 def test_breaches_are_announced_once_per_timer(engine: Engine, ctx: CaseContext, told: list) -> None:
     seed(engine, [Run(None, date(2026, 11, 20), 1, channel="ticket", hour=20)])
-    cases.open_new_cases(engine, ctx, now=NOW)
+    cases.open_new_cases(engine, ctx, now=at(date(2026, 11, 21), 9))  # Saturday: nothing due yet
+    assert cases.announce_breaches(engine, ctx, now=at(date(2026, 11, 21), 9)) == []
     [breach] = cases.announce_breaches(engine, ctx, now=NOW)  # response due Monday 13:00, now 15:00
     assert (breach.timer, breach.channel, breach.due_at) == ("response", "ticket", at(date(2026, 11, 23), 13))
     assert cases.announce_breaches(engine, ctx, now=NOW) == []
     late = NOW + timedelta(days=14)
     [resolution] = cases.announce_breaches(engine, ctx, now=late)
     assert resolution.timer == "resolution"
+    assert cases.announce_breaches(engine, ctx, now=late + timedelta(days=1)) == []
     assert [kind for kind, _ in told] == ["breach", "breach"]
     with session_scope(engine) as session:
         [row] = cq.open_cases(now=late, breached_only=True, session=session)
     assert row.status == CaseStatus.OPEN and row.due == at(date(2026, 11, 23), 13)
+
+
+def test_a_backlog_opened_already_breached_is_listed_but_not_announced(engine: Engine, ctx: CaseContext) -> None:
+    seed(
+        engine,
+        [
+            Run(None, date(2026, 11, 12), 3, channel="social"),  # answers were due a week ago
+            Run(None, date(2026, 11, 23), 1, channel="social", hour=12),  # due tomorrow noon
+        ],
+    )
+    assert cases.open_new_cases(engine, ctx, now=NOW) == 4
+    assert cases.announce_breaches(engine, ctx, now=NOW) == []
+    with session_scope(engine) as session:
+        breached = cq.open_cases(now=NOW, breached_only=True, session=session)
+        everything = cq.open_cases(now=NOW, session=session)
+    assert [r.due for r in breached] == [at(date(2026, 11, d)) for d in (13, 14, 15)]
+    assert len(everything) == 4 and everything[-1].due == at(date(2026, 11, 24), 12)
+    # the new item's timer is announced when it runs out
+    [breach] = cases.announce_breaches(engine, ctx, now=NOW + timedelta(days=1))
+    assert breach.item_id == everything[-1].item_id
 
 
 def test_respond_and_resolve_with_a_stale_read_refused(engine: Engine, ctx: CaseContext) -> None:
@@ -125,7 +147,7 @@ def test_an_unhappy_followup_reopens_the_case(engine: Engine, ctx: CaseContext, 
     assert reopened is not None and reopened.status == CaseStatus.REOPENED and reopened.resolved_at is None
     assert reopened.resolution_due == call + timedelta(hours=120)  # a new resolution clock
     assert kinds == ["resolved", "follow_up", "reopened"]
-    [(kind, notice)] = [t for t in told if t[0] == "reopened"]
+    [(_, notice)] = [t for t in told if t[0] == "reopened"]
     assert (notice.item_id, notice.satisfaction, notice.actor) == (item, 2, "赵")
     with pytest.raises(UsageError, match="recorded already"):
         followups.record_followup(engine, ctx, followup.id, outcome="satisfied", satisfaction=5, note=None, actor="x")
@@ -156,9 +178,36 @@ def test_repeat_complaints_within_the_window_are_reported(engine: Engine, ctx: C
         cases.resolve(engine, ctx, item, actor="王", now=resolved_at)
     seed(engine, [Run(None, date(2026, 11, 20), 1, channel="social", customer="K1")], prefix="c")  # 9 days later
     seed(engine, [Run(None, date(2026, 11, 12), 1, channel="social", customer="K9")], prefix="d")  # someone else
+    # K2 came back to praise the fix: not a complaint
+    seed(engine, [Run(None, date(2026, 11, 13), 1, channel="survey", customer="K2", label="positive")], prefix="e")
     [repeat] = followups.repeat_complaints(engine, ctx, days=30, now=NOW)
-    assert (repeat.item_id, repeat.customer_ref, repeat.repeat_channel) == (ids["ticket"], "K1", "social")
+    assert (repeat.item_id, repeat.customer_ref, repeat.channel, repeat.repeat_channel) == (
+        ids["ticket"],
+        "K1",
+        "ticket",
+        "social",
+    )
+    assert repeat.text.startswith("text a") and repeat.repeat_text.startswith("text c")  # both items, to compare
+    assert repeat.repeat_at - repeat.resolved_at == timedelta(days=8, hours=22)
     assert followups.repeat_complaints(engine, ctx, days=7, now=NOW) == []
+    assert followups.repeat_complaints(engine, ctx, days=30, since_days=5, now=NOW) == []  # resolved before that
+
+
+def test_an_unhappy_followup_on_a_policy_without_resolution_time_keeps_the_case_in_the_queue(
+    engine: Engine, ctx: CaseContext
+) -> None:
+    seed(engine, [Run(None, date(2026, 11, 23), 1, channel="social")])  # social: only a response is owed
+    cases.open_new_cases(engine, ctx, now=NOW)
+    item = _ids(engine)["social"]
+    _, followup = cases.resolve(engine, ctx, item, actor="王", now=NOW)
+    assert followup is not None and followup.id is not None
+    call = NOW + timedelta(days=3)
+    followups.record_followup(
+        engine, ctx, followup.id, outcome="unsatisfied", satisfaction=None, note=None, actor="赵", now=call
+    )
+    with session_scope(engine) as session:
+        [row] = cq.open_cases(now=call, session=session)
+    assert (row.item_id, row.status, row.due) == (item, CaseStatus.REOPENED, call + timedelta(hours=24))
 
 
 def test_response_compliance(engine: Engine, ctx: CaseContext) -> None:

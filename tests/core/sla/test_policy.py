@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -47,3 +47,27 @@ def test_utc_in_utc_out_with_the_office_in_shanghai() -> None:
     start = datetime(2026, 11, 23, 1, tzinfo=UTC)  # 09:00 in Shanghai
     due = add_hours(start, 2, zone=SH, business=OFFICE)
     assert due == datetime(2026, 11, 23, 3, tzinfo=UTC) and due.tzinfo is UTC
+
+
+BERLIN = ZoneInfo("Europe/Berlin")  # summer time ends at 03:00 on Sunday 2026-10-25
+
+
+def test_calendar_hours_are_elapsed_hours_across_a_dst_change() -> None:
+    start = datetime(2026, 10, 24, 12, tzinfo=BERLIN)  # Saturday noon, UTC+2
+    due = add_hours(start, 24, zone=BERLIN)
+    assert due == datetime(2026, 10, 25, 10, tzinfo=UTC)  # 11:00 local (UTC+1), not 12:00
+    assert due.utcoffset() == timedelta(hours=1)
+
+
+def test_business_hours_in_the_office_zone_across_a_dst_change() -> None:
+    friday = datetime(2026, 10, 23, 14, tzinfo=UTC)  # 16:00 in Berlin, summer time
+    due = add_hours(friday, 4, zone=BERLIN, business=OFFICE)
+    assert due == datetime(2026, 10, 26, 10, tzinfo=UTC)  # 2 h Friday, 2 h Monday: 11:00 winter time
+
+
+def test_a_weekend_team_and_no_working_time_at_all() -> None:
+    seven_days = BusinessHours(start=time(8), end=time(20), days=[1, 2, 3, 4, 5, 6, 7])
+    assert add_hours(sh(2026, 11, 21, 19), 2, zone=SH, business=seven_days) == sh(2026, 11, 22, 9)  # Sunday 09:00
+    every_day_off = frozenset(date(2026, 1, 1) + timedelta(days=d) for d in range(4000))
+    with pytest.raises(ValueError, match="no working time"):
+        add_hours(sh(2026, 1, 1, 10), 1, zone=SH, business=OFFICE, holidays=every_day_off)
