@@ -149,7 +149,8 @@ def followups_record(
 @json_option
 @pass_app
 def followups_repeats(app: App, days: int | None, as_json: bool) -> None:
-    """Customers who came back within the window after their complaint was resolved."""
+    """Customers who came back within the window after their complaint was resolved (both
+    items shown; a contact with positive sentiment is not counted)."""
     found = sla_followups.repeat_complaints(app.engine(), app.cases, days=days)
     if as_json:
         emit_json(
@@ -161,15 +162,18 @@ def followups_repeats(app: App, days: int | None, as_json: bool) -> None:
         return
     zone = app.settings.bihuan.zone
     print_table(
-        ("case", "customer", "resolved", "came back", "channel", "text"),
+        ("case", "customer", "channel", "text", "resolved", "came back", "item", "via", "text again"),
         [
             (
                 r.item_id,
                 r.customer_ref,
+                r.channel,
+                r.text[:40].replace("\n", " "),
                 f"{r.resolved_at.astimezone(zone):%Y-%m-%d}",
                 f"{r.repeat_at.astimezone(zone):%Y-%m-%d}",
+                r.repeat_item_id,
                 r.repeat_channel,
-                r.repeat_text[:60],
+                r.repeat_text[:40].replace("\n", " "),
             )
             for r in found
         ],
