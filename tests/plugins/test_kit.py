@@ -5,6 +5,7 @@ catches broken ones with messages that tell the author what is wrong."""
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from datetime import datetime
 from pathlib import Path
@@ -381,3 +382,14 @@ def test_a_kit_subclass_without_its_fixtures_says_what_to_define(kit_pytester: p
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, skipped=1, errors=6)
     result.stdout.fnmatch_lines(["*TestIncomplete: define a `valid_config` fixture returning*"])
+
+
+def test_the_kit_example_in_the_plugin_guide_passes_on_the_guide_collector(kit_pytester: pytest.Pytester) -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", guide, re.DOTALL)
+    collector = blocks[0]  # the guide's collector module (tests/plugins/test_docs_example.py runs it too)
+    [kit] = [b for b in blocks if "CollectorAcceptance" in b]
+    kit_pytester.makepyfile(acme_bihuan=collector, test_acme=kit)
+    kit_pytester.syspathinsert()
+    result = kit_pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=len(KIT_TESTS))
