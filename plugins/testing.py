@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, NoReturn, cast
@@ -85,7 +85,7 @@ DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
 SHOWN = 5
 
 
-def _shown(values: Any) -> str:
+def _shown(values: Iterable[Any]) -> str:
     values = list(values)
     listed = ", ".join(repr(v) for v in values[:SHOWN])
     return listed + (f" and {len(values) - SHOWN} more" if len(values) > SHOWN else "")
@@ -112,7 +112,11 @@ class _Recording:
         self.Config = inner.Config
 
     def check(self, ctx: RunContext) -> None:
-        self.inner.check(ctx)
+        try:
+            self.inner.check(ctx)
+        except Exception as exc:
+            self.run.error = exc
+            raise
 
     def collect(self, ctx: RunContext, state: dict[str, Any] | None) -> Iterator[CollectorOutput]:
         self.run.state_given = state
@@ -139,7 +143,7 @@ class KitRun:
     report: RunReport = field(default_factory=lambda: RunReport(collector="", collector_type="", source=""))
     #: the state ``collect()`` was given
     state_given: dict[str, Any] | None = None
-    #: what ``collect()`` yielded, in order of kind
+    #: what ``collect()`` yielded, by kind
     items: list[Item] = field(default_factory=list)
     bad_records: list[BadRecord] = field(default_factory=list)
     checkpoints: list[Any] = field(default_factory=list)
@@ -182,8 +186,8 @@ class KitRun:
         if self.report.status != "succeeded":
             self.fail(
                 f"{what} failed ({self.report.error_class} error): {self.report.error}. "
-                "The source is the same one valid_config describes; a collector must read it to the end "
-                "(raise only when the run cannot go on; a record it cannot read is a BadRecord)."
+                "A collector must read its source to the end: raise only when the run cannot go on, and "
+                "yield a BadRecord for a record it cannot read."
             )
 
 
