@@ -70,13 +70,21 @@ def tasks_of_group(group_id: int, *, session: Session) -> list[ImprovementTask]:
 
 
 def update_task(
-    task_id: int, read_version: int, values: dict[str, Any], *, actor: str, session: Session
+    task_id: int,
+    read_version: int,
+    values: dict[str, Any],
+    *,
+    actor: str,
+    at: datetime | None = None,
+    session: Session,
 ) -> ImprovementTask:
-    """Write ``values`` if the task is still at ``read_version``; bump the version."""
+    """Write ``values`` if the task is still at ``read_version``; bump the version.
+
+    ``at`` is when the change happened (default: now)."""
     stmt = (
         update(ImprovementTask)
         .where(and_(col(ImprovementTask.id) == task_id, col(ImprovementTask.version) == read_version))
-        .values(**values, version=ImprovementTask.version + 1, updated_at=utcnow(), updated_by=actor)
+        .values(**values, version=ImprovementTask.version + 1, updated_at=at or utcnow(), updated_by=actor)
     )
     if session.execute(stmt).rowcount != 1:  # type: ignore[attr-defined]
         current = get_task(task_id, session=session)
@@ -134,12 +142,14 @@ def task_actions(task_id: int, *, session: Session) -> list[Action]:
     return list(session.exec(stmt))
 
 
-def update_action(action_id: int, read_version: int, values: dict[str, Any], *, session: Session) -> Action:
+def update_action(
+    action_id: int, read_version: int, values: dict[str, Any], *, at: datetime | None = None, session: Session
+) -> Action:
     """Write ``values`` if the action is still at ``read_version``; bump the version."""
     stmt = (
         update(Action)
         .where(and_(col(Action.id) == action_id, col(Action.version) == read_version))
-        .values(**values, version=Action.version + 1, updated_at=utcnow())
+        .values(**values, version=Action.version + 1, updated_at=at or utcnow())
     )
     if session.execute(stmt).rowcount != 1:  # type: ignore[attr-defined]
         current = get_action(action_id, session=session)

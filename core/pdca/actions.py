@@ -49,6 +49,7 @@ def add_action(
                 owner=owner.strip(),
                 due_date=due_date,
                 created_at=now or utcnow(),
+                updated_at=now or utcnow(),
             ),
             session=session,
         )
@@ -57,6 +58,7 @@ def add_action(
                 TaskEvent(
                     task_id=task_id,
                     actor=actor,
+                    at=now or utcnow(),
                     kind="action_added",
                     new={
                         "id": action.id,
@@ -104,12 +106,13 @@ def edit_action(
         if "status" in values:
             values["done_at"] = (now or utcnow()) if values["status"] == ActionStatus.DONE else None
         old = {k: getattr(action, k) for k in values}
-        updated = pq.update_action(action_id, read_version, values, session=session)
+        updated = pq.update_action(action_id, read_version, values, at=now, session=session)
         pq.add_events(
             [
                 TaskEvent(
                     task_id=action.task_id,
                     actor=actor,
+                    at=now or utcnow(),
                     kind="action_changed",
                     field=f"action {action_id}.{k}",
                     old=_json(old[k]),

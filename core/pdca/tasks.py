@@ -83,8 +83,8 @@ def _task(task_id: int, session: Session) -> ImprovementTask:
     return task
 
 
-def _event(task_id: int, actor: str, kind: str, **fields: Any) -> TaskEvent:
-    return TaskEvent(task_id=task_id, actor=actor, kind=kind, **fields)
+def _event(task_id: int, actor: str, kind: str, *, at: datetime | None = None, **fields: Any) -> TaskEvent:
+    return TaskEvent(task_id=task_id, actor=actor, kind=kind, at=at or utcnow(), **fields)
 
 
 def _json(value: Any) -> Any:
@@ -150,11 +150,15 @@ def open_task(
             due_date=due_date,
             baseline=baseline,
             created_by=actor,
+            created_at=now or utcnow(),
+            updated_at=now or utcnow(),
             updated_by=actor,
         )
         pq.add_task(task, groups, session=session)
         assert task.id is not None
-        pq.add_events([_event(task.id, actor, "created", new={"title": task.title, "groups": groups})], session=session)
+        pq.add_events(
+            [_event(task.id, actor, "created", at=now, new={"title": task.title, "groups": groups})], session=session
+        )
         return task
 
 
@@ -193,15 +197,15 @@ def edit_task(
         if not values:
             return task
         old = {k: getattr(task, k) for k in values}
-        updated = pq.update_task(task_id, read_version, values, actor=actor, session=session)
+        updated = pq.update_task(task_id, read_version, values, actor=actor, at=now, session=session)
         pq.add_events(
             [
-                _event(task_id, actor, "field", field=k, old=_json(old[k]), new=_json(v))
+                _event(task_id, actor, "field", at=now, field=k, old=_json(old[k]), new=_json(v))
                 for k, v in values.items()
                 if k != "baseline"
             ]
             + (
-                [_event(task_id, actor, "baseline", new=values["baseline"] and values["baseline"]["value"])]
+                [_event(task_id, actor, "baseline", at=now, new=values["baseline"] and values["baseline"]["value"])]
                 if "baseline" in values
                 else []
             ),
@@ -223,9 +227,10 @@ def refresh_baseline(
         groups = pq.task_group_ids(task_id, session=session)
         baseline = _baseline(Metric(task.metric), groups, ctx, ctx.today(now), session)
         old = task.baseline["value"] if task.baseline else None
-        updated = pq.update_task(task_id, read_version, {"baseline": baseline}, actor=actor, session=session)
+        updated = pq.update_task(task_id, read_version, {"baseline": baseline}, actor=actor, at=now, session=session)
         pq.add_events(
-            [_event(task_id, actor, "baseline", old=old, new=baseline["value"] if baseline else None)], session=session
+            [_event(task_id, actor, "baseline", at=now, old=old, new=baseline["value"] if baseline else None)],
+            session=session,
         )
         return updated
 
@@ -234,7 +239,14 @@ def refresh_baseline(
 
 
 def move_task(
-    engine: Engine, ctx: PdcaContext, task_id: int, target: str, *, read_version: int, actor: str
+    engine: Engine,
+    ctx: PdcaContext,
+    task_id: int,
+    target: str,
+    *,
+    read_version: int,
+    actor: str,
+    now: datetime | None = None,
 ) -> ImprovementTask:
     """Move to another stage if the gates allow it (``GateError`` lists what is missing)."""
     try:
@@ -254,8 +266,10 @@ def move_task(
         if gaps:
             raise GateError(task_id, stage.value, gaps)
         old = task.stage
-        updated = pq.update_task(task_id, read_version, {"stage": stage.value}, actor=actor, session=session)
-        pq.add_events([_event(task_id, actor, "stage", field="stage", old=old, new=stage.value)], session=session)
+        updated = pq.update_task(task_id, read_version, {"stage": stage.value}, actor=actor, at=now, session=session)
+        pq.add_events(
+            [_event(task_id, actor, "stage", at=now, field="stage", old=old, new=stage.value)], session=session
+        )
     ctx.hooks.fire(
         "on_task_stage_changed",
         change=StageChanged(task_id=task_id, title=updated.title, old=old, new=stage.value, actor=actor),
@@ -264,18 +278,27 @@ def move_task(
 
 
 def _close(
-    session: Session, task: ImprovementTask, outcome: Outcome, *, read_version: int, actor: str, **values: Any
+    session: Session,
+    task: ImprovementTask,
+    outcome: Outcome,
+    *,
+    read_version: int,
+    actor: str,
+    now: datetime | None,
+    **values: Any,
 ) -> ImprovementTask:
     assert task.id is not None
+    old = task.stage  # read first: the update refreshes ``task`` (the session's identity map)
     updated = pq.update_task(
         task.id,
         read_version,
-        {"stage": Stage.CLOSED.value, "outcome": outcome.value, "closed_at": utcnow(), **values},
+        {"stage": Stage.CLOSED.value, "outcome": outcome.value, "closed_at": now or utcnow(), **values},
         actor=actor,
+        at=now,
         session=session,
     )
     pq.add_events(
-        [_event(task.id, actor, "stage", field="stage", old=task.stage, new=Stage.CLOSED.value, note=outcome.value)],
+        [_event(task.id, actor, "stage", at=now, field="stage", old=old, new=Stage.CLOSED.value, note=outcome.value)],
         session=session,
     )
     return updated
@@ -287,7 +310,14 @@ def _closed_notice(task: ImprovementTask, old: str, actor: str) -> StageChanged:
 
 
 def standardise(
-    engine: Engine, ctx: PdcaContext, task_id: int, *, read_version: int, standard: str, actor: str
+    engine: Engine,
+    ctx: PdcaContext,
+    task_id: int,
+    *,
+    read_version: int,
+    standard: str,
+    actor: str,
+    now: datetime | None = None,
 ) -> ImprovementTask:
     """Act: the fix worked; record the standard adopted and close."""
     if not standard.strip():
@@ -299,7 +329,13 @@ def standardise(
             raise GateError(task_id, "closed", [f"standardising is the act step; the task is in {task.stage}"])
         old = task.stage
         closed = _close(
-            session, task, Outcome.STANDARDISED, read_version=read_version, actor=actor, standard=standard.strip()
+            session,
+            task,
+            Outcome.STANDARDISED,
+            read_version=read_version,
+            actor=actor,
+            now=now,
+            standard=standard.strip(),
         )
     ctx.hooks.fire("on_task_stage_changed", change=_closed_notice(closed, old, actor))
     return closed
@@ -320,7 +356,7 @@ def next_cycle(
             raise GateError(task_id, "next cycle", [f"the next cycle starts from act; the task is in {task.stage}"])
         old = task.stage
         groups = pq.task_group_ids(task_id, session=session)
-        closed = _close(session, task, Outcome.NEXT_CYCLE, read_version=read_version, actor=actor)
+        closed = _close(session, task, Outcome.NEXT_CYCLE, read_version=read_version, actor=actor, now=now)
         metric = Metric(task.metric) if task.metric else None
         successor = ImprovementTask(
             title=task.title,
@@ -331,6 +367,8 @@ def next_cycle(
             baseline=_baseline(metric, groups, ctx, ctx.today(now), session),
             parent_id=task_id,
             created_by=actor,
+            created_at=now or utcnow(),
+            updated_at=now or utcnow(),
             updated_by=actor,
         )
         pq.add_task(successor, groups, session=session)
@@ -341,11 +379,14 @@ def next_cycle(
                     successor.id,
                     actor,
                     "created",
+                    at=now,
                     new={"title": successor.title, "groups": groups},
                     old=task_id,
                     note=f"next cycle of task {task_id}",
                 ),
-                _event(task_id, actor, "next_cycle", new=successor.id, note=f"continued as task {successor.id}"),
+                _event(
+                    task_id, actor, "next_cycle", at=now, new=successor.id, note=f"continued as task {successor.id}"
+                ),
             ],
             session=session,
         )
@@ -354,7 +395,14 @@ def next_cycle(
 
 
 def cancel_task(
-    engine: Engine, ctx: PdcaContext, task_id: int, *, read_version: int, reason: str, actor: str
+    engine: Engine,
+    ctx: PdcaContext,
+    task_id: int,
+    *,
+    read_version: int,
+    reason: str,
+    actor: str,
+    now: datetime | None = None,
 ) -> ImprovementTask:
     """Close a task that will not be pursued, with the reason."""
     if not reason.strip():
@@ -365,8 +413,8 @@ def cancel_task(
         if task.stage == Stage.CLOSED:
             raise UsageError(f"task {task_id} is already closed")
         old = task.stage
-        closed = _close(session, task, Outcome.CANCELLED, read_version=read_version, actor=actor)
-        pq.add_events([_event(task_id, actor, "cancelled", note=reason.strip())], session=session)
+        closed = _close(session, task, Outcome.CANCELLED, read_version=read_version, actor=actor, now=now)
+        pq.add_events([_event(task_id, actor, "cancelled", at=now, note=reason.strip())], session=session)
     ctx.hooks.fire("on_task_stage_changed", change=_closed_notice(closed, old, actor))
     return closed
 
@@ -424,10 +472,11 @@ def run_check(
         )
         result.task_id = task_id
         result.checked_by = actor
+        result.checked_at = now or utcnow()
         result.detail["early"] = early
         pq.add_check_result(result, session=session)
         pq.add_events(
-            [_event(task_id, actor, "check", new=result.verdict, note=result.detail["reason"])], session=session
+            [_event(task_id, actor, "check", at=now, new=result.verdict, note=result.detail["reason"])], session=session
         )
     ctx.hooks.fire(
         "on_check_verdict",
