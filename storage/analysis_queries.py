@@ -108,6 +108,19 @@ def item_groups(item_ids: Iterable[int], *, session: Session) -> dict[int, int |
     return dict(session.connection().execute(stmt).all())  # type: ignore[arg-type]
 
 
+def groups_by_external_id(*, sources: Iterable[str] | None = None, session: Session) -> dict[str, int]:
+    """``external_id -> group`` of every grouped item (of ``sources``, when given).
+
+    For small data sets whose ids are known elsewhere (the demo's ground truth); it reads
+    one row per grouped item.
+    """
+    stmt = select(_ITEMS.c.external_id, _RESULTS.c.group_id).join(_RESULTS, _RESULTS.c.item_id == _ITEMS.c.id)
+    stmt = stmt.where(_RESULTS.c.group_id.is_not(None))
+    if sources is not None:
+        stmt = stmt.where(_ITEMS.c.source.in_(list(sources)))
+    return dict(session.connection().execute(stmt).all())  # type: ignore[arg-type]
+
+
 # ── groups ─────────────────────────────────────────────────────────────────────────────
 
 
@@ -387,9 +400,7 @@ def redirect_duplicates(item_ids: Iterable[int], *, session: Session) -> None:
 def spikes_since(week: date, *, session: Session) -> list[SpikeEvent]:
     """Spikes recorded for weeks starting on or after ``week``, newest week first."""
     stmt = (
-        select(SpikeEvent)
-        .where(SpikeEvent.week >= week)
-        .order_by(SpikeEvent.week.desc(), SpikeEvent.score.desc())  # type: ignore[attr-defined]
+        select(SpikeEvent).where(SpikeEvent.week >= week).order_by(SpikeEvent.week.desc(), SpikeEvent.score.desc())  # type: ignore[attr-defined]
     )
     return list(session.scalars(stmt))
 

@@ -14,10 +14,11 @@ import click
 
 from bihuan.core.errors import EXIT_FAILURE, BihuanError
 from bihuan.tui import cli_analysis, cli_collect, cli_pdca, cli_plugins, cli_quarantine, cli_report, cli_sla, cli_tui
+from bihuan.tui.aliases import AliasGroup
 from bihuan.tui.context import App
 
 
-class BihuanGroup(click.Group):
+class BihuanGroup(AliasGroup):
     """Adds plugin commands and turns bihuan's errors into messages and exit codes."""
 
     _plugin_commands_loaded = False
@@ -29,17 +30,17 @@ class BihuanGroup(click.Group):
         app = ctx.find_object(App)
         if app is None:
             app = App(config_path=ctx.params.get("config"), db=ctx.params.get("db"))
-        for command in app.pm.commands(taken=list(self.commands)):
+        for command in app.pm.commands(taken=[*self.commands, *self.aliases]):
             self.add_command(command)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._safe_load(ctx)
         return super().list_commands(ctx)
 
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name not in self.commands:
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name not in self.aliases:
             self._safe_load(ctx)
-        return super().get_command(ctx, name)
+        return super().get_command(ctx, cmd_name)
 
     def _safe_load(self, ctx: click.Context) -> None:
         try:
@@ -75,6 +76,8 @@ def cli(ctx: click.Context, db: str | None, config: str | None, verbose: int) ->
 for _module in (cli_collect, cli_quarantine, cli_plugins, cli_analysis, cli_report, cli_pdca, cli_sla, cli_tui):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
+    for _alias, _name in getattr(_module, "ALIASES", {}).items():
+        cli.add_alias(_alias, _name)
 
 
 def main() -> None:

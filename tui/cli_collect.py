@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,6 +16,10 @@ from bihuan.storage.engine import data_dir, redact_url, session_scope
 from bihuan.storage.migrate import current_revision
 from bihuan.tui.context import App, pass_app
 from bihuan.tui.output import RunProgress, emit_json, print_reports, print_table, reports_json, run_exit_code
+
+if TYPE_CHECKING:
+    from bihuan.core.demo_data.cycles import DemoCycle
+    from bihuan.core.demo_data.model import DemoManifest
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 
@@ -217,6 +221,7 @@ def demo(app: App, directory: Path | None, seed: int, run_analysis: bool, open_t
         quarantined = queries.list_quarantined(limit=5, session=session)
         open_quarantined = queries.count_quarantined(session=session)
     analysis, top = _demo_analysis(app) if run_analysis else (None, [])
+    cycles = _demo_cycles(app, manifest) if run_analysis else []
     if as_json:
         emit_json(
             {
@@ -228,6 +233,7 @@ def demo(app: App, directory: Path | None, seed: int, run_analysis: bool, open_t
                 "open_quarantined": open_quarantined,
                 "analysis": analysis,
                 "top_groups": top,
+                "cycles": [c.to_dict() for c in cycles],
             }
         )
         return
@@ -251,6 +257,10 @@ def demo(app: App, directory: Path | None, seed: int, run_analysis: bool, open_t
             )
         for spike in analysis["spikes"]:
             click.echo(f"spike: {spike['label']} — {spike['count']} in the week of {spike['week']}")
+    if cycles:
+        click.echo("\nimprovement tasks played on the demo data (the check is the engine's, from the data):")
+        for cycle in cycles:
+            _echo_cycle(cycle)
     click.echo(f"\nnext: bihuan --db {app.database_url} tui   (or: report, quarantine list, groups list)")
     if open_tui is None:
         open_tui = sys.stdin.isatty() and sys.stdout.isatty()
@@ -281,6 +291,36 @@ def _demo_analysis(app: App) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             session, zone=settings.bihuan.zone, top=5, repeat_window_days=settings.analysis.repeat_window_days
         )
     return report.to_dict(), [g.to_dict() for g in ranked.groups]
+
+
+def _demo_cycles(app: App, manifest: DemoManifest) -> list[DemoCycle]:
+    from bihuan.core.demo_data.cycles import run_demo_cycles
+
+    return run_demo_cycles(manifest, app.engine(), app.pdca)
+
+
+def _echo_cycle(cycle: DemoCycle) -> None:
+    from bihuan.core.pdca.metrics import format_value
+
+    check = cycle.check
+    groups = ", ".join(f"#{g}" for g in cycle.groups)
+    then = (
+        "standardised and closed"
+        if cycle.outcome == "standardised"
+        else f"next cycle opened: task {cycle.next_task_id}"
+    )
+    click.echo(f"  task {cycle.task_id} {cycle.title} (groups {groups}), target -50 %:")
+    change = f" ({check.change:+.0%})" if check.change is not None else ""
+    interval = (
+        f", rate ratio {check.ratio:.2f} (95 % CI {check.ratio_low:.2f}–{check.ratio_high:.2f}), p = {check.p_value:.2g}"
+        if check.ratio is not None and check.ratio_low is not None and check.ratio_high is not None
+        else ""
+    )
+    click.echo(
+        f"    {format_value(check.baseline_value, check.metric)} before → "
+        f"{format_value(check.check_value, check.metric)} after{change}{interval}"
+    )
+    click.echo(f"    verdict: {check.verdict.upper().replace('_', ' ')} — {then}")
 
 
 COMMANDS = (init, import_, collect, runs, demo)

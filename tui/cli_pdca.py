@@ -1,5 +1,5 @@
 """``bihuan task``, ``bihuan action`` and ``bihuan tick``: PDCA improvement cycles from the
-command line.
+command line (``tasks``, ``actions`` and ``tasks new`` are aliases).
 
 Every write names the version it is based on: ``--expect-version N`` for scripts that
 read first (a stale write is refused with exit code 1 and a message saying who changed
@@ -20,7 +20,8 @@ from bihuan.core.pdca.metrics import METRIC_HELP, format_value
 from bihuan.core.sla import cases as sla_cases
 from bihuan.storage import pdca_queries as pq
 from bihuan.storage.engine import session_scope
-from bihuan.storage.pdca_models import Action, CheckResult, ImprovementTask, Metric, Stage
+from bihuan.storage.pdca_models import Action, CheckResult, ImprovementTask, Metric, Stage, TaskEvent
+from bihuan.tui.aliases import AliasGroup
 from bihuan.tui.cli_collect import json_option
 from bihuan.tui.context import App, actor_option, pass_app
 from bihuan.tui.output import emit_json, print_table
@@ -60,7 +61,7 @@ def _task_dict(task: ImprovementTask, group_ids: list[int] | None = None) -> dic
 # ── task ──────────────────────────────────────────────────────────────────────────────
 
 
-@click.group("task")
+@click.group("task", cls=AliasGroup, aliases={"new": "open"})
 def task_group() -> None:
     """Improvement tasks: open on root-cause groups, plan, move through PDCA, check, act."""
 
@@ -189,9 +190,31 @@ def task_show(app: App, task_id: int, as_json: bool) -> None:
     for check in view.checks:
         _echo_check(check)
     click.echo("history:")
-    for event in view.events:
-        change = f"{event.field}: {event.old!r} → {event.new!r}" if event.field else (event.note or event.new or "")
-        click.echo(f"  {event.at:%Y-%m-%d %H:%M} {event.actor}: {event.kind} {change}")
+    _echo_events(app, view.events)
+
+
+def _echo_events(app: App, events: list[TaskEvent]) -> None:
+    zone = app.settings.bihuan.zone
+    for event in events:
+        if event.field:
+            name = "" if event.field == event.kind else f"{event.field}: "
+            change = f"{name}{event.old!r} → {event.new!r}"
+        else:
+            change = str(event.note or event.new or "")
+        click.echo(f"  {event.at.astimezone(zone):%Y-%m-%d %H:%M} {event.actor}: {event.kind} {change}")
+
+
+@task_group.command("history")
+@click.argument("task_id", type=int)
+@json_option
+@pass_app
+def task_history(app: App, task_id: int, as_json: bool) -> None:
+    """A task's audit log: every change with who, when, the old and the new value."""
+    events = pdca_tasks.load_task(app.engine(), task_id).events
+    if as_json:
+        emit_json([e.model_dump(mode="json") for e in events])
+        return
+    _echo_events(app, events)
 
 
 def _action_row(action: Action) -> tuple[Any, ...]:
@@ -275,11 +298,15 @@ def task_move(app: App, task_id: int, stage: str, expect_version: int | None, ac
 @click.argument("task_id", type=int)
 @expect_version
 @actor_option
+@json_option
 @pass_app
-def task_baseline(app: App, task_id: int, expect_version: int | None, actor: str) -> None:
+def task_baseline(app: App, task_id: int, expect_version: int | None, actor: str, as_json: bool) -> None:
     """Recompute a planned task's baseline from the weeks before today."""
     version = _task_version(app, task_id, expect_version)
     task = pdca_tasks.refresh_baseline(app.engine(), app.pdca, task_id, read_version=version, actor=actor)
+    if as_json:
+        emit_json(_task_dict(task))
+        return
     value = task.baseline["value"] if task.baseline else None
     click.echo(f"task {task_id}: baseline {format_value(value, task.metric)}")
 
@@ -304,11 +331,17 @@ def task_check(app: App, task_id: int, early: bool, actor: str, as_json: bool) -
 @click.option("--standard", required=True, help="The standard adopted (procedure, document, rule).")
 @expect_version
 @actor_option
+@json_option
 @pass_app
-def task_standardise(app: App, task_id: int, standard: str, expect_version: int | None, actor: str) -> None:
+def task_standardise(
+    app: App, task_id: int, standard: str, expect_version: int | None, actor: str, as_json: bool
+) -> None:
     """Act: the fix worked — record the standard and close the task."""
     version = _task_version(app, task_id, expect_version)
-    pdca_tasks.standardise(app.engine(), app.pdca, task_id, read_version=version, standard=standard, actor=actor)
+    task = pdca_tasks.standardise(app.engine(), app.pdca, task_id, read_version=version, standard=standard, actor=actor)
+    if as_json:
+        emit_json(_task_dict(task))
+        return
     click.echo(f"task {task_id} closed: standardised")
 
 
@@ -328,16 +361,47 @@ def task_next_cycle(app: App, task_id: int, expect_version: int | None, actor: s
     click.echo(f"task {task_id} closed; next cycle is task {successor.id} (in plan)")
 
 
+@task_group.command("act")
+@click.argument("task_id", type=int)
+@click.option("--standardise", "standard", metavar="STANDARD", help="The fix worked: the standard adopted; closes.")
+@click.option("--next-cycle", "again", is_flag=True, help="Not solved yet: close and open the next cycle.")
+@expect_version
+@actor_option
+@json_option
+@click.pass_context
+def task_act(
+    ctx: click.Context,
+    task_id: int,
+    standard: str | None,
+    again: bool,
+    expect_version: int | None,
+    actor: str,
+    as_json: bool,
+) -> None:
+    """Act on the check: --standardise STANDARD (close) or --next-cycle (a linked new task)."""
+    if (standard is None) == (not again):
+        raise click.UsageError("act with exactly one of --standardise STANDARD or --next-cycle")
+    shared = {"task_id": task_id, "expect_version": expect_version, "actor": actor, "as_json": as_json}
+    if standard is not None:
+        ctx.invoke(task_standardise, standard=standard, **shared)
+    else:
+        ctx.invoke(task_next_cycle, **shared)
+
+
 @task_group.command("cancel")
 @click.argument("task_id", type=int)
 @click.option("--reason", required=True)
 @expect_version
 @actor_option
+@json_option
 @pass_app
-def task_cancel(app: App, task_id: int, reason: str, expect_version: int | None, actor: str) -> None:
+def task_cancel(app: App, task_id: int, reason: str, expect_version: int | None, actor: str, as_json: bool) -> None:
     """Close a task that will not be pursued."""
     version = _task_version(app, task_id, expect_version)
-    pdca_tasks.cancel_task(app.engine(), app.pdca, task_id, read_version=version, reason=reason, actor=actor)
+    task = pdca_tasks.cancel_task(app.engine(), app.pdca, task_id, read_version=version, reason=reason, actor=actor)
+    if as_json:
+        emit_json(_task_dict(task))
+        return
     click.echo(f"task {task_id} cancelled")
 
 
@@ -384,14 +448,18 @@ def _action_version(app: App, action_id: int, expected: int | None) -> int:
 @click.option("--status", type=click.Choice(["open", "done", "cancelled"]))
 @expect_version
 @actor_option
+@json_option
 @pass_app
-def action_edit(app: App, action_id: int, expect_version: int | None, actor: str, **fields: Any) -> None:
+def action_edit(app: App, action_id: int, expect_version: int | None, actor: str, as_json: bool, **fields: Any) -> None:
     """Change an action's title, owner, deadline or status."""
     changes = {("due_date" if k == "due" else k): v for k, v in fields.items() if v is not None}
     if not changes:
         raise click.UsageError("nothing to change: give --title, --owner, --due or --status")
     version = _action_version(app, action_id, expect_version)
     action = pdca_actions.edit_action(app.engine(), action_id, read_version=version, actor=actor, changes=changes)
+    if as_json:
+        emit_json(action.model_dump(mode="json"))
+        return
     click.echo(f"action {action_id} updated (version {action.version})")
 
 
@@ -399,11 +467,15 @@ def action_edit(app: App, action_id: int, expect_version: int | None, actor: str
 @click.argument("action_id", type=int)
 @expect_version
 @actor_option
+@json_option
 @pass_app
-def action_done(app: App, action_id: int, expect_version: int | None, actor: str) -> None:
+def action_done(app: App, action_id: int, expect_version: int | None, actor: str, as_json: bool) -> None:
     """Mark an action done (now)."""
     version = _action_version(app, action_id, expect_version)
-    pdca_actions.complete_action(app.engine(), action_id, read_version=version, actor=actor)
+    action = pdca_actions.complete_action(app.engine(), action_id, read_version=version, actor=actor)
+    if as_json:
+        emit_json(action.model_dump(mode="json"))
+        return
     click.echo(f"action {action_id} done")
 
 
@@ -467,3 +539,4 @@ def tick_command(app: App, as_json: bool) -> None:
 
 
 COMMANDS = (task_group, action_group, tick_command)
+ALIASES = {"tasks": "task", "actions": "action"}
