@@ -83,15 +83,41 @@ def reports_json(reports: Sequence[RunReport], *, dry_run: bool = False) -> dict
     }
 
 
-def print_reports(reports: Sequence[RunReport], *, dry_run: bool = False) -> None:
-    """One plain line per run and a total line (what scripts and people read)."""
-    for report in reports:
-        click.echo(summary_line(report))
-    if len(reports) > 1:
-        total = totals(reports)
-        click.echo("total: " + " ".join(f"{k} {v}" for k, v in total.items()))
+def print_reports(reports: Sequence[RunReport], *, dry_run: bool = False, table: bool | None = None) -> None:
+    """A summary table on a terminal (``table=None``: when stdout is one), else one plain
+    line per run and a total line, which is what scripts read."""
+    if table is None:
+        table = sys.stdout.isatty()
+    if table:
+        _print_report_table(reports)
+    else:
+        for report in reports:
+            click.echo(summary_line(report))
+        if len(reports) > 1:
+            total = totals(reports)
+            click.echo("total: " + " ".join(f"{k} {v}" for k, v in total.items()))
     if dry_run:
         click.echo("dry run: nothing was written")
+
+
+def _print_report_table(reports: Sequence[RunReport]) -> None:
+    table = Table(highlight=False, show_footer=len(reports) > 1)
+    total = totals(reports)
+    # names and numbers never wrap; a long error folds instead
+    table.add_column("collector", footer="total", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for key in COUNT_KEYS:
+        table.add_column(key, justify="right", footer=f"{total[key]:,}", no_wrap=True)
+    table.add_column("error", overflow="fold")
+    for report in reports:
+        failed = report.status == "failed"
+        table.add_row(
+            Text(report.collector),
+            Text(report.status, style="bold red" if failed else "green"),
+            *(Text(f"{getattr(report, key):,}") for key in COUNT_KEYS),
+            Text(f"{report.error_class}: {report.error}" if failed else ""),
+        )
+    stdout_console().print(table)
 
 
 class RunProgress:
