@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
 
 from bihuan.core.sla import cases as sla_cases
@@ -17,15 +20,22 @@ expect_version = click.option(
     "--expect-version", type=int, default=None, metavar="N", help="Refuse unless the case is still at version N."
 )
 
+due_only_option = click.option("--due", "due_only", is_flag=True, help="Only those due by now.")
+
+
+def case_filters(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--breached``, ``--channel`` and ``--limit``, shared by ``sla`` and ``sla list``."""
+    command = click.option("--limit", default=200, show_default=True, type=click.IntRange(1))(command)
+    command = click.option("--channel", help="Only this channel.")(command)
+    return click.option("--breached", is_flag=True, help="Only cases past a due time.")(command)
+
 
 @click.group("sla", invoke_without_command=True)
-@click.option("--breached", is_flag=True, help="Only cases past a due time.")
-@click.option("--channel", help="Only this channel.")
-@click.option("--limit", default=200, show_default=True, type=click.IntRange(1))
+@case_filters
 @json_option
 @click.pass_context
 def sla_group(ctx: click.Context, breached: bool, channel: str | None, limit: int, as_json: bool) -> None:
-    """Cases owed a response or a resolution, soonest due first.
+    """Cases owed a response or a resolution, soonest due first (also `bihuan sla list`).
 
     Opens cases for new feedback under the [sla] policies and announces new breaches
     first (as `bihuan tick` does).
@@ -34,6 +44,19 @@ def sla_group(ctx: click.Context, breached: bool, channel: str | None, limit: in
         return
     app = ctx.find_object(App)
     assert app is not None
+    _list_cases(app, breached, channel, limit, as_json)
+
+
+@sla_group.command("list")
+@case_filters
+@json_option
+@pass_app
+def sla_list(app: App, breached: bool, channel: str | None, limit: int, as_json: bool) -> None:
+    """Cases owed a response or a resolution, soonest due first (as `bihuan sla`)."""
+    _list_cases(app, breached, channel, limit, as_json)
+
+
+def _list_cases(app: App, breached: bool, channel: str | None, limit: int, as_json: bool) -> None:
     engine, now = app.engine(), utcnow()
     opened = sla_cases.open_new_cases(engine, app.cases, now=now)
     breaches = sla_cases.announce_breaches(engine, app.cases, now=now)
@@ -82,10 +105,14 @@ def sla_group(ctx: click.Context, breached: bool, channel: str | None, limit: in
 @click.argument("item_id", type=int)
 @expect_version
 @actor_option
+@json_option
 @pass_app
-def sla_respond(app: App, item_id: int, expect_version: int | None, actor: str) -> None:
+def sla_respond(app: App, item_id: int, expect_version: int | None, actor: str, as_json: bool) -> None:
     """Mark the first response to ITEM_ID given (now)."""
     case = sla_cases.respond(app.engine(), item_id, actor=actor, read_version=expect_version)
+    if as_json:
+        emit_json(case.model_dump(mode="json"))
+        return
     click.echo(f"case {item_id}: {case.status}")
 
 
@@ -93,25 +120,44 @@ def sla_respond(app: App, item_id: int, expect_version: int | None, actor: str) 
 @click.argument("item_id", type=int)
 @expect_version
 @actor_option
+@json_option
 @pass_app
-def sla_resolve(app: App, item_id: int, expect_version: int | None, actor: str) -> None:
+def sla_resolve(app: App, item_id: int, expect_version: int | None, actor: str, as_json: bool) -> None:
     """Mark ITEM_ID resolved (now); complaints get their 回访 scheduled."""
     case, followup = sla_cases.resolve(app.engine(), app.cases, item_id, actor=actor, read_version=expect_version)
+    if as_json:
+        emit_json(
+            {"case": case.model_dump(mode="json"), "followup": followup.model_dump(mode="json") if followup else None}
+        )
+        return
     zone = app.settings.bihuan.zone
     tail = f"; 回访 #{followup.id} due {followup.due_at.astimezone(zone):%Y-%m-%d %H:%M}" if followup else ""
     click.echo(f"case {item_id}: {case.status}{tail}")
 
 
 @click.group("followups", invoke_without_command=True)
-@click.option("--due", "due_only", is_flag=True, help="Only those due by now.")
+@due_only_option
 @json_option
 @click.pass_context
 def followups_group(ctx: click.Context, due_only: bool, as_json: bool) -> None:
-    """回访 follow-ups waiting for their call, soonest due first."""
+    """回访 follow-ups waiting for their call, soonest due first (also `bihuan followups list`)."""
     if ctx.invoked_subcommand is not None:
         return
     app = ctx.find_object(App)
     assert app is not None
+    _list_followups(app, due_only, as_json)
+
+
+@followups_group.command("list")
+@due_only_option
+@json_option
+@pass_app
+def followups_list(app: App, due_only: bool, as_json: bool) -> None:
+    """回访 follow-ups waiting for their call, soonest due first (as `bihuan followups`)."""
+    _list_followups(app, due_only, as_json)
+
+
+def _list_followups(app: App, due_only: bool, as_json: bool) -> None:
     with session_scope(app.engine()) as session:
         pending = cq.pending_followups(due_before=utcnow() if due_only else None, session=session)
     if as_json:

@@ -34,9 +34,10 @@ def test_cases_from_the_demo_through_respond_resolve_and_an_unhappy_followup(db_
     assert dues == sorted(dues)
     ticket = next(c for c in first["cases"] if c["channel"] == "ticket")
 
-    assert "responded" in run(
-        db_url, "sla", "respond", str(ticket["item_id"]), "--expect-version", str(ticket["version"])
+    responded = run(
+        db_url, "sla", "respond", str(ticket["item_id"]), "--expect-version", str(ticket["version"]), "--json"
     )
+    assert (responded["item_id"], responded["status"]) == (ticket["item_id"], "responded")
     stale = run(db_url, "sla", "resolve", str(ticket["item_id"]), "--expect-version", str(ticket["version"]), code=1)
     assert "was changed by someone else" in stale
     resolved = run(db_url, "sla", "resolve", str(ticket["item_id"]))
@@ -44,6 +45,9 @@ def test_cases_from_the_demo_through_respond_resolve_and_an_unhappy_followup(db_
 
     [followup] = run(db_url, "followups", "--json")
     assert followup["item_id"] == ticket["item_id"]
+    assert run(db_url, "followups", "list", "--json") == [followup]
+    listed = run(db_url, "sla", "list", "--json", "--limit", "5000")["cases"]
+    assert listed == run(db_url, "sla", "--json", "--limit", "5000")["cases"] and len(listed) > 100
     recorded = run(
         db_url, "followups", "record", str(followup["id"]), "--outcome", "unsatisfied", "--satisfaction", "1", "--json"
     )
