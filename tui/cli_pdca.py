@@ -16,6 +16,7 @@ import click
 from bihuan.core.pdca import actions as pdca_actions
 from bihuan.core.pdca import tasks as pdca_tasks
 from bihuan.core.pdca.gates import GateError
+from bihuan.core.pdca.history import event_line
 from bihuan.core.pdca.metrics import METRIC_HELP, format_value
 from bihuan.core.sla import cases as sla_cases
 from bihuan.storage import pdca_queries as pq
@@ -194,14 +195,8 @@ def task_show(app: App, task_id: int, as_json: bool) -> None:
 
 
 def _echo_events(app: App, events: list[TaskEvent]) -> None:
-    zone = app.settings.bihuan.zone
     for event in events:
-        if event.field:
-            name = "" if event.field == event.kind else f"{event.field}: "
-            change = f"{name}{event.old!r} → {event.new!r}"
-        else:
-            change = str(event.note or event.new or "")
-        click.echo(f"  {event.at.astimezone(zone):%Y-%m-%d %H:%M} {event.actor}: {event.kind} {change}")
+        click.echo(f"  {event_line(event, app.settings.bihuan.zone)}")
 
 
 @task_group.command("history")

@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from bihuan.core.pdca import actions as pdca_actions
 from bihuan.core.pdca import tasks as pdca_tasks
+from bihuan.core.pdca.history import event_line
 from bihuan.core.pdca.metrics import format_value
 from bihuan.core.pdca.tasks import TaskView
 from bihuan.storage.pdca_models import Action, ActionStatus, CheckResult
@@ -119,14 +120,9 @@ class TaskScreen(BihuanScreen):
             done = f"{a.done_at:%Y-%m-%d}" if a.done_at else ""
             table.add_row(str(a.id), Text(a.title), Text(a.owner), str(a.due_date), status, done, key=str(a.id))
         self.query_one("#check", Static).update(self._check_text(view.checks[-1]) if view.checks else "No check yet.")
-        history = [f"{e.at:%Y-%m-%d %H:%M} {e.actor}: {e.kind} " + self._change(e) for e in view.events[-15:]]
+        zone = self.bihuan.services.pdca.zone
+        history = [event_line(e, zone) for e in view.events[-15:]]
         self.query_one("#history", Static).update("History\n" + "\n".join(history))
-
-    @staticmethod
-    def _change(event: Any) -> str:
-        if event.field:
-            return f"{event.field}: {event.old!r} → {event.new!r}"
-        return str(event.note or event.new or "")
 
     @staticmethod
     def _check_text(check: CheckResult) -> str:
