@@ -14,15 +14,21 @@ than it should costs time, never correctness.
   holding all of its trigrams. Thanks to the sentinels every position of a text starts a
   trigram, so a 1–2-character query is every trigram that *begins* with it, read from the
   term list ``feedback_item_fts_terms`` (fts5vocab) by range.
-* ``feedback_item_fts_pending`` — items whose index entry is not up to date, written by
-  triggers on ``feedback_item`` in the same transaction as the change, with the text the
-  index holds for the item (NULL: none). FTS5 writes from row triggers cost ~80 µs a
-  row (FTS5 flushes its buffer at every statement savepoint, i.e. for every row of an
-  ``executemany``), batched writes ~15 µs; so the triggers only note the item and
-  :func:`catch_up` indexes the pending items in one statement, at each import checkpoint
-  past :data:`CATCH_UP_AT` items and at the end of every collector run.
-* A search takes its candidates from the index *and* the pending list, so results are
-  right whether or not the list was caught up: the index cannot drift from the texts.
+* ``feedback_item_fts_state.indexed_through`` — items with a higher id were added since
+  the index last caught up. Appends (SQLite gives a new row the highest id plus one)
+  write nothing more than the row: a trigger that writes a note costs an import ~4 µs a
+  row, one whose condition is false next to nothing.
+* ``feedback_item_fts_pending`` — items up to ``indexed_through`` whose entry is stale:
+  changed, deleted, or inserted with a lower id; written by triggers on ``feedback_item``
+  in the same transaction as the change, with the text the index holds for the item
+  (NULL: none).
+* :func:`catch_up` indexes the new and the pending items in one statement each, at each
+  import checkpoint past :data:`CATCH_UP_AT` items and at the end of every collector run.
+  FTS5 writes from row triggers would cost ~80 µs a row (FTS5 flushes its buffer at
+  every statement savepoint, i.e. for every row of an ``executemany``); in batches they
+  cost ~4 µs for the survey texts of the import benchmark.
+* A search takes its candidates from the index, the pending list *and* the new items, so
+  results are right whether or not the index caught up: it cannot drift from the texts.
 
 Candidates are used only when there are few (:data:`MAX_CANDIDATES`): a word in many
 items is found fastest by walking the newest items and checking each, as before.
@@ -58,14 +64,16 @@ CATCH_UP_AT = 20_000
 FTS_TABLE = "feedback_item_fts"
 TERMS_TABLE = "feedback_item_fts_terms"
 PENDING_TABLE = "feedback_item_fts_pending"
+STATE_TABLE = "feedback_item_fts_state"
 TRIGGERS = ("feedback_item_fts_insert", "feedback_item_fts_update", "feedback_item_fts_delete")
 #: every SQLite object of the index: the search uses it only when all exist
-SQLITE_OBJECTS = (FTS_TABLE, TERMS_TABLE, PENDING_TABLE, *TRIGGERS)
+SQLITE_OBJECTS = (FTS_TABLE, TERMS_TABLE, PENDING_TABLE, STATE_TABLE, *TRIGGERS)
 PG_INDEX = "ix_feedback_item_text_trgm"
 
 _fts = table(FTS_TABLE, column("rowid"), column(FTS_TABLE))
 _terms = table(TERMS_TABLE, column("term"), column("doc"))
 _pending = table(PENDING_TABLE, column("item_id"), column("indexed_text"))
+_state = table(STATE_TABLE, column("indexed_through"))
 
 _FTS5_PROBED = "bihuan_fts5"
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
@@ -153,8 +161,8 @@ def _fold_safe(query: str) -> bool:
 
 def candidates(query: str) -> Any | None:
     """A select of item ids that holds every item whose text matches ``query`` (and may
-    hold others), from the SQLite index and the pending list; ``None`` if the index
-    cannot serve the query."""
+    hold others): from the SQLite index, the pending list and the items added since the
+    index caught up; ``None`` if the index cannot serve the query."""
     if not query or "\x00" in query:
         return None
     if len(query) >= 3:
@@ -166,7 +174,13 @@ def candidates(query: str) -> Any | None:
         indexed = select(_terms.c.doc.label("rowid")).where(_terms.c.term >= low, _terms.c.term <= high)
     else:
         return None
-    return union_all(indexed, select(_pending.c.item_id))
+    return union_all(indexed, select(_pending.c.item_id), _new_items())
+
+
+def _new_items() -> Any:
+    """The ids above ``indexed_through`` (a range of the table's rowids: cheap to read)."""
+    items = FeedbackItem.__table__  # type: ignore[attr-defined]
+    return select(items.c.id).where(items.c.id > select(_state.c.indexed_through).scalar_subquery())
 
 
 def narrowing(query: str, *, session: Session) -> ColumnElement[bool] | None:
@@ -185,24 +199,27 @@ def narrowing(query: str, *, session: Session) -> ColumnElement[bool] | None:
 
 
 def pending_count(*, session: Session) -> int:
-    """How many items wait for :func:`catch_up` (0 without the SQLite index)."""
+    """How many items wait for :func:`catch_up`: new and pending (0 without the SQLite index)."""
     conn = session.connection()
     if not sqlite_index_ready(conn):
         return 0
-    return int(conn.exec_driver_sql(f"SELECT count(*) FROM {PENDING_TABLE}").scalar_one())
+    waiting = select(func.count()).select_from(union_all(select(_pending.c.item_id), _new_items()).subquery())
+    return int(conn.execute(waiting).scalar_one())
 
 
 def catch_up(*, session: Session, at_least: int = 1) -> int:
-    """Index the pending items if there are ``at_least`` of them; returns how many.
+    """Index the new and pending items if there are ``at_least`` of them; returns how many.
 
     Runs in the caller's (write) transaction. Each pending item's old entry is removed
-    with the text the index holds for it, and the item's current text (if the item still
-    exists) indexed, in ascending id order (FTS5 appends rather than flushing per row).
+    with the text the index holds for it; then the current text of every pending item that
+    still exists and of every new item is indexed, in ascending id order (FTS5 appends
+    rather than flushing per row), and ``indexed_through`` moves to the highest id.
     """
     waiting = pending_count(session=session)
     if waiting < max(at_least, 1):
         return 0
     conn = session.connection()
+    through = f"(SELECT indexed_through FROM {STATE_TABLE})"
     conn.exec_driver_sql(
         f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rowid, text) "
         f"SELECT 'delete', item_id, indexed_text || char(1, 1) FROM {PENDING_TABLE} "
@@ -213,6 +230,15 @@ def catch_up(*, session: Session, at_least: int = 1) -> int:
         f"INSERT INTO {FTS_TABLE} (rowid, text) "
         f"SELECT i.id, i.text || char(1, 1) FROM {PENDING_TABLE} AS p CROSS JOIN feedback_item AS i "
         "ON i.id = p.item_id ORDER BY p.item_id"
+    )
+    # pending ids are all at most indexed_through: these follow them in id order
+    conn.exec_driver_sql(
+        f"INSERT INTO {FTS_TABLE} (rowid, text) "
+        f"SELECT id, text || char(1, 1) FROM feedback_item WHERE id > {through} ORDER BY id"
+    )
+    conn.exec_driver_sql(
+        f"UPDATE {STATE_TABLE} SET indexed_through = "
+        f"max(indexed_through, (SELECT coalesce(max(id), 0) FROM feedback_item))"
     )
     conn.exec_driver_sql(f"DELETE FROM {PENDING_TABLE}")
     return waiting

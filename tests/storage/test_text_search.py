@@ -200,8 +200,19 @@ def test_reimported_changed_and_deleted_texts_are_found_as_they_are_now(engine: 
         catch_up(engine)
         index_is_exact(engine)
         assert_all_found(engine)
-    # new items after the deletes (SQLite may give one the id of the deleted last item)
+    # new items after the deletes: SQLite gives the first the id of the deleted last item,
+    # at or below the id the index caught up to
     upsert(engine, rows_for(["我要提额", "ATM again"], prefix="N"))
+    assert_all_found(engine)
+    with session_scope(engine, write=True) as session:  # and an item given a deleted id
+        deleted = session.exec(select(FeedbackItem.id).where(FeedbackItem.external_id == "S5")).scalar_one()  # type: ignore[call-overload]
+        session.connection().execute(text("DELETE FROM feedback_item WHERE id = :id"), {"id": deleted})
+    if engine.dialect.name == "sqlite":
+        catch_up(engine)
+    with session_scope(engine, write=True) as session:
+        session.add(FeedbackItem(id=deleted, source="survey", external_id="R1", channel="app", text="提额又被拒",
+                                 created_at=START, content_hash="r1"))  # fmt: skip
+    assert searched(engine, "提额又") == [deleted]
     assert_all_found(engine)
     if engine.dialect.name == "sqlite":
         catch_up(engine)
