@@ -129,7 +129,7 @@ def inbox_page(f: InboxFilter, *, after: Cursor | None = None, limit: int = 50, 
     if narrowed is None:
         stmt = _with_joins(select(*_ROW_COLUMNS).select_from(FeedbackItem))
     else:
-        # only the joins the filters need: SQLite keeps a LEFT JOIN whose table is joined on
+        # only the joins the filters need (SQLite would read every candidate's analysis row)
         analysed = f.sentiment is not None or f.category is not None or f.group_id is not None
         stmt = _with_joins(
             select(FeedbackItem.id, FeedbackItem.created_at).select_from(FeedbackItem), analysis=analysed, group=False
