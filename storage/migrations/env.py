@@ -11,6 +11,7 @@ import bihuan.storage.case_models  # noqa: F401
 import bihuan.storage.pdca_models  # noqa: F401
 import bihuan.storage.models  # noqa: F401
 from bihuan.storage.engine import create_db_engine
+from bihuan.storage.text_search import include_name
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -23,6 +24,8 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         # SQLite cannot ALTER most things; batch mode recreates the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # the text index (migration 0005) is not in the models
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

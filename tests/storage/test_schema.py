@@ -13,11 +13,13 @@ from sqlmodel import Session
 from bihuan.storage.engine import session_scope
 from bihuan.storage.migrate import current_revision, head_revision, upgrade_database
 from bihuan.storage.models import CollectorRun, SQLModel
+from bihuan.storage.text_search import include_name
 
 
 def test_migrations_match_the_models(engine: Engine) -> None:
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+        opts = {"compare_type": True, "include_name": include_name}
+        diff = compare_metadata(MigrationContext.configure(conn, opts=opts), SQLModel.metadata)
     assert diff == []
     assert current_revision(engine) == head_revision()
 
