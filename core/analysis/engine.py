@@ -289,10 +289,9 @@ def _analyse_batch(
     )
     now = utcnow()
     results = []
-    for item, language, score, tokens, cats, group_id in zip(
-        items, languages, scores, token_lists, categories, group_ids, strict=True
+    for item, language, score, tokens, cats, group_id, key in zip(
+        items, languages, scores, token_lists, categories, group_ids, features.text_keys, strict=True
     ):
-        key = text_key(item.text)
         duplicate_of = linker.link(
             item.id, group_id=group_id, created_at=item.created_at, customer_ref=item.customer_ref, key=key
         )

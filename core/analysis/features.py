@@ -1,5 +1,5 @@
 """Per-item features that need no model state: language, built-in sentiment, terms,
-taxonomy categories — and a helper process that computes them for the next batch while
+taxonomy categories, the repeat linker's text key — and a helper process that computes them for the next batch while
 the engine groups and writes the current one (the machine's second core).
 
 Only what depends on nothing learnt across items runs here: keyword statistics and
@@ -15,6 +15,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Self, TypeVar
 
+from bihuan.core.analysis.duplicates import text_key
 from bihuan.core.analysis.keywords import tokens_for
 from bihuan.core.analysis.sentiment import default_sentiment_model
 from bihuan.core.analysis.taxonomy import Taxonomy
@@ -28,13 +29,15 @@ T = TypeVar("T")
 @dataclass(frozen=True, slots=True)
 class Features:
     """Features of a batch of texts, in order; ``scores`` and ``model`` are the built-in
-    sentiment model's (a ``score_sentiment`` plugin, if any, answers in the engine)."""
+    sentiment model's (a ``score_sentiment`` plugin, if any, answers in the engine);
+    ``text_keys`` are :func:`~bihuan.core.analysis.duplicates.text_key` of each text."""
 
     languages: list[str]
     tokens: list[list[str]]
     categories: list[list[str]]
     scores: list[float]
     model: str
+    text_keys: list[int]
 
 
 def featurise(texts: Sequence[str], taxonomy: Taxonomy) -> Features:
@@ -42,7 +45,9 @@ def featurise(texts: Sequence[str], taxonomy: Taxonomy) -> Features:
     sentiment = default_sentiment_model()
     scores, model = sentiment.score(texts, languages), sentiment.name
     tokens = [tokens_for(text, language) for text, language in zip(texts, languages, strict=True)]
-    return Features(languages, tokens, taxonomy.classify_many(texts), scores, model)
+    # the text keys here too (NFKC and a hash, ~20 µs a text): off the analysing process
+    keys = [text_key(text) for text in texts]
+    return Features(languages, tokens, taxonomy.classify_many(texts), scores, model, keys)
 
 
 class FeaturePipeline:

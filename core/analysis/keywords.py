@@ -313,6 +313,7 @@ class KeywordExtractor:
         self._df: Counter[str] = Counter()
         self._idf: dict[str, float] = {}  # weight cache (0.0: not a term), cleared by update()
         self._dropped: set[str] = set(_STOPWORDS)  # tokens known not to be terms
+        self._kept: set[str] = set()  # tokens known to be terms (is_term costs ~1 µs)
 
     # -- statistics ----------------------------------------------------------------------
 
@@ -352,13 +353,17 @@ class KeywordExtractor:
         self._df = Counter(dict(keep))
 
     def _terms(self, tokens: Iterable[str]) -> list[str]:
-        dropped = self._dropped
+        dropped, kept = self._dropped, self._kept
         out = []
         for token in tokens:
-            if token in dropped:
-                continue
-            if is_term(token):
+            if token in kept:
                 out.append(token)
+            elif token in dropped:
+                continue
+            elif is_term(token):
+                out.append(token)
+                if len(kept) < _CACHE_LIMIT:
+                    kept.add(token)
             elif len(dropped) < _CACHE_LIMIT:
                 dropped.add(token)
         return out

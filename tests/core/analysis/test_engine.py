@@ -178,7 +178,9 @@ def test_an_incremental_run_has_its_batch_featurised_ahead_with_the_same_results
 ) -> None:
     """New items (one batch) are featurised in a helper process while the run finds its
     work: the analysing process never featurises, and the results are what it would give."""
+    import bihuan.core.analysis.engine as engine_module
     import bihuan.core.analysis.features as features_module
+    from bihuan.core.analysis.duplicates import text_key
     from bihuan.core.analysis.features import featurise
     from bihuan.core.analysis.taxonomy import load_taxonomy
 
@@ -191,17 +193,19 @@ def test_an_incremental_run_has_its_batch_featurised_ahead_with_the_same_results
         raise AssertionError("featurised in the analysing process")
 
     monkeypatch.setattr(features_module, "featurise", refuse)
+    monkeypatch.setattr(engine_module, "text_key", refuse)  # the helper keys the texts too
     assert analyze(demo_engine).analysed == new > 1000
     monkeypatch.undo()
     sample = _rows(
         demo_engine,
-        "SELECT f.text, a.language, a.sentiment, a.categories FROM item_analysis a "
+        "SELECT f.text, a.language, a.sentiment, a.categories, a.text_key FROM item_analysis a "
         f"JOIN feedback_item f ON f.id = a.item_id WHERE a.item_id > {before} ORDER BY a.item_id",
     )
     expected = featurise([body for body, *_ in sample], load_taxonomy())
     assert [r[1] for r in sample] == expected.languages
     assert [round(r[2], 9) for r in sample] == [round(s, 9) for s in expected.scores]
     assert [r[3] if isinstance(r[3], list) else __import__("json").loads(r[3]) for r in sample] == expected.categories
+    assert [r[4] for r in sample] == expected.text_keys == [text_key(r[0]) for r in sample]
 
 
 def test_a_changed_old_item_comes_first_and_the_new_ones_follow(

@@ -208,6 +208,16 @@ def test_updating_in_batches_equals_updating_at_once(demo: list[tuple[str, dict,
     assert [in_batches.extract(d) for d in docs[:200]] == [at_once.extract(d) for d in docs[:200]]
 
 
+def test_raw_tokens_count_only_their_terms_every_time() -> None:
+    # known terms and known non-terms are cached separately: the second pass reads the caches
+    extractor = KeywordExtractor()
+    raw = [["提额", "的", "！", "提额", "2025", "卡", "八个月"], ["的", "卡", "年费"]]
+    extractor.update(raw)
+    extractor.update(raw)
+    assert dict(extractor.to_dict()["df"]) == {"卡": 4, "提额": 2, "年费": 2}
+    assert extractor.documents == 4
+
+
 def test_the_table_is_bounded_to_the_most_frequent_terms() -> None:
     extractor = KeywordExtractor(max_terms=4)
     extractor.update([["甲甲", "乙乙"], ["甲甲", "乙乙"], ["甲甲", "丙丙"]])
