@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Self, TypeVar
 
 from bihuan.core.analysis.duplicates import text_key
-from bihuan.core.analysis.keywords import tokens_for
+from bihuan.core.analysis.keywords import tokens_for, zh_terms_of_segments
 from bihuan.core.analysis.sentiment import default_sentiment_model
 from bihuan.core.analysis.taxonomy import Taxonomy
-from bihuan.core.analysis.text import detect_language
+from bihuan.core.analysis.text import ZH, detect_language, zh_segmenter
 
 __all__ = ["FeaturePipeline", "Features", "featurise"]
 
@@ -43,8 +43,20 @@ class Features:
 def featurise(texts: Sequence[str], taxonomy: Taxonomy) -> Features:
     languages = [detect_language(text) for text in texts]
     sentiment = default_sentiment_model()
-    scores, model = sentiment.score(texts, languages), sentiment.name
-    tokens = [tokens_for(text, language) for text, language in zip(texts, languages, strict=True)]
+    if sentiment.segmenter is None:
+        # Chinese texts segmented once (a third of the featurising): the sentiment model and
+        # tokens_for both use the default segmenter, the same tokens either way
+        segment = zh_segmenter()
+        segments = [segment(text) if language == ZH else None for text, language in zip(texts, languages, strict=True)]
+        scores = sentiment.score_segmented(texts, languages, segments)
+        tokens = [
+            zh_terms_of_segments(pieces) if pieces is not None else tokens_for(text, language)
+            for text, language, pieces in zip(texts, languages, segments, strict=True)
+        ]
+    else:
+        scores = sentiment.score(texts, languages)
+        tokens = [tokens_for(text, language) for text, language in zip(texts, languages, strict=True)]
+    model = sentiment.name
     # the text keys here too (NFKC and a hash, ~20 µs a text): off the analysing process
     keys = [text_key(text) for text in texts]
     return Features(languages, tokens, taxonomy.classify_many(texts), scores, model, keys)

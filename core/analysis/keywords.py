@@ -54,8 +54,10 @@ __all__ = [
     "ZH_STOPWORDS",
     "KeywordExtractor",
     "Tokenizer",
+    "default_tokenizer",
     "is_term",
     "tokens_for",
+    "zh_terms_of_segments",
 ]
 
 #: default bound of the document-frequency table
@@ -238,6 +240,11 @@ class Tokenizer:
                 i += 1
         return out
 
+    def zh_terms(self, tokens: list[str]) -> list[str]:
+        """The terms of Chinese text already segmented (whitespace dropped) by this
+        tokenizer's segmenter: split domain terms glued, noise dropped."""
+        return [term for term in map(_term_of.__getitem__, self.glue(tokens)) if term]
+
     def __call__(self, text: str | None, language: str | None = None) -> list[str]:
         """The terms of ``text`` (see the module doc). ``language``: a
         :func:`~bihuan.core.analysis.text.detect_language` value or a tag such as
@@ -248,7 +255,7 @@ class Tokenizer:
         if family == UNKNOWN:  # not given, or no letters: look at the text itself
             family = detect_language(text)
         if family == ZH:
-            return [term for term in map(_term_of.__getitem__, self.glue(self._segment(text))) if term]
+            return self.zh_terms(self._segment(text))
         if family in (EN, UNKNOWN):
             return [t for t in _LATIN_TOKEN.findall(text.lower()) if t not in EN_STOPWORDS and len(t) > 1]
         assert family == OTHER
@@ -256,6 +263,21 @@ class Tokenizer:
 
 
 _default_tokenizer: Tokenizer | None = None
+
+
+def default_tokenizer() -> Tokenizer:
+    """The tokenizer :func:`tokens_for` uses (created on first use, shared)."""
+    global _default_tokenizer
+    if _default_tokenizer is None:
+        _default_tokenizer = Tokenizer()
+    return _default_tokenizer
+
+
+def zh_terms_of_segments(segments: list[str]) -> list[str]:
+    """``tokens_for(text, "zh")`` from ``zh_segmenter()(text)`` (whitespace tokens
+    included), for a caller that has segmented the text already (the analysis engine's
+    sentiment model reads the same segments)."""
+    return default_tokenizer().zh_terms([token for token in segments if not token.isspace()])
 
 
 def tokens_for(text: str | None, language: str | None = None) -> list[str]:
@@ -270,10 +292,7 @@ def tokens_for(text: str | None, language: str | None = None) -> list[str]:
     >>> tokens_for("The overdraft fees were charged twice", "en")
     ['overdraft', 'fees', 'charged', 'twice']
     """
-    global _default_tokenizer
-    if _default_tokenizer is None:
-        _default_tokenizer = Tokenizer()
-    return _default_tokenizer(text, language)
+    return default_tokenizer()(text, language)
 
 
 # ---------------------------------------------------------------------------------------
