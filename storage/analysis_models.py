@@ -62,6 +62,20 @@ class ItemAnalysis(ItemAnalysisBase, table=True):
     analysed_at: datetime = Field(sa_type=UTCDateTime, default_factory=utcnow)
 
 
+class AnalysisQueue(SQLModel, table=True):
+    """Items whose content changed after they were analysed (see ``storage.analysis_pending``).
+
+    Filled by a trigger on ``feedback_item`` (migration 0005) whenever an update changes an
+    item's ``content_hash``, whoever writes it; an entry goes once the item's result is
+    current. With it, an incremental run finds its work without reading every item: the
+    changed ones are listed here, the new ones are above the highest analysed id.
+    """
+
+    __tablename__ = "analysis_queue"
+
+    item_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+
+
 class IssueGroupBase(SQLModel):
     label: str = Field(max_length=200)
     category: str | None = Field(default=None, max_length=64, index=True)

@@ -18,7 +18,15 @@ from sqlalchemy import JSON, and_, bindparam, case, delete, func, or_, select
 from sqlalchemy.engine import Dialect
 from sqlmodel import Session
 
-from bihuan.storage.analysis_models import AnalysisState, GroupEvent, GroupStatus, IssueGroup, ItemAnalysis, SpikeEvent
+from bihuan.storage.analysis_models import (
+    AnalysisQueue,
+    AnalysisState,
+    GroupEvent,
+    GroupStatus,
+    IssueGroup,
+    ItemAnalysis,
+    SpikeEvent,
+)
 from bihuan.storage.models import FeedbackItem
 from bihuan.storage.types import utcnow
 
@@ -50,19 +58,23 @@ def count_pending(*, session: Session) -> int:
     return int(session.scalar(stmt) or 0)
 
 
+#: the columns of :class:`PendingItem`, in its order
+PENDING_COLUMNS = (
+    _ITEMS.c.id,
+    _ITEMS.c.content_hash,
+    _ITEMS.c.text,
+    _ITEMS.c.channel,
+    _ITEMS.c.created_at,
+    _ITEMS.c.customer_ref,
+    _ITEMS.c.rating,
+    _ITEMS.c.nps,
+)
+
+
 def pending_items(*, after_id: int, limit: int, session: Session) -> list[PendingItem]:
     """The next ``limit`` pending items with ``id > after_id``, in id order (keyset paging)."""
     stmt = (
-        select(
-            _ITEMS.c.id,
-            _ITEMS.c.content_hash,
-            _ITEMS.c.text,
-            _ITEMS.c.channel,
-            _ITEMS.c.created_at,
-            _ITEMS.c.customer_ref,
-            _ITEMS.c.rating,
-            _ITEMS.c.nps,
-        )
+        select(*PENDING_COLUMNS)
         .select_from(_ITEMS.outerjoin(_RESULTS, _RESULTS.c.item_id == _ITEMS.c.id))
         .where(
             _ITEMS.c.id > after_id,
@@ -326,6 +338,7 @@ def save_state(key: str, value: dict[str, Any], *, session: Session) -> None:
 def forget_results(*, session: Session) -> None:
     """Drop every result and group (``bihuan analyze --rebuild``)."""
     conn = session.connection()
+    conn.execute(delete(AnalysisQueue.__table__))  # type: ignore[attr-defined]  (every item is new now)
     conn.execute(delete(SpikeEvent.__table__))  # type: ignore[attr-defined]
     conn.execute(delete(_RESULTS))
     conn.execute(delete(GroupEvent.__table__))  # type: ignore[attr-defined]

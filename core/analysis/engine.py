@@ -42,6 +42,7 @@ from bihuan.core.analysis.state import KEYWORD_STATE, load_group_index, load_key
 from bihuan.core.analysis.taxonomy import Taxonomy, load_taxonomy
 from bihuan.core.analysis.weekly import SpikeRule, detect_spikes, week_periods
 from bihuan.storage import analysis_queries as aq
+from bihuan.storage.analysis_pending import find_pending, pending_page, prune_queue
 from bihuan.storage.engine import session_scope
 from bihuan.storage.types import utcnow
 
@@ -84,10 +85,12 @@ def _plugin_scores(texts: list[str], languages: list[str], hooks: AnalysisHooks)
     return [min(1.0, max(0.0, float(s))) for s in answer]
 
 
-def _pending_batches(engine: Engine, batch: int, after_id: int) -> Iterator[list[aq.PendingItem]]:
+def _pending_batches(
+    engine: Engine, batch: int, after_id: int, watermark: int | None
+) -> Iterator[list[aq.PendingItem]]:
     while True:
         with session_scope(engine) as session:
-            items = aq.pending_items(after_id=after_id, limit=batch, session=session)
+            items = pending_page(after_id=after_id, limit=batch, watermark=watermark, session=session)
         if not items:
             return
         after_id = items[-1].id
@@ -239,7 +242,8 @@ def _run(
     report = AnalysisReport()
     linker = DuplicateLinker(repeat_window_days)
     with session_scope(engine) as session:
-        pending = aq.pending_summary(session=session)
+        work = find_pending(session=session)  # the queue and the range above the watermark
+        pending = work.summary
         keywords = load_keywords(session)
         index = load_group_index(keywords, session=session, settings=grouping)
         computed_keys = _seed_duplicates(linker, pending.earliest, session=session) if pending.earliest else []
@@ -252,12 +256,15 @@ def _run(
     known_groups = set(index.group_ids())
     pipeline = FeaturePipeline(taxonomy, ahead=pending_total > batch)
     # nothing pending: no paging at all (a first page would walk every analysed item)
-    batches = _pending_batches(engine, batch, after_id=pending.first_id - 1) if pending.first_id else iter(())
+    batches = _pending_batches(engine, batch, pending.first_id - 1, work.watermark) if pending.first_id else iter(())
     with pipeline:
         for items, features in head_start.run(batches, pipeline):
             _analyse_batch(items, features, engine, hooks, keywords, index, linker, known_groups, report)
             if progress:
                 progress(report, max(0, pending_total - report.analysed))
+    if work.queued:
+        with session_scope(engine, write=True) as session:
+            prune_queue(session=session)  # the changed items analysed now (or gone)
     report.groups = len(known_groups)
     report.spikes = _fire_spikes(engine, zone=zone, hooks=hooks)
     report.seconds = round(time.perf_counter() - started, 3)

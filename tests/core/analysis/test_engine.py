@@ -230,3 +230,42 @@ def test_a_changed_old_item_comes_first_and_the_new_ones_follow(
         demo_engine, "SELECT count(*) FROM feedback_item"
     )
     assert analyze(demo_engine).analysed == 0
+
+
+def test_an_incremental_run_finds_its_work_without_reading_every_item(
+    demo_engine: Engine, pm: BihuanPluginManager, tmp_path: Path, import_demo: Any, monkeypatch: Any
+) -> None:
+    """The changed items come from the queue the trigger fills, the new ones from above the
+    highest analysed id: the comparison of every item with its result never runs, and the
+    queue is empty after the run."""
+    from bihuan.storage import analysis_queries as aq
+
+    analyze(demo_engine)
+    before = scalar(demo_engine, "SELECT max(id) FROM feedback_item")
+    with demo_engine.begin() as conn:
+        conn.execute(
+            text("UPDATE feedback_item SET text = '非常满意，点赞', content_hash = 'changed' WHERE id IN (3, 40)")
+        )
+    import_demo(demo_engine, pm, tmp_path / "more", suffix="-next", seed=7, weeks=6)
+    new = scalar(demo_engine, f"SELECT count(*) FROM feedback_item WHERE id > {before}")
+    assert _column(demo_engine, "SELECT item_id FROM analysis_queue ORDER BY item_id") == [3, 40]
+
+    def refuse(**kwargs: Any) -> Any:
+        raise AssertionError("compared every item with its result")
+
+    monkeypatch.setattr(aq, "pending_summary", refuse)
+    monkeypatch.setattr(aq, "count_pending", refuse)
+    assert analyze(demo_engine, batch=500).analysed == new + 2
+    assert (
+        _column(demo_engine, "SELECT sentiment_label FROM item_analysis WHERE item_id IN (3, 40)") == ["positive"] * 2
+    )
+    assert scalar(demo_engine, "SELECT count(*) FROM analysis_queue") == 0
+    monkeypatch.undo()
+    with demo_engine.connect() as conn:
+        stale = conn.execute(
+            text(
+                "SELECT count(*) FROM feedback_item f LEFT JOIN item_analysis a ON a.item_id = f.id "
+                "WHERE a.item_id IS NULL OR a.content_hash != f.content_hash"
+            )
+        ).scalar()
+    assert stale == 0
