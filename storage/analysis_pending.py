@@ -53,11 +53,13 @@ class Pending:
     """The pending work (:class:`~bihuan.storage.analysis_queries.PendingSummary`) and how
     to page through it: ``watermark`` is the highest analysed id when the pending items
     are the queued ones at or below it and every item above it; ``None`` when they had
-    to be found by comparing every item. ``queued``: entries in the queue."""
+    to be found by comparing every item. ``queued``: entries in the queue;
+    ``queued_above``: those above the watermark (new items changed since they arrived)."""
 
     summary: aq.PendingSummary
     watermark: int | None
     queued: int
+    queued_above: int = 0
 
 
 def queue_trigger_installed(*, session: Session) -> bool:
@@ -81,12 +83,14 @@ def find_pending(*, session: Session) -> Pending:
     conn = session.connection()
     watermark = aq.max_analysed_id(session=session)
     above = select(func.count()).select_from(_ITEMS).where(_ITEMS.c.id > watermark).scalar_subquery()
-    items, results, newer, queued = conn.execute(
+    queue_above = select(func.count()).select_from(_QUEUE).where(_QUEUE.c.item_id > watermark).scalar_subquery()
+    items, results, newer, queued, queued_above = conn.execute(
         select(
             select(func.count()).select_from(_ITEMS).scalar_subquery(),
             select(func.count()).select_from(_RESULTS).scalar_subquery(),
             above,
             select(func.count()).select_from(_QUEUE).scalar_subquery(),
+            queue_above,
         )
     ).one()
     if items - newer != results or not queue_trigger_installed(session=session):
@@ -103,7 +107,7 @@ def find_pending(*, session: Session) -> Pending:
     count = int(changed[0] or 0) + int(new[0] or 0)
     earliest = min((_aware(t) for t in (changed[1], new[1]) if t is not None), default=None)
     first_id = min((i for i in (changed[2], new[2]) if i is not None), default=None)
-    return Pending(aq.PendingSummary(count, earliest, first_id), watermark, queued)
+    return Pending(aq.PendingSummary(count, earliest, first_id), watermark, queued, queued_above)
 
 
 def pending_page(*, after_id: int, limit: int, watermark: int | None, session: Session) -> list[aq.PendingItem]:

@@ -423,6 +423,13 @@ def set_text_keys(keys: Iterable[tuple[int, int]], *, session: Session) -> None:
         session.connection().execute(stmt, rows)
 
 
+def count_items_above(item_id: int, *, limit: int, session: Session) -> int:
+    """How many items have an id above ``item_id``, counting to ``limit`` at most (a
+    range of the primary key)."""
+    above = select(_ITEMS.c.id).where(_ITEMS.c.id > item_id).limit(limit).subquery()
+    return int(session.scalar(select(func.count()).select_from(above)) or 0)
+
+
 def max_analysed_id(*, session: Session) -> int:
     """The highest item id with a result (0 before the first): new items are above it."""
     return int(session.scalar(select(func.max(_RESULTS.c.item_id))) or 0)

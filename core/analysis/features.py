@@ -16,12 +16,21 @@ from dataclasses import dataclass
 from typing import Self, TypeVar
 
 from bihuan.core.analysis.duplicates import text_key
-from bihuan.core.analysis.keywords import tokens_for, zh_terms_of_segments
+from bihuan.core.analysis.keywords import default_tokenizer, tokens_for, zh_terms_of_segments
 from bihuan.core.analysis.sentiment import default_sentiment_model
 from bihuan.core.analysis.taxonomy import Taxonomy
 from bihuan.core.analysis.text import ZH, detect_language, zh_segmenter
 
-__all__ = ["FeaturePipeline", "Features", "featurise"]
+__all__ = [
+    "FeaturePipeline",
+    "Features",
+    "ModelFeatures",
+    "combine",
+    "featurise",
+    "model_features",
+    "text_features",
+    "warm_up",
+]
 
 T = TypeVar("T")
 
@@ -40,7 +49,19 @@ class Features:
     text_keys: list[int]
 
 
-def featurise(texts: Sequence[str], taxonomy: Taxonomy) -> Features:
+@dataclass(frozen=True, slots=True)
+class ModelFeatures:
+    """The features that need the language models (segmenter, sentiment classifier): what
+    the incremental run's helper process computes (see ``core.analysis.head_start``)."""
+
+    languages: list[str]
+    tokens: list[list[str]]
+    scores: list[float]
+    model: str
+
+
+def model_features(texts: Sequence[str]) -> ModelFeatures:
+    """Language, terms and built-in sentiment of each text."""
     languages = [detect_language(text) for text in texts]
     sentiment = default_sentiment_model()
     if sentiment.segmenter is None:
@@ -56,10 +77,29 @@ def featurise(texts: Sequence[str], taxonomy: Taxonomy) -> Features:
     else:
         scores = sentiment.score(texts, languages)
         tokens = [tokens_for(text, language) for text, language in zip(texts, languages, strict=True)]
-    model = sentiment.name
-    # the text keys here too (NFKC and a hash, ~20 µs a text): off the analysing process
-    keys = [text_key(text) for text in texts]
-    return Features(languages, tokens, taxonomy.classify_many(texts), scores, model, keys)
+    return ModelFeatures(languages, tokens, scores, sentiment.name)
+
+
+def text_features(texts: Sequence[str], taxonomy: Taxonomy) -> tuple[list[list[str]], list[int]]:
+    """What needs no model: each text's taxonomy categories and its text key."""
+    return taxonomy.classify_many(texts), [text_key(text) for text in texts]
+
+
+def combine(features: ModelFeatures, categories: list[list[str]], text_keys: list[int]) -> Features:
+    """:class:`Features` from :func:`model_features` and :func:`text_features` of the same texts."""
+    return Features(features.languages, features.tokens, categories, features.scores, features.model, text_keys)
+
+
+def featurise(texts: Sequence[str], taxonomy: Taxonomy) -> Features:
+    """Every feature of each text."""
+    return combine(model_features(texts), *text_features(texts, taxonomy))
+
+
+def warm_up() -> None:
+    """Load what :func:`model_features` needs (the sentiment classifier and VADER, the
+    segmenter's dictionary, the keyword glue table): ~0.3 s, once per process."""
+    default_sentiment_model().warm_up()
+    default_tokenizer().warm_up()
 
 
 class FeaturePipeline:

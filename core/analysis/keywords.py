@@ -220,6 +220,10 @@ class Tokenizer:
                 starts = self._starts
         return starts  # type: ignore[return-value]
 
+    def warm_up(self) -> None:
+        """Build the glue table now (e.g. in a helper process before its texts arrive)."""
+        self._glue_table()
+
     def glue(self, tokens: list[str]) -> list[str]:
         """``tokens`` with split domain terms joined (longest first, left to right)."""
         starts = self._glue_table()
