@@ -1,8 +1,9 @@
 """Tables the analysis engine writes: per-item results, root-cause groups and their history.
 
-Results live beside ``feedback_item``, not in it: imports stay a narrow insert, and
-``bihuan analyze`` finds its work with one join (items without a result, or whose
-``content_hash`` changed since they were analysed).
+Results live beside ``feedback_item``, not in it: imports stay a narrow insert. The work
+of ``bihuan analyze`` is the items without a result or whose ``content_hash`` changed
+since they were analysed; it finds them through ``analysis_queue`` and the highest
+analysed id rather than by joining every item (see ``storage.analysis_pending``).
 """
 
 from __future__ import annotations
