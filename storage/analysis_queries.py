@@ -201,6 +201,15 @@ def get_group(group_id: int, *, session: Session) -> IssueGroup | None:
     return session.get(IssueGroup, group_id)
 
 
+def groups_by_id(group_ids: Sequence[int], *, session: Session) -> list[IssueGroup]:
+    """The groups with these ids (merged ones too), in one query per 5,000 ids."""
+    found: list[IssueGroup] = []
+    for start in range(0, len(group_ids), 5000):
+        chunk = list(group_ids[start : start + 5000])
+        found += session.scalars(select(IssueGroup).where(IssueGroup.id.in_(chunk)))  # type: ignore[attr-defined]
+    return found
+
+
 def save_groups(groups: Iterable[IssueGroup], *, session: Session) -> None:
     for group in groups:
         session.merge(group)
