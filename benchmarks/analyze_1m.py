@@ -24,6 +24,10 @@ Usage::
 
     .venv/bin/python benchmarks/analyze_1m.py [--rows 1000000] [--keep]
     .venv/bin/python benchmarks/analyze_1m.py --base /tmp/analysed-1m.db --compare HEAD~3 --repeat 3
+    .venv/bin/python benchmarks/analyze_1m.py --compare HEAD~3 --full-compare --repeat 5
+
+``--full-compare`` also runs the full analysis with ``REV`` first, on a copy of the same
+freshly filled database, and compares the digests of the two results.
 """
 
 from __future__ import annotations
@@ -234,6 +238,11 @@ def main() -> None:
     parser.add_argument("--more", type=int, default=10_000)
     parser.add_argument("--base", type=Path, help="the analysed database: reused if it exists, else built and kept")
     parser.add_argument("--compare", metavar="REV", help="also time the incremental step with git revision REV")
+    parser.add_argument(
+        "--full-compare",
+        action="store_true",
+        help="with --compare, when the base is built: the full analysis with REV first, on a copy of the same database",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="incremental measurements per side")
     parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args()
@@ -241,6 +250,10 @@ def main() -> None:
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
+    sides: list[tuple[str, Path | None]] = [("this checkout", None)]
+    if args.compare:
+        sides.insert(0, (f"{args.compare} ({git_rev(args.compare)})", export_tree(args.compare, work / "old")))
+    heads = {label: tree_head(code) for label, code in sides}
     texts: list[str] = []
     base = args.base
     if base is None or not base.exists():
@@ -251,14 +264,28 @@ def main() -> None:
         texts = [r[3] for r in random.Random(2).sample(rows, 2000)]
         del rows
         print(f"prepared {args.rows:,} items in {time.perf_counter() - started:.0f} s ({db})")
-        load = os.getloadavg()[0]
-        seconds, rss, report, cpu = analyze(db, work)
-        print(
-            f"full: {report['analysed']:,} items in {seconds:.1f} s ({report['analysed'] / seconds:,.0f} items/s), "
-            f"CPU {cpu:.1f} s, load {load:.1f} before, {os.getloadavg()[0]:.1f} after, "
-            f"peak RSS {rss:,.0f} MB, {report['groups']:,} groups, {report['duplicates']:,} repeats linked, "
-            f"{len(report['spikes'])} spikes"
-        )
+        full_digests: set[str] = set()
+        for label, code in sides if args.full_compare else sides[-1:]:
+            copy = db if code is None else work / "full-compare.db"
+            if code is not None:  # the same items, at the schema of that code
+                shutil.copyfile(db, copy)
+                migrate(copy, heads[label])
+            load = os.getloadavg()[0]
+            seconds, rss, report, cpu = analyze(copy, work, code)
+            full_digests.add(digest := results_digest(copy))
+            print(
+                f"full [{label}]: {report['analysed']:,} items in {seconds:.1f} s "
+                f"({report['analysed'] / seconds:,.0f} items/s), CPU {cpu:.1f} s, load {load:.1f} before, "
+                f"{os.getloadavg()[0]:.1f} after, peak RSS {rss:,.0f} MB, {report['groups']:,} groups, "
+                f"{report['duplicates']:,} repeats linked, {len(report['spikes'])} spikes; results {digest}",
+                flush=True,
+            )
+            if code is not None:
+                copy.unlink()
+        if len(full_digests) > 1:
+            print(f"full analysis results DIFFER: {sorted(full_digests)}")
+        elif args.full_compare and args.compare:
+            print("full analysis results identical")
         if base is not None:
             shutil.copyfile(db, base)
         base = db
@@ -266,10 +293,6 @@ def main() -> None:
         print(f"reusing the analysed database {base}")
 
     more = items(args.more, first=args.rows, start=START + timedelta(weeks=52), span=timedelta(days=2), seed=3)
-    sides: list[tuple[str, Path | None]] = [("this checkout", None)]
-    if args.compare:
-        sides.insert(0, (f"{args.compare} ({git_rev(args.compare)})", export_tree(args.compare, work / "old")))
-    heads = {label: tree_head(code) for label, code in sides}
     upgrade_copy = work / "upgrade.db"
     shutil.copyfile(base, upgrade_copy)
     from bihuan.storage.migrate import current_revision
