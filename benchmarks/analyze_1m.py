@@ -24,6 +24,10 @@ Usage::
 
     .venv/bin/python benchmarks/analyze_1m.py [--rows 1000000] [--keep]
     .venv/bin/python benchmarks/analyze_1m.py --base /tmp/analysed-1m.db --compare HEAD~3 --repeat 3
+    .venv/bin/python benchmarks/analyze_1m.py --compare HEAD~3 --full-compare --repeat 5
+
+``--full-compare`` also runs the full analysis with ``REV`` first, on a copy of the same
+freshly filled database, and compares the digests of the two results.
 """
 
 from __future__ import annotations
@@ -106,8 +110,9 @@ def fill(db: Path, rows: list[tuple], *, create: bool = True) -> None:
     engine.dispose()
 
 
-def analyze(db: Path, home: Path, code: Path | None = None) -> tuple[float, float, dict]:
-    """Wall seconds, peak RSS (MB) and the --json report of one ``bihuan analyze``.
+def analyze(db: Path, home: Path, code: Path | None = None) -> tuple[float, float, dict, float]:
+    """Wall seconds, peak RSS (MB), the --json report and the CPU seconds (user + system,
+    the helper process included) of one ``bihuan analyze``.
 
     :param code: a directory holding another tree's ``bihuan`` package (see
         :func:`export_tree`) to run instead of this checkout.
@@ -120,8 +125,9 @@ def analyze(db: Path, home: Path, code: Path | None = None) -> tuple[float, floa
         "t = time.perf_counter()\n"
         "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
         "elapsed = time.perf_counter() - t\n"
-        "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
-        "print(json.dumps({'elapsed': elapsed, 'rss': rss, 'code': p.returncode, 'out': p.stdout, 'err': p.stderr}))\n"
+        "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "rss, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime\n"
+        "print(json.dumps({'elapsed': elapsed, 'rss': rss, 'cpu': cpu, 'code': p.returncode, 'out': p.stdout, 'err': p.stderr}))\n"
     )
     command = [*BIHUAN, "--db", str(db), "analyze", "--json"]
     result = subprocess.run(
@@ -130,7 +136,7 @@ def analyze(db: Path, home: Path, code: Path | None = None) -> tuple[float, floa
     data = json.loads(result.stdout)
     if data["code"] != 0:
         raise SystemExit(f"bihuan analyze failed: {data['err'][-2000:]}")
-    return data["elapsed"], data["rss"], json.loads(data["out"])
+    return data["elapsed"], data["rss"], json.loads(data["out"]), data["cpu"]
 
 
 def export_tree(rev: str, into: Path) -> Path:
@@ -179,9 +185,9 @@ def migrate(db: Path, revision: str) -> float:
 
 def incremental(
     base: Path, work: Path, more: list[tuple], code: Path | None, head: str
-) -> tuple[float, float, dict, str]:
+) -> tuple[float, float, dict, float, str]:
     """Copy ``base``, bring it to ``head``, add ``more`` items, time ``bihuan analyze``;
-    also returns :func:`results_digest` of the database afterwards."""
+    also returns its CPU seconds and :func:`results_digest` of the database afterwards."""
     db = work / "incremental.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
@@ -189,8 +195,8 @@ def incremental(
     migrate(db, head)
     fill(db, more, create=False)
     try:
-        seconds, rss, report = analyze(db, work, code)
-        return seconds, rss, report, results_digest(db)
+        seconds, rss, report, cpu = analyze(db, work, code)
+        return seconds, rss, report, cpu, results_digest(db)
     finally:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
@@ -232,6 +238,11 @@ def main() -> None:
     parser.add_argument("--more", type=int, default=10_000)
     parser.add_argument("--base", type=Path, help="the analysed database: reused if it exists, else built and kept")
     parser.add_argument("--compare", metavar="REV", help="also time the incremental step with git revision REV")
+    parser.add_argument(
+        "--full-compare",
+        action="store_true",
+        help="with --compare, when the base is built: the full analysis with REV first, on a copy of the same database",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="incremental measurements per side")
     parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args()
@@ -239,6 +250,10 @@ def main() -> None:
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
+    sides: list[tuple[str, Path | None]] = [("this checkout", None)]
+    if args.compare:
+        sides.insert(0, (f"{args.compare} ({git_rev(args.compare)})", export_tree(args.compare, work / "old")))
+    heads = {label: tree_head(code) for label, code in sides}
     texts: list[str] = []
     base = args.base
     if base is None or not base.exists():
@@ -249,12 +264,28 @@ def main() -> None:
         texts = [r[3] for r in random.Random(2).sample(rows, 2000)]
         del rows
         print(f"prepared {args.rows:,} items in {time.perf_counter() - started:.0f} s ({db})")
-        seconds, rss, report = analyze(db, work)
-        print(
-            f"full: {report['analysed']:,} items in {seconds:.1f} s ({report['analysed'] / seconds:,.0f} items/s), "
-            f"peak RSS {rss:,.0f} MB, {report['groups']:,} groups, {report['duplicates']:,} repeats linked, "
-            f"{len(report['spikes'])} spikes"
-        )
+        full_digests: set[str] = set()
+        for label, code in sides if args.full_compare else sides[-1:]:
+            copy = db if code is None else work / "full-compare.db"
+            if code is not None:  # the same items, at the schema of that code
+                shutil.copyfile(db, copy)
+                migrate(copy, heads[label])
+            load = os.getloadavg()[0]
+            seconds, rss, report, cpu = analyze(copy, work, code)
+            full_digests.add(digest := results_digest(copy))
+            print(
+                f"full [{label}]: {report['analysed']:,} items in {seconds:.1f} s "
+                f"({report['analysed'] / seconds:,.0f} items/s), CPU {cpu:.1f} s, load {load:.1f} before, "
+                f"{os.getloadavg()[0]:.1f} after, peak RSS {rss:,.0f} MB, {report['groups']:,} groups, "
+                f"{report['duplicates']:,} repeats linked, {len(report['spikes'])} spikes; results {digest}",
+                flush=True,
+            )
+            if code is not None:
+                copy.unlink()
+        if len(full_digests) > 1:
+            print(f"full analysis results DIFFER: {sorted(full_digests)}")
+        elif args.full_compare and args.compare:
+            print("full analysis results identical")
         if base is not None:
             shutil.copyfile(db, base)
         base = db
@@ -262,10 +293,6 @@ def main() -> None:
         print(f"reusing the analysed database {base}")
 
     more = items(args.more, first=args.rows, start=START + timedelta(weeks=52), span=timedelta(days=2), seed=3)
-    sides: list[tuple[str, Path | None]] = [("this checkout", None)]
-    if args.compare:
-        sides.insert(0, (f"{args.compare} ({git_rev(args.compare)})", export_tree(args.compare, work / "old")))
-    heads = {label: tree_head(code) for label, code in sides}
     upgrade_copy = work / "upgrade.db"
     shutil.copyfile(base, upgrade_copy)
     from bihuan.storage.migrate import current_revision
@@ -279,20 +306,31 @@ def main() -> None:
         )
     upgrade_copy.unlink()
     timings: dict[str, list[float]] = {label: [] for label, _ in sides}
+    engine_times: dict[str, list[float]] = {label: [] for label, _ in sides}
+    cpu_times: dict[str, list[float]] = {label: [] for label, _ in sides}
     digests: set[str] = set()
     for attempt in range(args.repeat):
         for label, code in sides:
-            inc_seconds, inc_rss, inc, digest = incremental(base, work, more, code, heads[label])
+            # the machine is shared: the load average before each run goes with its figure
+            load = os.getloadavg()[0]
+            inc_seconds, inc_rss, inc, inc_cpu, digest = incremental(base, work, more, code, heads[label])
             timings[label].append(inc_seconds)
+            engine_times[label].append(inc["seconds"])
+            cpu_times[label].append(inc_cpu)
             digests.add(digest)
             print(
                 f"incremental [{label}] #{attempt + 1}: {inc['analysed']:,} new items in {inc_seconds:.2f} s "
-                f"(engine {inc['seconds']:.2f} s), peak RSS {inc_rss:,.0f} MB, {inc['new_groups']} new groups, "
-                f"{inc['duplicates']:,} repeats linked, {len(inc['spikes'])} spikes; results {digest}",
+                f"(engine {inc['seconds']:.2f} s, CPU {inc_cpu:.2f} s, load {load:.1f}), peak RSS {inc_rss:,.0f} MB, "
+                f"{inc['new_groups']} new groups, {inc['duplicates']:,} repeats linked, {len(inc['spikes'])} spikes; "
+                f"results {digest}",
                 flush=True,
             )
     for label, seconds_list in timings.items():
-        print(f"incremental [{label}]: median {statistics.median(seconds_list):.2f} s of {len(seconds_list)}")
+        print(
+            f"incremental [{label}]: median {statistics.median(seconds_list):.2f} s wall, "
+            f"{statistics.median(engine_times[label]):.2f} s in the engine, "
+            f"{statistics.median(cpu_times[label]):.2f} s CPU, of {len(seconds_list)}"
+        )
     if len(sides) > 1 or args.repeat > 1:
         print("results identical in every run" if len(digests) == 1 else f"results DIFFER: {sorted(digests)}")
 

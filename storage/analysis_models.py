@@ -1,8 +1,9 @@
 """Tables the analysis engine writes: per-item results, root-cause groups and their history.
 
-Results live beside ``feedback_item``, not in it: imports stay a narrow insert, and
-``bihuan analyze`` finds its work with one join (items without a result, or whose
-``content_hash`` changed since they were analysed).
+Results live beside ``feedback_item``, not in it: imports stay a narrow insert. The work
+of ``bihuan analyze`` is the items without a result or whose ``content_hash`` changed
+since they were analysed; it finds them through ``analysis_queue`` and the highest
+analysed id rather than by joining every item (see ``storage.analysis_pending``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,20 @@ class ItemAnalysis(ItemAnalysisBase, table=True):
     )
     model: str = Field(max_length=64, description="sentiment model that scored it")
     analysed_at: datetime = Field(sa_type=UTCDateTime, default_factory=utcnow)
+
+
+class AnalysisQueue(SQLModel, table=True):
+    """Items whose content changed after they were analysed (see ``storage.analysis_pending``).
+
+    Filled by a trigger on ``feedback_item`` (migration 0005) whenever an update changes an
+    item's ``content_hash``, whoever writes it; an entry goes once the item's result is
+    current. With it, an incremental run finds its work without reading every item: the
+    changed ones are listed here, the new ones are above the highest analysed id.
+    """
+
+    __tablename__ = "analysis_queue"
+
+    item_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
 
 
 class IssueGroupBase(SQLModel):

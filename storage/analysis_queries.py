@@ -7,16 +7,26 @@ operations use the ORM, since a team edits one group at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from operator import methodcaller
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import JSON, and_, bindparam, case, delete, func, or_, select
+from sqlalchemy.engine import Dialect
 from sqlmodel import Session
 
-from bihuan.storage.analysis_models import AnalysisState, GroupEvent, GroupStatus, IssueGroup, ItemAnalysis, SpikeEvent
+from bihuan.storage.analysis_models import (
+    AnalysisQueue,
+    AnalysisState,
+    GroupEvent,
+    GroupStatus,
+    IssueGroup,
+    ItemAnalysis,
+    SpikeEvent,
+)
 from bihuan.storage.models import FeedbackItem
 from bihuan.storage.types import utcnow
 
@@ -48,19 +58,23 @@ def count_pending(*, session: Session) -> int:
     return int(session.scalar(stmt) or 0)
 
 
+#: the columns of :class:`PendingItem`, in its order
+PENDING_COLUMNS = (
+    _ITEMS.c.id,
+    _ITEMS.c.content_hash,
+    _ITEMS.c.text,
+    _ITEMS.c.channel,
+    _ITEMS.c.created_at,
+    _ITEMS.c.customer_ref,
+    _ITEMS.c.rating,
+    _ITEMS.c.nps,
+)
+
+
 def pending_items(*, after_id: int, limit: int, session: Session) -> list[PendingItem]:
     """The next ``limit`` pending items with ``id > after_id``, in id order (keyset paging)."""
     stmt = (
-        select(
-            _ITEMS.c.id,
-            _ITEMS.c.content_hash,
-            _ITEMS.c.text,
-            _ITEMS.c.channel,
-            _ITEMS.c.created_at,
-            _ITEMS.c.customer_ref,
-            _ITEMS.c.rating,
-            _ITEMS.c.nps,
-        )
+        select(*PENDING_COLUMNS)
         .select_from(_ITEMS.outerjoin(_RESULTS, _RESULTS.c.item_id == _ITEMS.c.id))
         .where(
             _ITEMS.c.id > after_id,
@@ -72,15 +86,80 @@ def pending_items(*, after_id: int, limit: int, session: Session) -> list[Pendin
     return [PendingItem(*row) for row in session.connection().execute(stmt)]
 
 
+#: the columns of a result row, in the order :func:`upsert_results` sends them
+_RESULT_COLUMNS = tuple(c.name for c in _RESULTS.columns)
+_JSON_COLUMNS = frozenset(c.name for c in _RESULTS.columns if isinstance(c.type, JSON))
+_upsert_sql: dict[str, str] = {}
+
+
+def _results_upsert_sql(dialect: Dialect) -> str:
+    """``INSERT … ON CONFLICT (item_id) DO UPDATE`` of every result column, as driver SQL."""
+    key = f"{dialect.name}:{dialect.driver}"
+    sql = _upsert_sql.get(key)
+    if sql is None:
+        quote = dialect.identifier_preparer.quote
+        marker = "?" if dialect.paramstyle == "qmark" else "%s"
+        # psycopg adapts JSON at execution time, which a driver-level executemany bypasses:
+        # send JSON text and let the server cast it (as storage.bulk does)
+        markers = [
+            f"CAST({marker} AS JSON)" if name in _JSON_COLUMNS and dialect.name == "postgresql" else marker
+            for name in _RESULT_COLUMNS
+        ]
+        updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in _RESULT_COLUMNS if c != "item_id")
+        sql = _upsert_sql[key] = (
+            f"INSERT INTO {quote(_RESULTS.name)} ({', '.join(quote(c) for c in _RESULT_COLUMNS)}) "
+            f"VALUES ({', '.join(markers)}) ON CONFLICT ({quote('item_id')}) DO UPDATE SET {updates}"
+        )
+    return sql
+
+
 def upsert_results(rows: Sequence[dict[str, Any]], *, session: Session) -> None:
-    """Insert or replace item results (dicts with the ``ItemAnalysis`` columns)."""
+    """Insert or replace item results (dicts with the ``ItemAnalysis`` columns; a nullable
+    column left out is NULL).
+
+    One driver-level ``executemany``: a Core statement processed each row's 13
+    parameters one by one (0.4 s of CPU for a 10,000-item batch, now 0.17 s with the
+    database's own work). Values go through the columns' own bind processors (JSON
+    text, the UTC timestamp as each backend stores it), so what is stored is what the
+    Core statement stored (a test compares the two on SQLite and PostgreSQL).
+    """
     if not rows:
         return
     conn = session.connection()
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(_RESULTS)
-    updates = {c.name: stmt.excluded[c.name] for c in _RESULTS.columns if c.name != "item_id"}
-    conn.execute(stmt.on_conflict_do_update(index_elements=["item_id"], set_=updates), list(rows))
+    dialect = conn.dialect
+    processors: dict[str, Callable[[Any], Any]] = {}
+    for column in _RESULTS.columns:
+        processor = column.type.bind_processor(dialect)
+        if column.name in _JSON_COLUMNS:
+            # SQLAlchemy's JSON text (json.dumps unless the engine names a serializer);
+            # psycopg's dialect leaves JSON to the driver's adapter, bypassed here
+            processors[column.name] = processor or (dialect._json_serializer or json.dumps)  # type: ignore[attr-defined]
+        elif processor is not None:
+            processors[column.name] = _once_per_value(processor) if column.name == "analysed_at" else processor
+    # column by column (C-level map and zip), then one tuple per row
+    columns: list[list[Any]] = []
+    for name in _RESULT_COLUMNS:
+        values = list(map(methodcaller("get", name), rows))
+        processor = processors.get(name)
+        if processor is not None:
+            if name in _JSON_COLUMNS:  # None too: JSON null, as a Core statement stores it
+                values = list(map(processor, values))
+            else:
+                values = [None if value is None else processor(value) for value in values]
+        columns.append(values)
+    conn.exec_driver_sql(_results_upsert_sql(dialect), list(zip(*columns, strict=True)))  # type: ignore[arg-type]
+
+
+def _once_per_value(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``convert`` remembering its answers: a batch's results share one timestamp."""
+    seen: dict[Any, Any] = {}
+
+    def cached(value: Any) -> Any:
+        if value not in seen:
+            seen[value] = convert(value)
+        return seen[value]
+
+    return cached
 
 
 def group_members(group_id: int, *, session: Session) -> list[int]:
@@ -133,6 +212,15 @@ def list_groups(*, include_merged: bool = False, session: Session) -> list[Issue
 
 def get_group(group_id: int, *, session: Session) -> IssueGroup | None:
     return session.get(IssueGroup, group_id)
+
+
+def groups_by_id(group_ids: Sequence[int], *, session: Session) -> list[IssueGroup]:
+    """The groups with these ids (merged ones too), in one query per 5,000 ids."""
+    found: list[IssueGroup] = []
+    for start in range(0, len(group_ids), 5000):
+        chunk = list(group_ids[start : start + 5000])
+        found += session.scalars(select(IssueGroup).where(IssueGroup.id.in_(chunk)))  # type: ignore[attr-defined]
+    return found
 
 
 def save_groups(groups: Iterable[IssueGroup], *, session: Session) -> None:
@@ -272,6 +360,7 @@ def save_state(key: str, value: dict[str, Any], *, session: Session) -> None:
 def forget_results(*, session: Session) -> None:
     """Drop every result and group (``bihuan analyze --rebuild``)."""
     conn = session.connection()
+    conn.execute(delete(AnalysisQueue.__table__))  # type: ignore[attr-defined]  (every item is new now)
     conn.execute(delete(SpikeEvent.__table__))  # type: ignore[attr-defined]
     conn.execute(delete(_RESULTS))
     conn.execute(delete(GroupEvent.__table__))  # type: ignore[attr-defined]
@@ -354,6 +443,13 @@ def set_text_keys(keys: Iterable[tuple[int, int]], *, session: Session) -> None:
     if rows:
         stmt = _RESULTS.update().where(_RESULTS.c.item_id == bindparam("id_")).values(text_key=bindparam("key"))
         session.connection().execute(stmt, rows)
+
+
+def count_items_above(item_id: int, *, limit: int, session: Session) -> int:
+    """How many items have an id above ``item_id``, counting to ``limit`` at most (a
+    range of the primary key)."""
+    above = select(_ITEMS.c.id).where(_ITEMS.c.id > item_id).limit(limit).subquery()
+    return int(session.scalar(select(func.count()).select_from(above)) or 0)
 
 
 def max_analysed_id(*, session: Session) -> int:

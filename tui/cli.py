@@ -6,6 +6,7 @@ configuration error; 1 any other failure. Every command has ``--json``.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from typing import Any
@@ -82,6 +83,10 @@ for _module in (cli_collect, cli_quarantine, cli_plugins, cli_analysis, cli_repo
 
 def main() -> None:
     """Console-script entry point."""
+    # What the imports built (SQLAlchemy, pydantic, the table models: ~90,000 objects)
+    # lives as long as the process: frozen, the collector's full passes skip it, and so
+    # does the collection at exit (~0.2 s of every command, measured on `bihuan analyze`).
+    gc.freeze()
     try:
         cli.main(prog_name="bihuan")
     except BihuanError as exc:  # raised outside a command (e.g. while loading plugins)

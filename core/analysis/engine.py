@@ -19,13 +19,11 @@ the ``on_spike`` hook about each new one once.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from itertools import chain
-from multiprocessing.connection import Connection
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,8 +31,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bihuan.core.analysis.duplicates import DuplicateLinker, text_key
-from bihuan.core.analysis.features import FeaturePipeline, Features, featurise
+from bihuan.core.analysis.features import FeaturePipeline, Features
 from bihuan.core.analysis.grouping import GroupIndex, GroupingSettings, GroupRecord
+from bihuan.core.analysis.head_start import HeadStart
 from bihuan.core.analysis.hooks import AnalysisHooks
 from bihuan.core.analysis.keywords import KeywordExtractor
 from bihuan.core.analysis.sentiment import label_for
@@ -42,6 +41,7 @@ from bihuan.core.analysis.state import KEYWORD_STATE, load_group_index, load_key
 from bihuan.core.analysis.taxonomy import Taxonomy, load_taxonomy
 from bihuan.core.analysis.weekly import SpikeRule, detect_spikes, week_periods
 from bihuan.storage import analysis_queries as aq
+from bihuan.storage.analysis_pending import find_pending, pending_page, prune_queue
 from bihuan.storage.engine import session_scope
 from bihuan.storage.types import utcnow
 
@@ -84,10 +84,12 @@ def _plugin_scores(texts: list[str], languages: list[str], hooks: AnalysisHooks)
     return [min(1.0, max(0.0, float(s))) for s in answer]
 
 
-def _pending_batches(engine: Engine, batch: int, after_id: int) -> Iterator[list[aq.PendingItem]]:
+def _pending_batches(
+    engine: Engine, batch: int, after_id: int, watermark: int | None
+) -> Iterator[list[aq.PendingItem]]:
     while True:
         with session_scope(engine) as session:
-            items = aq.pending_items(after_id=after_id, limit=batch, session=session)
+            items = pending_page(after_id=after_id, limit=batch, watermark=watermark, session=session)
         if not items:
             return
         after_id = items[-1].id
@@ -118,83 +120,6 @@ def _seed_duplicates(linker: DuplicateLinker, since: datetime, *, session: Sessi
     return computed
 
 
-class _HeadStart:
-    """Features of the newest pending items, computed in a helper process (the machine's
-    other core) while this one finds the pending work, loads the model state and primes
-    the repeat linker — in an incremental run of up to one batch, the featurising is
-    done by the time the batch is read.
-
-    Features depend on nothing learnt across items, so computing them early changes no
-    result. They are used only when the first batch is exactly these items (id and
-    content): it is, unless older items changed or arrived late, and then the helper is
-    stopped and the batches are featurised as usual.
-    """
-
-    def __init__(self, engine: Engine, batch: int, taxonomy: Taxonomy) -> None:
-        self._items: list[aq.PendingItem] = []
-        self._process: multiprocessing.process.BaseProcess | None = None
-        if "fork" not in multiprocessing.get_all_start_methods():
-            return
-        with session_scope(engine) as session:
-            # the items above every analysed one: a range read on the primary key
-            after_id = aq.max_analysed_id(session=session)
-            self._items = aq.pending_items(after_id=after_id, limit=batch + 1, session=session)
-        if not self._items or len(self._items) > batch:
-            # nothing new, or a large run: its batches are featurised one ahead anyway
-            self._items = []
-            return
-        # fork: the child inherits the texts, the taxonomy and whatever models are loaded
-        context = multiprocessing.get_context("fork")
-        self._receive, send = context.Pipe(duplex=False)
-        texts = [item.text for item in self._items]
-        self._process = context.Process(target=_featurise_into, args=(send, texts, taxonomy), daemon=True)
-        self._process.start()
-        send.close()
-
-    def run(self, batches: Iterator[list[aq.PendingItem]], pipeline: FeaturePipeline) -> Iterator[tuple[Any, Features]]:
-        """Each batch with its features: the first from the helper when it is the batch
-        featurised ahead, everything else through ``pipeline``."""
-        first = next(batches, None)
-        if first is None:
-            return
-        features = self._features_for(first)
-        if features is None:
-            yield from pipeline.run(chain([first], batches), _texts)
-            return
-        yield first, features
-        yield from pipeline.run(batches, _texts)
-
-    def _features_for(self, items: list[aq.PendingItem]) -> Features | None:
-        if self._process is None or [(i.id, i.content_hash) for i in items] != [
-            (i.id, i.content_hash) for i in self._items
-        ]:
-            return None
-        try:
-            features: Features = self._receive.recv()
-        except EOFError:  # the helper failed: featurising here shows why
-            return None
-        return features
-
-    def close(self) -> None:
-        if self._process is None:
-            return
-        if self._process.is_alive():
-            self._process.terminate()  # not needed after all
-        self._process.join()
-        self._receive.close()
-        self._process = None
-
-
-def _featurise_into(send: Connection, texts: list[str], taxonomy: Taxonomy) -> None:
-    """The head start's helper process: featurise and hand the result back."""
-    send.send(featurise(texts, taxonomy))
-    send.close()
-
-
-def _texts(items: list[aq.PendingItem]) -> list[str]:
-    return [item.text for item in items]
-
-
 def analyze(
     engine: Engine,
     *,
@@ -217,7 +142,7 @@ def analyze(
     started = time.perf_counter()
     hooks = hooks or AnalysisHooks()
     taxonomy = taxonomy or load_taxonomy()
-    head_start = _HeadStart(engine, batch, taxonomy)
+    head_start = HeadStart(engine, batch, taxonomy)
     try:
         return _run(engine, taxonomy, zone, hooks, repeat_window_days, batch, grouping, progress, head_start, started)
     finally:
@@ -233,13 +158,14 @@ def _run(
     batch: int,
     grouping: GroupingSettings | None,
     progress: Callable[[AnalysisReport, int], None] | None,
-    head_start: _HeadStart,
+    head_start: HeadStart,
     started: float,
 ) -> AnalysisReport:
     report = AnalysisReport()
     linker = DuplicateLinker(repeat_window_days)
     with session_scope(engine) as session:
-        pending = aq.pending_summary(session=session)
+        work = find_pending(session=session)  # the queue and the range above the watermark
+        pending = work.summary
         keywords = load_keywords(session)
         index = load_group_index(keywords, session=session, settings=grouping)
         computed_keys = _seed_duplicates(linker, pending.earliest, session=session) if pending.earliest else []
@@ -252,12 +178,19 @@ def _run(
     known_groups = set(index.group_ids())
     pipeline = FeaturePipeline(taxonomy, ahead=pending_total > batch)
     # nothing pending: no paging at all (a first page would walk every analysed item)
-    batches = _pending_batches(engine, batch, after_id=pending.first_id - 1) if pending.first_id else iter(())
+    batches: Iterator[list[aq.PendingItem]] = iter(())
+    if (first := head_start.first_batch(work)) is not None:  # read already
+        batches = chain([first], _pending_batches(engine, batch, first[-1].id, work.watermark))
+    elif pending.first_id:
+        batches = _pending_batches(engine, batch, pending.first_id - 1, work.watermark)
     with pipeline:
         for items, features in head_start.run(batches, pipeline):
             _analyse_batch(items, features, engine, hooks, keywords, index, linker, known_groups, report)
             if progress:
                 progress(report, max(0, pending_total - report.analysed))
+    if work.queued:
+        with session_scope(engine, write=True) as session:
+            prune_queue(session=session)  # the changed items analysed now (or gone)
     report.groups = len(known_groups)
     report.spikes = _fire_spikes(engine, zone=zone, hooks=hooks)
     report.seconds = round(time.perf_counter() - started, 3)
@@ -289,10 +222,9 @@ def _analyse_batch(
     )
     now = utcnow()
     results = []
-    for item, language, score, tokens, cats, group_id in zip(
-        items, languages, scores, token_lists, categories, group_ids, strict=True
+    for item, language, score, tokens, cats, group_id, key in zip(
+        items, languages, scores, token_lists, categories, group_ids, features.text_keys, strict=True
     ):
-        key = text_key(item.text)
         duplicate_of = linker.link(
             item.id, group_id=group_id, created_at=item.created_at, customer_ref=item.customer_ref, key=key
         )

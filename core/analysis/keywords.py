@@ -54,8 +54,10 @@ __all__ = [
     "ZH_STOPWORDS",
     "KeywordExtractor",
     "Tokenizer",
+    "default_tokenizer",
     "is_term",
     "tokens_for",
+    "zh_terms_of_segments",
 ]
 
 #: default bound of the document-frequency table
@@ -218,6 +220,10 @@ class Tokenizer:
                 starts = self._starts
         return starts  # type: ignore[return-value]
 
+    def warm_up(self) -> None:
+        """Build the glue table now (e.g. in a helper process before its texts arrive)."""
+        self._glue_table()
+
     def glue(self, tokens: list[str]) -> list[str]:
         """``tokens`` with split domain terms joined (longest first, left to right)."""
         starts = self._glue_table()
@@ -238,6 +244,11 @@ class Tokenizer:
                 i += 1
         return out
 
+    def zh_terms(self, tokens: list[str]) -> list[str]:
+        """The terms of Chinese text already segmented (whitespace dropped) by this
+        tokenizer's segmenter: split domain terms glued, noise dropped."""
+        return [term for term in map(_term_of.__getitem__, self.glue(tokens)) if term]
+
     def __call__(self, text: str | None, language: str | None = None) -> list[str]:
         """The terms of ``text`` (see the module doc). ``language``: a
         :func:`~bihuan.core.analysis.text.detect_language` value or a tag such as
@@ -248,7 +259,7 @@ class Tokenizer:
         if family == UNKNOWN:  # not given, or no letters: look at the text itself
             family = detect_language(text)
         if family == ZH:
-            return [term for term in map(_term_of.__getitem__, self.glue(self._segment(text))) if term]
+            return self.zh_terms(self._segment(text))
         if family in (EN, UNKNOWN):
             return [t for t in _LATIN_TOKEN.findall(text.lower()) if t not in EN_STOPWORDS and len(t) > 1]
         assert family == OTHER
@@ -256,6 +267,21 @@ class Tokenizer:
 
 
 _default_tokenizer: Tokenizer | None = None
+
+
+def default_tokenizer() -> Tokenizer:
+    """The tokenizer :func:`tokens_for` uses (created on first use, shared)."""
+    global _default_tokenizer
+    if _default_tokenizer is None:
+        _default_tokenizer = Tokenizer()
+    return _default_tokenizer
+
+
+def zh_terms_of_segments(segments: list[str]) -> list[str]:
+    """``tokens_for(text, "zh")`` from ``zh_segmenter()(text)`` (whitespace tokens
+    included), for a caller that has segmented the text already (the analysis engine's
+    sentiment model reads the same segments)."""
+    return default_tokenizer().zh_terms([token for token in segments if not token.isspace()])
 
 
 def tokens_for(text: str | None, language: str | None = None) -> list[str]:
@@ -270,10 +296,7 @@ def tokens_for(text: str | None, language: str | None = None) -> list[str]:
     >>> tokens_for("The overdraft fees were charged twice", "en")
     ['overdraft', 'fees', 'charged', 'twice']
     """
-    global _default_tokenizer
-    if _default_tokenizer is None:
-        _default_tokenizer = Tokenizer()
-    return _default_tokenizer(text, language)
+    return default_tokenizer()(text, language)
 
 
 # ---------------------------------------------------------------------------------------
@@ -313,6 +336,7 @@ class KeywordExtractor:
         self._df: Counter[str] = Counter()
         self._idf: dict[str, float] = {}  # weight cache (0.0: not a term), cleared by update()
         self._dropped: set[str] = set(_STOPWORDS)  # tokens known not to be terms
+        self._kept: set[str] = set()  # tokens known to be terms (is_term costs ~1 µs)
 
     # -- statistics ----------------------------------------------------------------------
 
@@ -352,13 +376,17 @@ class KeywordExtractor:
         self._df = Counter(dict(keep))
 
     def _terms(self, tokens: Iterable[str]) -> list[str]:
-        dropped = self._dropped
+        dropped, kept = self._dropped, self._kept
         out = []
         for token in tokens:
-            if token in dropped:
-                continue
-            if is_term(token):
+            if token in kept:
                 out.append(token)
+            elif token in dropped:
+                continue
+            elif is_term(token):
+                out.append(token)
+                if len(kept) < _CACHE_LIMIT:
+                    kept.add(token)
             elif len(dropped) < _CACHE_LIMIT:
                 dropped.add(token)
         return out

@@ -366,6 +366,11 @@ class _RoutedModel:
 
     def score(self, texts: Sequence[str], languages: Sequence[str] | None = None) -> list[float]:
         """See :meth:`SentimentModel.score`; ``languages=None`` detects them."""
+        return self._routed(texts, languages, None)
+
+    def _routed(
+        self, texts: Sequence[str], languages: Sequence[str] | None, segments: Sequence[list[str] | None] | None
+    ) -> list[float]:
         languages = _languages_for(texts, languages)
         out = [NEUTRAL_SCORE] * len(texts)
         zh: list[int] = []
@@ -377,14 +382,18 @@ class _RoutedModel:
             elif family == EN:
                 en.append(i)
         if zh:
-            for i, s in zip(zh, self._score_zh([texts[i] for i in zh]), strict=True):
+            zh_texts = [texts[i] for i in zh]
+            zh_segments = None if segments is None else [segments[i] for i in zh]
+            for i, s in zip(zh, self._score_zh(zh_texts, zh_segments), strict=True):
                 out[i] = s
         if en:
             for i, s in zip(en, self.english.score([texts[i] for i in en], [EN] * len(en)), strict=True):
                 out[i] = s
         return out
 
-    def _score_zh(self, texts: list[str]) -> list[float]:  # pragma: no cover - abstract
+    def _score_zh(
+        self, texts: list[str], segments: list[list[str] | None] | None = None
+    ) -> list[float]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -426,25 +435,47 @@ class FastSnowNLPSentiment(_RoutedModel):
         if isinstance(self.english, VaderSentiment):
             _vader_analyzer()
 
-    def logits(self, texts: Sequence[str]) -> list[float]:
-        """The log-odds ``log P(pos|text) - log P(neg|text)`` of Chinese texts (no routing)."""
+    def logits(self, texts: Sequence[str], segments: Sequence[list[str] | None] | None = None) -> list[float]:
+        """The log-odds ``log P(pos|text) - log P(neg|text)`` of Chinese texts (no routing).
+
+        :param segments: each text's tokens from this model's segmenter
+            (:func:`~bihuan.core.analysis.text.zh_segmenter` of :attr:`segmenter`) when the
+            caller has segmented it already; the others (``None``) are segmented here.
+        """
         tables = load_snownlp_tables()
         segment = zh_segmenter(self.segmenter)
+        if segments is None:
+            segments = list(map(segment, texts))
+        elif len(segments) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(segments)} segment lists")
+        else:
+            segments = [tokens if tokens is not None else segment(text) for text, tokens in zip(texts, segments)]
         get, unknown, prior = tables.weights.get, tables.unknown, tables.prior
         matcher, corrections = self._matcher, self.corrections
         out: list[float] = []
         append = out.append
         if matcher is None:
-            for text in texts:
-                append(prior + sum(map(get, segment(text), repeat(unknown))))
+            for tokens in segments:
+                append(prior + sum(map(get, tokens, repeat(unknown))))
         else:
             findall, weight = matcher.findall, corrections.__getitem__
-            for text in texts:
-                append(prior + sum(map(get, segment(text), repeat(unknown))) + sum(map(weight, findall(text))))
+            for text, tokens in zip(texts, segments, strict=True):
+                append(prior + sum(map(get, tokens, repeat(unknown))) + sum(map(weight, findall(text))))
         return out
 
-    def _score_zh(self, texts: list[str]) -> list[float]:
-        return [_sigmoid(x) for x in self.logits(texts)]
+    def score_segmented(
+        self, texts: Sequence[str], languages: Sequence[str], segments: Sequence[list[str] | None]
+    ) -> list[float]:
+        """:meth:`score` of texts whose Chinese ones the caller has segmented already with
+        this model's segmenter (``segments[i]`` for each ``"zh"`` text, ignored for the
+        others): the same scores without segmenting twice (the engine's keywords segment
+        the same texts with the same segmenter)."""
+        if len(segments) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(segments)} segment lists")
+        return self._routed(texts, languages, segments)
+
+    def _score_zh(self, texts: list[str], segments: list[list[str] | None] | None = None) -> list[float]:
+        return [_sigmoid(x) for x in self.logits(texts, segments)]
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -466,8 +497,8 @@ class NaiveSnowNLPSentiment(_RoutedModel):
 
     name = "snownlp-naive"
 
-    def _score_zh(self, texts: list[str]) -> list[float]:
-        snownlp_class = _snownlp_class()
+    def _score_zh(self, texts: list[str], segments: list[list[str] | None] | None = None) -> list[float]:
+        snownlp_class = _snownlp_class()  # its own segmenter: segments are not for it
         return [float(snownlp_class(text).sentiments) for text in texts]
 
 

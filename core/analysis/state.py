@@ -38,13 +38,21 @@ def load_group_index(
 
 def save_groups(index: GroupIndex, known: set[int], *, session: Session, actor: str = "bihuan") -> set[int]:
     """Write every group the index changed (centroid, size, keywords, label unless the
-    team locked it); returns the ids of groups it founded."""
+    team locked it); returns the ids of groups it founded.
+
+    The rows are read with one query and written with one flush (a batch changes most
+    groups: a query and a flush per group took ~0.1 s for 141 of them).
+    """
+    changed = index.changed_groups()
+    rows = {row.id: row for row in aq.groups_by_id([group.id for group in changed], session=session)}
     new_ids: set[int] = set()
-    for group in index.changed_groups():
-        row = aq.get_group(group.id, session=session)
+    now = utcnow()
+    for group in changed:
+        row = rows.get(group.id)
         if row is None:
             row = IssueGroup(id=group.id, label=group.label, category=group.category)
             new_ids.add(group.id)
+            session.add(row)
         elif row.status != GroupStatus.ACTIVE:
             continue  # merged away meanwhile by the team: its items were moved
         elif not row.label_locked:
@@ -53,9 +61,9 @@ def save_groups(index: GroupIndex, known: set[int], *, session: Session, actor: 
         row.category = group.category
         row.size = group.size
         row.centroid = group.to_centroid()
-        row.updated_at = utcnow()
-        session.add(row)
-        session.flush()
+        row.updated_at = now
+    session.flush()
+    for group in changed:  # in id order, as the groups were written
         if group.id in new_ids and group.id not in known:
             aq.add_group_event(group.id, GroupAction.CREATED, {"label": group.label}, actor=actor, session=session)
     index.mark_saved()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 from sqlalchemy import Engine
@@ -173,3 +174,64 @@ def test_recent_analysed_items_come_in_id_order_from_a_moment_on(engine: Engine)
     by_external = {p.id: int(p.text[5:-1]) for p in items}
     assert [by_external[r.item_id] for r in recent] == [0, 2, 3]
     assert [r.customer_ref for r in recent] == ["C0", "C2", "C3"] and {r.group_id for r in recent} == {3}
+
+
+def test_results_are_stored_as_a_core_statement_stores_them(engine: Engine) -> None:
+    """upsert_results writes at driver level: every column as SQLAlchemy's own statement
+    would write it (JSON text, timestamps, NULLs), inserted and updated on conflict."""
+    from sqlalchemy import Text, select
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from bihuan.storage.analysis_models import ItemAnalysis
+
+    table = ItemAnalysis.__table__  # type: ignore[attr-defined]
+    add_items(engine, 8)
+    at = datetime(2026, 10, 9, 3, 4, 5, 123456, tzinfo=UTC)
+
+    def values(n: int, item_id: int, content_hash: str) -> dict:
+        return {
+            "item_id": item_id,
+            "content_hash": content_hash,
+            "language": "zh" if n % 2 else "en",
+            "sentiment": 0.25 + n / 100,
+            "sentiment_label": "negative",
+            "keywords": ["转账", "失败", 'a"b'][: n % 4],
+            "categories": ["transfer_payment"] if n % 2 else [],
+            "category": "transfer_payment" if n % 2 else None,
+            "group_id": 1 if n % 3 else None,
+            "duplicate_of": None,
+            "text_key": (n * 2654435761) % 2**63 - 2**62 if n % 4 else None,
+            "model": "test",
+            "analysed_at": at,
+        }
+
+    def core_upsert(rows: list[dict], session: Any) -> None:  # the statement it replaced
+        conn = session.connection()
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(table)
+        updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name != "item_id"}
+        conn.execute(stmt.on_conflict_do_update(index_elements=["item_id"], set_=updates), rows)
+
+    with session_scope(engine, write=True) as session:
+        session.add(IssueGroup(id=1, label="转账"))
+        session.flush()
+        items = aq.pending_items(after_id=0, limit=100, session=session)
+        ours, theirs = items[:4], items[4:]
+        aq.upsert_results([values(n, p.id, p.content_hash) for n, p in enumerate(ours)], session=session)
+        core_upsert([values(n, p.id, p.content_hash) for n, p in enumerate(theirs)], session)
+        # again, changed: the update path
+        aq.upsert_results([values(n + 1, p.id, "v2") for n, p in enumerate(ours)], session=session)
+        core_upsert([values(n + 1, p.id, "v2") for n, p in enumerate(theirs)], session)
+
+    def stored(ids: list[int]) -> list[tuple]:
+        # JSON as the text stored (PostgreSQL's json type keeps it as written)
+        cols = [
+            c.cast(Text) if c.name in ("keywords", "categories") else c for c in table.columns if c.name != "item_id"
+        ]
+        with engine.connect() as conn:
+            return [
+                tuple(r) for r in conn.execute(select(*cols).where(table.c.item_id.in_(ids)).order_by(table.c.item_id))
+            ]
+
+    assert stored([p.id for p in ours]) == stored([p.id for p in theirs])
+    assert len(stored([p.id for p in ours])) == 4

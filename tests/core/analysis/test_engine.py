@@ -177,8 +177,10 @@ def test_an_incremental_run_has_its_batch_featurised_ahead_with_the_same_results
     demo_engine: Engine, pm: BihuanPluginManager, tmp_path: Path, import_demo: Any, monkeypatch: Any
 ) -> None:
     """New items (one batch) are featurised in a helper process while the run finds its
-    work: the analysing process never featurises, and the results are what it would give."""
+    work: the analysing process never runs the language models (it adds the categories
+    and text keys while it waits), and the results are what featurising here would give."""
     import bihuan.core.analysis.features as features_module
+    from bihuan.core.analysis.duplicates import text_key
     from bihuan.core.analysis.features import featurise
     from bihuan.core.analysis.taxonomy import load_taxonomy
 
@@ -191,17 +193,19 @@ def test_an_incremental_run_has_its_batch_featurised_ahead_with_the_same_results
         raise AssertionError("featurised in the analysing process")
 
     monkeypatch.setattr(features_module, "featurise", refuse)
+    monkeypatch.setattr(features_module, "model_features", refuse)
     assert analyze(demo_engine).analysed == new > 1000
     monkeypatch.undo()
     sample = _rows(
         demo_engine,
-        "SELECT f.text, a.language, a.sentiment, a.categories FROM item_analysis a "
+        "SELECT f.text, a.language, a.sentiment, a.categories, a.text_key FROM item_analysis a "
         f"JOIN feedback_item f ON f.id = a.item_id WHERE a.item_id > {before} ORDER BY a.item_id",
     )
     expected = featurise([body for body, *_ in sample], load_taxonomy())
     assert [r[1] for r in sample] == expected.languages
     assert [round(r[2], 9) for r in sample] == [round(s, 9) for s in expected.scores]
     assert [r[3] if isinstance(r[3], list) else __import__("json").loads(r[3]) for r in sample] == expected.categories
+    assert [r[4] for r in sample] == expected.text_keys == [text_key(r[0]) for r in sample]
 
 
 def test_a_changed_old_item_comes_first_and_the_new_ones_follow(
@@ -226,3 +230,113 @@ def test_a_changed_old_item_comes_first_and_the_new_ones_follow(
         demo_engine, "SELECT count(*) FROM feedback_item"
     )
     assert analyze(demo_engine).analysed == 0
+
+
+def test_an_incremental_run_finds_its_work_without_reading_every_item(
+    demo_engine: Engine, pm: BihuanPluginManager, tmp_path: Path, import_demo: Any, monkeypatch: Any
+) -> None:
+    """The changed items come from the queue the trigger fills, the new ones from above the
+    highest analysed id: the comparison of every item with its result never runs, and the
+    queue is empty after the run."""
+    from bihuan.storage import analysis_queries as aq
+
+    analyze(demo_engine)
+    before = scalar(demo_engine, "SELECT max(id) FROM feedback_item")
+    with demo_engine.begin() as conn:
+        conn.execute(
+            text("UPDATE feedback_item SET text = '非常满意，点赞', content_hash = 'changed' WHERE id IN (3, 40)")
+        )
+    import_demo(demo_engine, pm, tmp_path / "more", suffix="-next", seed=7, weeks=6)
+    new = scalar(demo_engine, f"SELECT count(*) FROM feedback_item WHERE id > {before}")
+    assert _column(demo_engine, "SELECT item_id FROM analysis_queue ORDER BY item_id") == [3, 40]
+
+    def refuse(**kwargs: Any) -> Any:
+        raise AssertionError("compared every item with its result")
+
+    monkeypatch.setattr(aq, "pending_summary", refuse)
+    monkeypatch.setattr(aq, "count_pending", refuse)
+    assert analyze(demo_engine, batch=500).analysed == new + 2
+    assert (
+        _column(demo_engine, "SELECT sentiment_label FROM item_analysis WHERE item_id IN (3, 40)") == ["positive"] * 2
+    )
+    assert scalar(demo_engine, "SELECT count(*) FROM analysis_queue") == 0
+    monkeypatch.undo()
+    with demo_engine.connect() as conn:
+        stale = conn.execute(
+            text(
+                "SELECT count(*) FROM feedback_item f LEFT JOIN item_analysis a ON a.item_id = f.id "
+                "WHERE a.item_id IS NULL OR a.content_hash != f.content_hash"
+            )
+        ).scalar()
+    assert stale == 0
+
+
+def test_the_head_start_helper_is_stopped_when_more_items_arrive_than_it_can_take(
+    demo_engine: Engine, pm: BihuanPluginManager, tmp_path: Path, import_demo: Any, monkeypatch: Any
+) -> None:
+    """Forked once the new items are counted, the helper is stopped if reading them finds
+    more than one batch (an import went on meanwhile); the run then featurises itself."""
+    from bihuan.core.analysis.features import FeaturePipeline, featurise
+    from bihuan.core.analysis.head_start import HeadStart
+    from bihuan.core.analysis.taxonomy import load_taxonomy
+    from bihuan.storage import analysis_queries as aq
+    from bihuan.storage.engine import session_scope
+
+    analyze(demo_engine)
+    before = scalar(demo_engine, "SELECT max(id) FROM feedback_item")
+    import_demo(demo_engine, pm, tmp_path / "more", suffix="-next", seed=7, weeks=6)
+    new = scalar(demo_engine, f"SELECT count(*) FROM feedback_item WHERE id > {before}")
+    with session_scope(demo_engine) as session:
+        assert aq.count_items_above(before, limit=10**6, session=session) == new
+        assert aq.count_items_above(before, limit=5, session=session) == 5
+
+    taxonomy = load_taxonomy()
+    # counted while one batch (new - 1) could take them all; read after more arrived
+    monkeypatch.setattr(aq, "count_items_above", lambda *args, **kwargs: new - 1)
+    late = HeadStart(demo_engine, new - 1, taxonomy)
+    monkeypatch.undo()
+    assert late._process is None
+    with session_scope(demo_engine) as session:
+        batch = aq.pending_items(after_id=before, limit=new, session=session)
+    with FeaturePipeline(taxonomy, ahead=False) as pipeline:
+        [(items, features)] = list(late.run(iter([batch]), pipeline))
+    assert features == featurise([item.text for item in items], taxonomy)
+    late.close()
+
+    timely = HeadStart(demo_engine, new, taxonomy)
+    assert timely._process is not None
+    with FeaturePipeline(taxonomy, ahead=False) as pipeline:
+        [(items, features)] = list(timely.run(iter([batch]), pipeline))
+    timely.close()
+    assert features == featurise([item.text for item in items], taxonomy)
+
+
+def test_the_items_read_ahead_are_not_read_again_unless_one_changed(
+    demo_engine: Engine, pm: BihuanPluginManager, tmp_path: Path, import_demo: Any, monkeypatch: Any
+) -> None:
+    import bihuan.core.analysis.engine as engine_module
+
+    analyze(demo_engine)
+    before = scalar(demo_engine, "SELECT max(id) FROM feedback_item")
+    import_demo(demo_engine, pm, tmp_path / "more", suffix="-next", seed=7, weeks=6)
+    newest = scalar(demo_engine, "SELECT max(id) FROM feedback_item")
+    pages: list[int] = []
+    read_page = engine_module.pending_page
+
+    def recorded(**kwargs: Any) -> Any:
+        pages.append(kwargs["after_id"])
+        return read_page(**kwargs)
+
+    monkeypatch.setattr(engine_module, "pending_page", recorded)
+    assert analyze(demo_engine).analysed == newest - before
+    assert pages == [newest]  # only the look for more after them
+
+    # a new item changed after it arrived: the batch is read again (and the change analysed)
+    import_demo(demo_engine, pm, tmp_path / "again", suffix="-third", seed=8, weeks=6)
+    first_new = newest + 1
+    with demo_engine.begin() as conn:
+        conn.execute(text(f"UPDATE feedback_item SET content_hash = 'edited' WHERE id = {first_new}"))
+    pages.clear()
+    analyze(demo_engine)
+    assert pages[0] == first_new - 1
+    assert scalar(demo_engine, f"SELECT content_hash FROM item_analysis WHERE item_id = {first_new}") == "edited"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from bihuan.core.analysis.grouping import GroupIndex, GroupingSettings, GroupModel, GroupRecord, group_label
 from bihuan.core.analysis.keywords import KeywordExtractor, tokens_for
@@ -115,3 +116,65 @@ def test_a_stricter_threshold_makes_more_groups(demo_texts: list[DemoText]) -> N
         index.extractor.update(r.tokens for r in recs)
         index.assign(recs)
     assert len(strict.groups) > len(loose.groups)
+
+
+def reference_nearest(index: GroupIndex, vector: Any, only: set[int] | None = None) -> tuple[int | None, float]:
+    """The similarity rule written out plainly: every group sharing a term with the item,
+    its score summed term by term in the vector's order, then the shared categories'."""
+    text, cats = vector
+    scores: dict[int, float] = {}
+    for term, weight in text.items():
+        for group in index.groups.values():
+            if group.norm > 0 and term in group.terms:
+                scores[group.id] = scores.get(group.id, 0.0) + weight * (group.terms[term] * (1.0 / group.norm))
+    for cat, weight in cats.items():
+        for gid in scores:
+            group = index.groups[gid]
+            if cat in group.categories:
+                scores[gid] += weight * (group.categories[cat] * (1.0 / group.norm))
+    if only is not None:
+        scores = {gid: score for gid, score in scores.items() if gid in only}
+    if not scores:
+        return None, 0.0
+    best = max(scores.values())
+    return min(gid for gid, score in scores.items() if score == best), best
+
+
+def test_nearest_sums_exactly_as_the_plain_rule(demo_texts: list[DemoText]) -> None:
+    # the index scores into a list by slot; the choices and the floats are the plain rule's
+    index, _ = build([d.text for d in demo_texts[:3000]], batch=500)
+    for gid in sorted(index.groups)[::7]:
+        index.remove(gid)  # freed slots are reused by the next batch's new groups
+    more = records([d.text for d in demo_texts[3000:3400]], start=9000)
+    index.extractor.update(r.tokens for r in more)
+    index.assign(more)
+    probe = records([d.text for d in demo_texts[3400:3900]], start=20_000)
+    some = set(sorted(index.groups)[::3])
+    vectors = [v for v in (index.vectorise(r.tokens, r.categories) for r in probe) if v]
+    assert len(vectors) > 400
+    for vector in vectors:
+        assert index.nearest(vector) == reference_nearest(index, vector)
+        assert index.nearest(vector, only=dict.fromkeys(some)) == reference_nearest(index, vector, some)  # type: ignore[arg-type]
+
+
+def test_nearest_ties_go_to_the_lowest_id() -> None:
+    centroid = {"format": 1, "terms": {"提额": 2.0, "信用卡": 1.0}, "categories": {"credit_card": 0.5}}
+    twins = [GroupModel.from_centroid(gid, centroid, size=3) for gid in (7, 3, 5)]
+    index = GroupIndex(KeywordExtractor(), twins)
+    vector = ({"提额": 0.8, "信用卡": 0.5}, {"credit_card": 0.3})
+    assert index.nearest(vector)[0] == 3
+    assert index.nearest(vector, only=dict.fromkeys([7, 5]))[0] == 5  # type: ignore[arg-type]
+    assert index.nearest(({"年费": 1.0}, {"credit_card": 1.0})) == (None, 0.0)  # a category alone is no match
+
+
+def test_a_weight_stored_as_zero_still_makes_a_candidate() -> None:
+    # a stored centroid rounds a tiny weight to 0: the group shares the term all the same
+    # (the list-of-scores path cannot tell that from "no shared term", the dict path can)
+    zero = GroupModel.from_centroid(4, {"terms": {"年费": 0.0, "提额": 1.0}, "categories": {"fees": 1.0}}, size=2)
+    other = GroupModel.from_centroid(9, {"terms": {"转账": 1.0}, "categories": {}}, size=2)
+    index = GroupIndex(KeywordExtractor(), [zero, other])
+    vector = ({"年费": 1.0}, {"fees": 0.5})
+    assert index.nearest(vector) == reference_nearest(index, vector)
+    assert index.nearest(vector)[0] == 4 and index.nearest(vector)[1] > 0
+    index.remove(4)
+    assert index.nearest(({"转账": 1.0}, {})) == (9, 1.0)

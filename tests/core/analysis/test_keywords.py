@@ -22,8 +22,9 @@ from bihuan.core.analysis.keywords import (
     Tokenizer,
     is_term,
     tokens_for,
+    zh_terms_of_segments,
 )
-from bihuan.core.analysis.text import tokenize_zh
+from bihuan.core.analysis.text import tokenize_zh, zh_segmenter
 from bihuan.core.demo_data.reading import DemoText
 
 
@@ -61,6 +62,14 @@ def test_chinese_terms_glue_split_bank_words_and_drop_noise() -> None:
     assert tokens_for("请问银行客户可以在2024年8月12日之前还款吗？😤 卡被冻结了", "zh") == ["还款", "卡", "冻结"]
     assert tokens_for("等了两个小时，排了八个月的队", "zh") == []
     assert tokens_for("", "zh") == [] and tokens_for(None) == []
+
+
+def test_terms_of_segments_are_the_terms_of_the_text(demo_texts: list[DemoText]) -> None:
+    # the engine segments each Chinese text once for the sentiment model and the keywords
+    segment = zh_segmenter()
+    texts = [d.text for d in demo_texts[:500]] + ["手机 银行\r\n提 额  太难了", "信用卡提额"]
+    for text in texts:
+        assert zh_terms_of_segments(segment(text)) == tokens_for(text, "zh")
 
 
 def test_english_terms_are_lowercased_without_stopwords_or_redaction_marks() -> None:
@@ -206,6 +215,16 @@ def test_updating_in_batches_equals_updating_at_once(demo: list[tuple[str, dict,
         in_batches.extract(docs[start])  # caches must follow the new statistics
     assert in_batches.to_dict() == at_once.to_dict()
     assert [in_batches.extract(d) for d in docs[:200]] == [at_once.extract(d) for d in docs[:200]]
+
+
+def test_raw_tokens_count_only_their_terms_every_time() -> None:
+    # known terms and known non-terms are cached separately: the second pass reads the caches
+    extractor = KeywordExtractor()
+    raw = [["提额", "的", "！", "提额", "2025", "卡", "八个月"], ["的", "卡", "年费"]]
+    extractor.update(raw)
+    extractor.update(raw)
+    assert dict(extractor.to_dict()["df"]) == {"卡": 4, "提额": 2, "年费": 2}
+    assert extractor.documents == 4
 
 
 def test_the_table_is_bounded_to_the_most_frequent_terms() -> None:

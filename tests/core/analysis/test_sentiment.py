@@ -195,6 +195,20 @@ def test_a_mixed_batch_keeps_its_order_and_detects_languages_when_not_given() ->
     assert model.score([], []) == []
 
 
+def test_texts_segmented_by_the_caller_score_as_if_segmented_here() -> None:
+    texts = ["客服热线打了一上午都打不通", "Great service, very happy", "手机银行 APP\r\n闪退  了", "", "柜员很专业"]
+    languages = [ZH, EN, ZH, UNKNOWN, ZH]
+    segment = zh_segmenter()
+    segments = [segment(t) if lang == ZH else None for t, lang in zip(texts, languages, strict=True)]
+    model = default_sentiment_model()
+    expected = model.score(texts, languages)
+    assert model.score_segmented(texts, languages, segments) == expected
+    segments[4] = None  # a Chinese text the caller did not segment is segmented here
+    assert model.score_segmented(texts, languages, segments) == expected
+    with pytest.raises(ValueError, match="5 texts but 1 segment lists"):
+        model.score_segmented(texts, languages, [None])
+
+
 def test_language_tags_like_zh_cn_route_to_the_chinese_model() -> None:
     model = default_sentiment_model()
     text = "跨行转账两天了还没到账，急着用钱"
