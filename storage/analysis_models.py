@@ -66,7 +66,7 @@ class ItemAnalysis(ItemAnalysisBase, table=True):
 class AnalysisQueue(SQLModel, table=True):
     """Items whose content changed after they were analysed (see ``storage.analysis_pending``).
 
-    Filled by a trigger on ``feedback_item`` (migration 0005) whenever an update changes an
+    Filled by a trigger on ``feedback_item`` (migration 0006) whenever an update changes an
     item's ``content_hash``, whoever writes it; an entry goes once the item's result is
     current. With it, an incremental run finds its work without reading every item: the
     changed ones are listed here, the new ones are above the highest analysed id.

@@ -6,7 +6,7 @@ tables whole — on a million items ~0.4 s of CPU and as much again in system ti
 every run, however few items are new. So the engine asks in three cheap parts:
 
 * **changed items** are listed in ``analysis_queue``: a trigger on ``feedback_item``
-  (migration 0005) adds an item whenever an update changes its ``content_hash``, whoever
+  (migration 0006) adds an item whenever an update changes its ``content_hash``, whoever
   makes it (an import, an edit, SQL by hand); :func:`prune_queue` removes the items whose
   result is current again;
 * **new items** are above the *watermark*, the highest item id with a result (results are
@@ -41,7 +41,7 @@ _ITEMS = FeedbackItem.__table__  # type: ignore[attr-defined]
 _RESULTS = ItemAnalysis.__table__  # type: ignore[attr-defined]
 _QUEUE = AnalysisQueue.__table__  # type: ignore[attr-defined]
 
-#: the trigger of migration 0005 that fills ``analysis_queue``
+#: the trigger of migration 0006 that fills ``analysis_queue``
 QUEUE_TRIGGER = "feedback_item_analysis_queue"
 
 # an item without a result for its current content

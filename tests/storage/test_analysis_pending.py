@@ -218,16 +218,16 @@ def test_the_migration_queues_what_changed_before_it(tmp_path: Path, sqlite_temp
     cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0004")
+        command.downgrade(cfg, "0005")
     write(engine, rows(3))
-    analyse_all_before_0005(engine)
+    analyse_all_before_0006(engine)
     write(engine, rows(1, start=1, version="-v2"))  # changed while there was no queue
     upgrade_database(engine)
     assert queue(engine) == ids(engine, "S1")
     engine.dispose()
 
 
-def analyse_all_before_0005(engine: Engine) -> None:
+def analyse_all_before_0006(engine: Engine) -> None:
     with session_scope(engine, write=True) as session:
         for p in aq.pending_items(after_id=0, limit=100, session=session):
             session.connection().execute(

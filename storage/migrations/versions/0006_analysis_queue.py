@@ -7,8 +7,8 @@ SQL by hand); the queue starts with the items pending now. A later migration tha
 ``feedback_item`` (SQLite batch mode copies the table, and its triggers go with the old
 one) must create the trigger again: tests/storage/test_schema.py checks that it is there.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01 09:00:00.000000
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
