@@ -19,7 +19,8 @@ import codecs
 import glob
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,7 +30,7 @@ from bihuan.collectors.fields import FIELDS
 from bihuan.collectors.rows import map_raw_record
 from bihuan.core.collector import CollectorConfig, CollectorOutput, RunContext
 from bihuan.core.errors import CollectorConfigError, MissingInputError, RecordError
-from bihuan.core.types import BadRecord, Checkpoint, Item
+from bihuan.core.types import BadRecord, Checkpoint, Item, KeyedRecord
 
 
 class FileCollectorConfig(CollectorConfig):
@@ -107,6 +108,52 @@ class XlsxConfig(FileCollectorConfig):
     sheet: str | None = None
 
 
+#: a block of records (see :meth:`FileCollector.read_blocks`): the records, and how many were read
+Block = tuple[list[Item | KeyedRecord | BadRecord], int]
+
+
+#: records per block at most (a checkpoint interval longer than that is cut): bounds memory
+BLOCK_RECORDS = 5_000
+
+
+def block_sizes(skip: int, every: int) -> Iterator[int]:
+    """Sizes of the blocks after ``skip`` records: they end where checkpoints fall (every
+    multiple of ``every``), and no block is longer than :data:`BLOCK_RECORDS`."""
+    left = every - skip % every
+    while True:
+        while left > BLOCK_RECORDS:
+            yield BLOCK_RECORDS
+            left -= BLOCK_RECORDS
+        yield left
+        left = every
+
+
+def blocks_of(outputs: Iterable[Any], sizes: Iterator[int]) -> Iterator[Block]:
+    """Group per-record outputs (``None`` for a blank record) into blocks.
+
+    If reading fails, the records read before come first as a block of their own, so
+    that the pipeline keeps them, as it does from a per-record reader.
+    """
+    outputs = iter(outputs)
+    while True:
+        want = next(sizes)
+        block: list[Any] = []
+        consumed = 0
+        try:
+            for output in islice(outputs, want):
+                consumed += 1
+                if output is not None:
+                    block.append(output)
+        except Exception:
+            if consumed:
+                yield block, consumed
+            raise
+        if consumed:
+            yield block, consumed
+        if consumed < want:
+            return
+
+
 def expand_paths(patterns: list[str]) -> list[Path]:
     """Absolute paths of the configured files, in order, each once; globs may match none."""
     found: list[Path] = []
@@ -134,6 +181,20 @@ class FileCollector:
     channel: ClassVar[str] = "other"
     Config: ClassVar[type[FileCollectorConfig]]
     file_extensions: ClassVar[tuple[str, ...]]
+    #: whether the pipeline may run :meth:`collect_keyed` in a forked helper process
+    #: (``bihuan.core.helper``): true when reading needs only the files and ``ctx`` and
+    #: leaves nothing on ``self`` that the caller looks at afterwards
+    forkable: ClassVar[bool] = False
+
+    def input_bytes(self, ctx: RunContext) -> int:
+        """The size of the files to read; big inputs are prepared in a helper process."""
+        total = 0
+        for path in expand_paths(ctx.config.paths):
+            try:
+                total += path.stat().st_size
+            except OSError:
+                pass
+        return total
 
     def check(self, ctx: RunContext) -> None:
         """Every configured file exists and is a readable regular file; the mapping is valid."""
@@ -153,6 +214,14 @@ class FileCollector:
 
     def collect(self, ctx: RunContext, state: dict[str, Any] | None) -> Iterator[CollectorOutput]:
         """Read every file, resuming each where the last checkpoint left it."""
+        return self._outputs(ctx, state, blocks=False)
+
+    def collect_keyed(self, ctx: RunContext, state: dict[str, Any] | None) -> Iterator[Any]:
+        """:meth:`collect` for the pipeline: the records come as lists (see
+        :meth:`read_blocks`), rows possibly as ``KeyedRecord``; the checkpoints are the same."""
+        return self._outputs(ctx, state, blocks=True)
+
+    def _outputs(self, ctx: RunContext, state: dict[str, Any] | None, *, blocks: bool) -> Iterator[Any]:
         pending: dict[str, dict[str, Any]] = {
             str(k): dict(v) for k, v in ((state or {}).get("files") or {}).items() if isinstance(v, dict)
         }
@@ -169,13 +238,22 @@ class FileCollector:
                 else:
                     ctx.log.info("%s changed since the last checkpoint; reading it from the top", path.name)
             done = skip
-            for output in self.read(path, ctx, skip):
-                done += 1
-                if output is not None:
-                    yield output
-                if done % every == 0:
-                    pending[key] = {"fingerprint": stamp, "rows_done": done}
-                    yield Checkpoint({"files": {k: dict(v) for k, v in pending.items()}})
+            if blocks:
+                for records, consumed in self.read_blocks(path, ctx, skip, block_sizes(skip, every)):
+                    done += consumed
+                    if records:
+                        yield records
+                    if consumed and done % every == 0:
+                        pending[key] = {"fingerprint": stamp, "rows_done": done}
+                        yield Checkpoint({"files": {k: dict(v) for k, v in pending.items()}})
+            else:
+                for output in self.read(path, ctx, skip):
+                    done += 1
+                    if output is not None:
+                        yield output
+                    if done % every == 0:
+                        pending[key] = {"fingerprint": stamp, "rows_done": done}
+                        yield Checkpoint({"files": {k: dict(v) for k, v in pending.items()}})
             pending.pop(key, None)
             yield Checkpoint({"files": {k: dict(v) for k, v in pending.items()}})
 
@@ -185,6 +263,16 @@ class FileCollector:
         Skipped records must be passed over without mapping them (resuming is cheap).
         """
         raise NotImplementedError
+
+    def read_blocks(self, path: Path, ctx: RunContext, skip: int, sizes: Iterator[int]) -> Iterator[Block]:
+        """The records after the first ``skip`` in blocks of ``next(sizes)`` records read
+        each (the last block of a file may be shorter).
+
+        Each block is ``(records, consumed)``: the records without the blank ones, and
+        how many records were read. Rows may be ``KeyedRecord``. This default groups
+        :meth:`read`; collectors override it to read without one generator step per row.
+        """
+        return blocks_of(self.read(path, ctx, skip), sizes)
 
     def parse_record(self, ctx: RunContext, raw: Any) -> Item:
         """Re-parse a quarantined record (after the user's fixes) with the same mapping.

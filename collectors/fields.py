@@ -216,26 +216,10 @@ class DateParser:
         :raises RecordError: ``invalid date '…'`` on field ``created_at``.
         """
         if value.__class__ is str:
-            cache = self.cache
-            parsed = cache.get(value, _MISSING)
+            parsed = self.cache.get(value, _MISSING)
             if parsed is not _MISSING:
                 return parsed  # type: ignore[return-value]
-            parsed = None
-            # fast path: "2026-10-01 09:05:33" and other ISO 8601 without an offset
-            if len(value) >= 10 and value[4] == "-" and value[7] == "-":
-                try:
-                    naive = datetime.fromisoformat(value)
-                except ValueError:
-                    pass
-                else:
-                    if naive.tzinfo is None and _MIN_YEAR <= naive.year <= _MAX_YEAR:
-                        parsed = _EPOCH + (naive - self.zone.utcoffset(naive) - _NAIVE_EPOCH)
-            if parsed is None and value and not value.isspace():
-                parsed = self._parse_text(value.strip())
-            if len(cache) >= _DATE_CACHE_MAX:
-                cache.clear()
-            cache[value] = parsed
-            return parsed
+            return self.parse_new(value)
         if value is None:
             return None
         if isinstance(value, datetime):
@@ -245,6 +229,26 @@ class DateParser:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return self._number(value)
         return self.parse(str(value))
+
+    def parse_new(self, value: str) -> datetime | None:
+        """:meth:`parse` of a string not in :attr:`cache` (callers that looked it up)."""
+        parsed = None
+        # fast path: "2026-10-01 09:05:33" and other ISO 8601 without an offset
+        if len(value) >= 10 and value[4] == "-" and value[7] == "-":
+            try:
+                naive = datetime.fromisoformat(value)
+            except ValueError:
+                pass
+            else:
+                if naive.tzinfo is None and _MIN_YEAR <= naive.year <= _MAX_YEAR:
+                    parsed = _EPOCH + (naive - self.zone.utcoffset(naive) - _NAIVE_EPOCH)
+        if parsed is None and value and not value.isspace():
+            parsed = self._parse_text(value.strip())
+        cache = self.cache
+        if len(cache) >= _DATE_CACHE_MAX:
+            cache.clear()
+        cache[value] = parsed
+        return parsed
 
     def _aware(self, value: datetime, shown: str) -> datetime:
         """``value`` as UTC; a naive one is wall time in the run's zone.

@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bihuan.collectors.base import (
+    Block,
     CsvConfig,
     FileCollector,
     FileCollectorConfig,
     JsonlConfig,
     XlsxConfig,
+    blocks_of,
     expand_paths,
     fingerprint,
 )
@@ -72,8 +74,16 @@ class CsvCollector(FileCollector):
     name: ClassVar[str] = "csv"
     Config: ClassVar[type[FileCollectorConfig]] = CsvConfig
     file_extensions: ClassVar[tuple[str, ...]] = (".csv", ".tsv", ".txt")
+    forkable: ClassVar[bool] = True
 
     def read(self, path: Path, ctx: RunContext, skip: int) -> Iterator[Item | BadRecord | None]:
+        return self._read(path, ctx, skip, None)
+
+    def read_blocks(self, path: Path, ctx: RunContext, skip: int, sizes: Iterator[int]) -> Iterator[Block]:
+        return self._read(path, ctx, skip, sizes)
+
+    def _read(self, path: Path, ctx: RunContext, skip: int, sizes: Iterator[int] | None) -> Iterator[Any]:
+        """Records one by one, or keyed in blocks of ``next(sizes)`` records."""
         config = ctx.config
         detected = detect_encoding(path, config.encoding, what="CSV")
         _log_encoding(ctx, path, detected)
@@ -102,7 +112,10 @@ class CsvCollector(FileCollector):
                 except csv.Error:
                     pass
             number += skip
-            yield from self._rows(reader, mapper, number)
+            if sizes is None:
+                yield from self._rows(reader, mapper, number)
+            else:
+                yield from self._blocks(reader, mapper, number, sizes)
 
     @staticmethod
     def _rows(reader: Any, mapper: RowMapper, number: int) -> Iterator[Item | BadRecord | None]:
@@ -121,9 +134,46 @@ class CsvCollector(FileCollector):
                 return
             except csv.Error as exc:  # the reader goes on with the next record
                 number += 1
-                yield BadRecord(
-                    raw={"error": str(exc)}, reason=f"unreadable CSV record: {exc}", location=mapper.location(number)
-                )
+                yield _unreadable(exc, mapper, number)
+
+    @staticmethod
+    def _blocks(reader: Any, mapper: RowMapper, number: int, sizes: Iterator[int]) -> Iterator[Block]:
+        """:meth:`_rows` in blocks, keyed: one loop over the reader per block, no
+        generator step per row (a tenth of what reading a row costs)."""
+        key = mapper.keyed
+        text_at = mapper.i_text
+        while True:
+            want = next(sizes)
+            start = number
+            block: list[Any] = []
+            ended = False
+            try:
+                while number - start < want:
+                    try:
+                        for cells in islice(reader, want - (number - start)):
+                            number += 1
+                            text = cells[text_at] if len(cells) > text_at else ""
+                            if (not text or text.isspace()) and not "".join(cells).strip():
+                                continue
+                            block.append(key(cells, number, True))
+                    except csv.Error as exc:  # the reader goes on with the next record
+                        number += 1
+                        block.append(_unreadable(exc, mapper, number))
+                        continue
+                    ended = number - start < want
+                    break
+            except Exception:
+                if number > start:
+                    yield block, number - start  # what was read before the failure
+                raise
+            if number > start:
+                yield block, number - start
+            if ended:
+                return
+
+
+def _unreadable(exc: csv.Error, mapper: RowMapper, number: int) -> BadRecord:
+    return BadRecord(raw={"error": str(exc)}, reason=f"unreadable CSV record: {exc}", location=mapper.location(number))
 
 
 class XlsxCollector(FileCollector):
@@ -132,8 +182,15 @@ class XlsxCollector(FileCollector):
     name: ClassVar[str] = "xlsx"
     Config: ClassVar[type[FileCollectorConfig]] = XlsxConfig
     file_extensions: ClassVar[tuple[str, ...]] = (".xlsx", ".xlsm")
+    forkable: ClassVar[bool] = True
 
     def read(self, path: Path, ctx: RunContext, skip: int) -> Iterator[Item | BadRecord | None]:
+        return self._read(path, ctx, skip, keyed=False)
+
+    def read_blocks(self, path: Path, ctx: RunContext, skip: int, sizes: Iterator[int]) -> Iterator[Block]:
+        return blocks_of(self._read(path, ctx, skip, keyed=True), sizes)
+
+    def _read(self, path: Path, ctx: RunContext, skip: int, *, keyed: bool) -> Iterator[Any]:
         from openpyxl import load_workbook
         from openpyxl.utils.exceptions import InvalidFileException
 
@@ -166,12 +223,13 @@ class XlsxCollector(FileCollector):
             width = max(i + 1 for i, c in enumerate(header) if _filled(c))
             mapper = RowMapper(header[:width], ctx, label=label, where=f"{path} sheet {sheet.title}")
             number += sum(1 for _ in islice(rows, skip))
+            map_row = mapper.keyed if keyed else mapper.map
             for row in rows:
                 number += 1
                 if not any(_filled(c) for c in row):
                     yield None
                     continue
-                yield mapper.map(row, number)
+                yield map_row(row, number)
         finally:
             workbook.close()
 
@@ -210,6 +268,7 @@ class JsonlCollector(FileCollector):
     name: ClassVar[str] = "jsonl"
     Config: ClassVar[type[FileCollectorConfig]] = JsonlConfig
     file_extensions: ClassVar[tuple[str, ...]] = (".jsonl", ".ndjson", ".json")
+    forkable: ClassVar[bool] = True
 
     def read(self, path: Path, ctx: RunContext, skip: int) -> Iterator[Item | BadRecord | None]:
         detected = detect_encoding(path, ctx.config.encoding, what="JSON")

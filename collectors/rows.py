@@ -18,6 +18,10 @@ than ``max_text_chars`` is quarantined like an over-long text, so ``extra`` stay
 Every item gets a ``content_hash`` here (the pipeline then need not hash it again): a
 hash of the header, the resolved mapping, the run's default channel, time zone and
 rating scale, and every cell of the row.
+
+For imports, :meth:`RowMapper.keyed` stops after the id and the content hash and returns
+a :class:`KeyedRow`: the pipeline maps only the rows it does not find stored with the
+same hash, so a re-imported file costs a join and a hash per row.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 from bihuan.collectors.fields import DateParser, MappingError, parse_channel, parse_nps, parse_rating, resolve_columns
 from bihuan.core.collector import RunContext
 from bihuan.core.errors import CollectorConfigError, RecordError
-from bihuan.core.types import BadRecord, Item
+from bihuan.core.types import BadRecord, Item, KeyedRecord
 
 #: key under which cells beyond the header are kept in a quarantined record
 EXTRA_CELLS_KEY = "_extra_cells"
@@ -195,96 +199,139 @@ class RowMapper:
                 values = texts = cells
             else:
                 values, texts = self._fit(cells, all_text)
-            joined = SEP.join(texts)
-            try:
-                data = joined.encode("utf-8")
-            except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates
-                raise RecordError(self.bad_bytes_reason, field=self._field_where(texts, _has_surrogates)) from None
-            if "\x00" in joined:
-                raise RecordError("contains NUL bytes", field=self._field_where(texts, lambda t: "\x00" in t))
+            return Item(*self._fields(values, texts, self._bytes(texts), None, None))
+        except RecordError as exc:
+            return self._bad(cells, number, exc)
 
-            text = texts[self.i_text].strip()
-            if not text:
-                raise RecordError("text is empty", field="text")
-            if len(text) > self.max_text:
-                raise RecordError(
-                    f"text is {len(text):,} characters, over the limit of {self.max_text:,}", field="text"
-                )
+    def keyed(self, cells: Sequence[Any], number: int, all_text: bool = False) -> KeyedRow | Item | BadRecord:
+        """Like :meth:`map`, but only as far as the row's id and content hash.
 
-            extra: dict[str, Any] | None = None
-            for i, key in self.extra_columns:
-                value = texts[i]
-                if value and not value.isspace():
-                    if len(value) > self.max_text:
-                        raise RecordError(
-                            f"cell is {len(value):,} characters, over the limit of {self.max_text:,}", field=key
-                        )
-                    if extra is None:
-                        extra = {}
-                    extra[key] = value.strip()
+        The rest of the mapping is left to :meth:`KeyedRow.build`, which the pipeline
+        skips for a row stored before with the same hash. Rows with something unusual (a
+        ragged row, undecodable bytes, NUL bytes, an over-long id) are mapped at once, so
+        their problems are reported exactly as :meth:`map` reports them.
+        """
+        if len(cells) != self.width:
+            return self.map(cells, number, all_text=all_text)
+        texts = cells if all_text else [cell_text(c) for c in cells]
+        joined = SEP.join(texts)
+        try:
+            data = joined.encode("utf-8")
+        except UnicodeEncodeError:
+            return self.map(cells, number, all_text=all_text)
+        if "\x00" in joined:
+            return self.map(cells, number, all_text=all_text)
+        i = self.i_id
+        external_id = texts[i].strip() if i is not None else ""
+        if not external_id:
+            external_id = self._external_id(texts)
+        elif len(external_id) > MAX_EXTERNAL_ID:
+            return self.map(cells, number, all_text=all_text)
+        content = self.hash_prefix.copy()
+        content.update(data)
+        return KeyedRow((external_id, content.hexdigest(), self, cells, texts, number))
 
-            # the value caches are looked up inline: a method call per field would cost
-            # more than the lookup itself on the million-row path
-            created_at = rating = nps = None
-            i = self.i_date
-            if i is not None:
-                value = values[i]
-                created_at = self._dates_get(value, _MISSING) if value.__class__ is str else _MISSING
+    def _bytes(self, texts: Sequence[str]) -> bytes:
+        """The row's cells as UTF-8 (hashed into the content hash); ``RecordError`` for
+        undecodable or NUL bytes."""
+        joined = SEP.join(texts)
+        try:
+            data = joined.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates
+            raise RecordError(self.bad_bytes_reason, field=self._field_where(texts, _has_surrogates)) from None
+        if "\x00" in joined:
+            raise RecordError("contains NUL bytes", field=self._field_where(texts, lambda t: "\x00" in t))
+        return data
+
+    def _bad(self, cells: Sequence[Any], number: int, exc: RecordError) -> BadRecord:
+        return BadRecord(
+            raw=self.raw(cells),
+            reason=exc.reason,
+            location=self.location(number),
+            field=exc.field,
+            external_id=self._own_id(cells),
+        )
+
+    def _fields(
+        self,
+        values: Sequence[Any],
+        texts: Sequence[str],
+        data: bytes | None,
+        external_id: str | None,
+        content_hash: str | None,
+    ) -> tuple[Any, ...]:
+        """The item's fields (in ``Item`` order) of a fitted row; raises ``RecordError``.
+
+        ``external_id`` and ``content_hash`` come from :meth:`keyed`, or are worked out
+        here from ``data`` (after every other check, so that a row with several problems
+        reports the same one either way).
+        """
+        text = texts[self.i_text].strip()
+        if not text:
+            raise RecordError("text is empty", field="text")
+        if len(text) > self.max_text:
+            raise RecordError(f"text is {len(text):,} characters, over the limit of {self.max_text:,}", field="text")
+
+        extra: dict[str, Any] | None = None
+        for i, key in self.extra_columns:
+            value = texts[i]
+            if value and not value.isspace():
+                if len(value) > self.max_text:
+                    raise RecordError(
+                        f"cell is {len(value):,} characters, over the limit of {self.max_text:,}", field=key
+                    )
+                if extra is None:
+                    extra = {}
+                extra[key] = value.strip()
+
+        # the value caches are looked up inline: a method call per field would cost
+        # more than the lookup itself on the million-row path
+        created_at = rating = nps = None
+        i = self.i_date
+        if i is not None:
+            value = values[i]
+            if value.__class__ is str:
+                created_at = self._dates_get(value, _MISSING)
                 if created_at is _MISSING:
-                    created_at = self.dates.parse(value)
-            i = self.i_rating
-            if i is not None:
-                value = values[i]
-                rating = self._ratings.get(value, _MISSING) if value.__class__ is str else _MISSING
-                if rating is _MISSING:
-                    rating = self._rating(value)
-            i = self.i_nps
-            if i is not None:
-                value = values[i]
-                nps = self._nps.get(value, _MISSING) if value.__class__ is str else _MISSING
-                if nps is _MISSING:
-                    nps = self._nps_of(value)
-            channel = self.default_channel
-            i = self.i_channel
-            if i is not None:
-                raw_channel = texts[i].strip()
-                if raw_channel:
-                    parsed = parse_channel(raw_channel)
-                    if parsed is None:  # an unknown channel is kept, not an error
-                        extra = {**(extra or {}), "channel_raw": raw_channel}
-                    else:
-                        channel = parsed
-            i = self.i_customer
-            customer_ref = (texts[i].strip() or None) if i is not None else None
-            i = self.i_url
-            url = (texts[i].strip() or None) if i is not None else None
+                    created_at = self.dates.parse_new(value)
+            else:
+                created_at = self.dates.parse(value)
+        i = self.i_rating
+        if i is not None:
+            value = values[i]
+            rating = self._ratings.get(value, _MISSING) if value.__class__ is str else _MISSING
+            if rating is _MISSING:
+                rating = self._rating(value)
+        i = self.i_nps
+        if i is not None:
+            value = values[i]
+            nps = self._nps.get(value, _MISSING) if value.__class__ is str else _MISSING
+            if nps is _MISSING:
+                nps = self._nps_of(value)
+        channel = self.default_channel
+        i = self.i_channel
+        if i is not None:
+            raw_channel = texts[i].strip()
+            if raw_channel:
+                parsed = parse_channel(raw_channel)
+                if parsed is None:  # an unknown channel is kept, not an error
+                    extra = {**(extra or {}), "channel_raw": raw_channel}
+                else:
+                    channel = parsed
+        i = self.i_customer
+        customer_ref = (texts[i].strip() or None) if i is not None else None
+        i = self.i_url
+        url = (texts[i].strip() or None) if i is not None else None
 
+        if external_id is None:
             i = self.i_id
             external_id = texts[i].strip() if i is not None else ""
             if not external_id or len(external_id) > MAX_EXTERNAL_ID:
                 external_id = self._external_id(texts)
             content = self.hash_prefix.copy()
-            content.update(data)
-            return Item(
-                external_id,
-                text,
-                created_at,
-                channel,
-                rating,
-                nps,
-                customer_ref,
-                url,
-                extra,
-                content.hexdigest(),
-            )
-        except RecordError as exc:
-            return BadRecord(
-                raw=self.raw(cells),
-                reason=exc.reason,
-                location=self.location(number),
-                field=exc.field,
-                external_id=self._own_id(cells),
-            )
+            content.update(data)  # type: ignore[arg-type]
+            content_hash = content.hexdigest()
+        return (external_id, text, created_at, channel, rating, nps, customer_ref, url, extra, content_hash)
 
     # ── helpers ───────────────────────────────────────────────────────────────────────
 
@@ -353,6 +400,20 @@ class RowMapper:
         if not own or len(own) > MAX_EXTERNAL_ID or _has_surrogates(own) or "\x00" in own:
             return None
         return own
+
+
+class KeyedRow(KeyedRecord):
+    """A row of the exact header width, known by its id and content hash (see
+    :meth:`RowMapper.keyed`): ``(external_id, content_hash, mapper, cells, texts, number)``."""
+
+    __slots__ = ()
+
+    def fields(self) -> tuple[Any, ...] | BadRecord:
+        external_id, content_hash, mapper, cells, texts, number = self
+        try:
+            return mapper._fields(cells, texts, None, external_id, content_hash)
+        except RecordError as exc:
+            return mapper._bad(cells, number, exc)
 
 
 def map_raw_record(ctx: RunContext, raw: dict[str, Any]) -> Item:

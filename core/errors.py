@@ -128,3 +128,13 @@ def error_class_of(exc: BaseException) -> str:
     if isinstance(exc, BihuanError):
         return exc.error_class
     return "internal"
+
+
+def describe_failure(exc: BaseException) -> tuple[str, str]:
+    """``(error class, message)`` stored on a run that ``exc`` stopped.
+
+    A bihuan error's message is written for the user; anything else is a bug, named by
+    its class so that the report says what broke.
+    """
+    error_class = error_class_of(exc)
+    return error_class, f"{type(exc).__name__}: {exc}" if error_class == "internal" else str(exc)

@@ -26,11 +26,12 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from bihuan.core.batches import BatchWriter
+from bihuan.core.batches import BatchWriter, Record, read_batches
 from bihuan.core.collector import Collector, RunContext
-from bihuan.core.errors import error_class_of
+from bihuan.core.errors import describe_failure
+from bihuan.core.helper import HelperBatches, HelperFailure, helper_wanted
 from bihuan.core.redaction import redact as default_redact
-from bihuan.core.types import CHANNELS, BadRecord, Checkpoint, Item
+from bihuan.core.types import CHANNELS, BadRecord, Item
 from bihuan.storage import queries
 from bihuan.storage.engine import session_scope
 from bihuan.storage.models import RunStatus
@@ -209,6 +210,7 @@ def run_collector(
     dry_run: bool = False,
     progress: Callable[[RunReport], None] | None = None,
     max_buffer: int = MAX_BUFFER,
+    helper: bool | None = None,
 ) -> RunReport:
     """Run one collector instance to the end and return its report.
 
@@ -219,6 +221,8 @@ def run_collector(
     :param config_record: the configuration to store on the run (secrets masked).
     :param dry_run: read and classify everything, write nothing.
     :param progress: called with the report after every committed batch.
+    :param helper: prepare the batches in a forked helper process (see
+        :mod:`bihuan.core.helper`): ``None`` decides by the collector and its input size.
     """
     hooks = hooks or PipelineHooks()
     report = RunReport(collector=ctx.instance, collector_type=collector_type, source=ctx.source, dry_run=dry_run)
@@ -243,48 +247,30 @@ def run_collector(
         payload_text=quarantine_payload,
     )
 
-    def flush(state: dict[str, Any] | None) -> None:
-        nonlocal items, bad, read
-        writer.flush(items, bad, state, read)
-        items, bad, read = [], [], 0
+    def flush(records: list[Record], state: dict[str, Any] | None) -> None:
+        writer.flush(records, state)
         if progress:
             progress(report)
 
-    items: list[Item] = []
-    bad: list[BadRecord] = []
-    read = 0
     try:
         try:
             collector.check(ctx)
             state = load_state(ctx.instance, engine=engine)
-            for output in collector.collect(ctx, state):
-                if isinstance(output, Item):
-                    items.append(output)
-                    read += 1
-                    if len(items) >= max_buffer:
-                        flush(None)
-                elif isinstance(output, Checkpoint):
-                    flush(output.state)
-                elif isinstance(output, BadRecord):
-                    bad.append(output)
-                    read += 1
-                else:
-                    raise TypeError(
-                        f"collector {ctx.instance!r} yielded {type(output).__name__}; "
-                        "expected Item, Checkpoint or BadRecord"
-                    )
-        except Exception:
-            # Keep what was read before the failure; the state stays at the last checkpoint.
-            if items or bad:
-                flush(None)
-            raise
-        if items or bad or read:
-            flush(None)
-        report.status = RunStatus.SUCCEEDED
+            if helper_wanted(collector, ctx, requested=helper):
+                _write_from_helper(writer, collector, state, max_buffer=max_buffer, progress=progress)
+            else:
+                # keyed records let the batch skip mapping rows already stored
+                collect = getattr(collector, "collect_keyed", None) or collector.collect
+                read_batches(collect(ctx, state), ctx.instance, max_buffer, flush)
+        except HelperFailure as exc:
+            report.error_class, report.error = exc.error_class, exc.message[:MAX_ERROR_MESSAGE]
+            report.status = RunStatus.FAILED
+            log.warning("collector %s failed: %s%s", ctx.instance, report.error, f"\n{exc.details}" if exc.details else "")
+        else:
+            report.status = RunStatus.SUCCEEDED
     except Exception as exc:
         report.status = RunStatus.FAILED
-        report.error_class = error_class_of(exc)
-        message = f"{type(exc).__name__}: {exc}" if report.error_class == "internal" else str(exc)
+        report.error_class, message = describe_failure(exc)
         report.error = message[:MAX_ERROR_MESSAGE]
         log.warning("collector %s failed: %s", ctx.instance, report.error, exc_info=report.error_class == "internal")
     except BaseException as exc:
@@ -299,6 +285,26 @@ def run_collector(
     if hooks.on_run_finished:
         hooks.on_run_finished(report)
     return report
+
+
+def _write_from_helper(
+    writer: BatchWriter,
+    collector: Collector,
+    state: dict[str, Any] | None,
+    *,
+    max_buffer: int,
+    progress: Callable[[RunReport], None] | None,
+) -> None:
+    """Write the batches a helper process reads and prepares, as they come."""
+    batches = HelperBatches(writer, collector, state, max_buffer=max_buffer, track_writes=not writer.dry_run)
+    try:
+        for batch in batches:
+            writer.write(batch)
+            batches.committed()
+            if progress:
+                progress(writer.report)
+    finally:
+        batches.close()
 
 
 def _finish(report: RunReport, engine: Engine) -> None:

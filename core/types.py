@@ -8,6 +8,10 @@ A collector's ``collect`` is a generator of three kinds of value:
 
 They are plain slotted dataclasses, not pydantic models, because a bulk import creates a
 million of them and validation lives in one place (``core.pipeline``).
+
+:class:`KeyedRecord` is a fourth kind, for the built-in file collectors' ``collect_keyed``
+only: a record known by its key before it is parsed, so that re-importing a file costs
+almost nothing for the rows already stored.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from operator import itemgetter
 from typing import Any
 
 
@@ -81,3 +86,33 @@ class BadRecord:
     location: str | None = None
     field: str | None = None
     external_id: str | None = None
+
+
+class KeyedRecord(tuple):  # type: ignore[type-arg]
+    """A record whose key is known before it is parsed: ``(external_id, content_hash, …)``.
+
+    A collector that can tell a record's ``external_id`` and ``content_hash`` from the raw
+    record more cheaply than it can map it (a CSV row: one join and one hash of its
+    cells) yields these from ``collect_keyed`` where ``collect`` yields items. The
+    pipeline counts a record whose key and hash are already stored as a duplicate without
+    building it; every other one is built.
+
+    It is a tuple (the key, then whatever a subclass needs to build the item) because a
+    big import makes one per row and a tuple is the cheapest object Python makes.
+    Subclasses implement :meth:`fields`: the item's fields in :class:`Item` order, with
+    this ``external_id`` and ``content_hash``, already valid (the pipeline does not
+    validate them again) — or a :class:`BadRecord`.
+    """
+
+    __slots__ = ()
+
+    external_id = property(itemgetter(0), doc="the id the item will have")
+    content_hash = property(itemgetter(1), doc="the hash the item will have")
+
+    def fields(self) -> tuple[Any, ...] | BadRecord:
+        raise NotImplementedError
+
+    def build(self) -> Item | BadRecord:
+        """The item (or the bad record) this record turns into."""
+        fields = self.fields()
+        return fields if isinstance(fields, BadRecord) else Item(*fields)

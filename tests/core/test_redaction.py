@@ -88,3 +88,33 @@ def test_redaction_is_idempotent() -> None:
 def test_text_without_candidates_is_returned_unchanged() -> None:
     text = "客服态度很好" * 100
     assert redact(text) is text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "第123456条：转账失败",  # a short run, then nothing
+        "第1234567890条",  # ten digits are not enough
+        "第12345678901条",  # eleven are, wherever the run starts
+        "订单 12 3456 7890 1",  # grouped by spaces
+        "12-34-56-78-90-1x",  # grouped by dashes
+        "1234567890 13912345678",  # a long run after a short one
+        "１２３４５６７８９０１",  # full-width
+        "a@b",
+        "短",
+    ],
+)
+def test_the_quick_check_lets_through_every_text_the_full_search_would_change(text: str) -> None:
+    import re
+
+    from bihuan.core import redaction
+
+    # the check before the rules must be no stricter than the plain pattern it replaces
+    plain = re.compile(r"\d(?:[ -]?\d){10}").search(text) is not None or "@" in text or "＠" in text
+    assert redaction._may_hold_pii(text) == plain
+
+
+def test_rules_that_cannot_match_are_skipped_without_changing_the_result() -> None:
+    text = "卡号4111 1111 1111 1111，手机１３８１２３４５６７８，身份证" + VALID_ID
+    assert redact(text) == "卡号[银行卡号]，手机[手机号]，身份证[身份证号]"
+    assert redact("无邮箱，手机13812345678") == "无邮箱，手机[手机号]"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine
 
 from bihuan.storage import bulk, queries
@@ -51,3 +52,49 @@ def test_existing_hashes_handles_more_ids_than_one_statement_takes(engine: Engin
         found = bulk.existing_hashes("survey", [str(i) for i in range(0, 13_000)], session=session)
     assert len(found) == 12_000
     assert found["11999"] == "h11999"
+
+
+def test_sqlite_timestamps_are_the_text_sqlalchemy_writes() -> None:
+    import random
+    from datetime import timezone
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy.dialects import sqlite
+
+    from bihuan.storage.models import FeedbackItem
+
+    dialect = sqlite.dialect()
+    outer = FeedbackItem.__table__.c.created_at.type.bind_processor(dialect)  # type: ignore[attr-defined]
+    inner = sqlite.DATETIME().bind_processor(dialect)
+    zones = [UTC, ZoneInfo("Asia/Shanghai"), ZoneInfo("America/New_York"), timezone(timedelta(hours=-3, minutes=-30))]
+    rng = random.Random(4)
+    for _ in range(5_000):
+        value = datetime(1901, 1, 1, tzinfo=UTC) + timedelta(
+            seconds=rng.randrange(250 * 365 * 86400), microseconds=rng.choice([0, rng.randrange(1_000_000)])
+        )
+        value = value.astimezone(rng.choice(zones))
+        assert bulk._sqlite_datetime(value) == inner(outer(value))
+    with pytest.raises(ValueError, match="naive"):
+        bulk._sqlite_datetime(datetime(2026, 1, 1))
+
+
+def test_lookups_find_ids_exactly_whatever_they_hold(engine: Engine) -> None:
+    odd = ["引号'和\"双引号", "back\\slash", "tab\tand\nnewline", "\\u0000", "emoji 😀", "x" * 300]
+    if engine.dialect.name == "sqlite":
+        odd.append("nul\x00byte")  # PostgreSQL text cannot hold NUL
+    with session_scope(engine, write=True) as session:
+        bulk.upsert_items([row(i, "t", f"h{n}") for n, i in enumerate(odd)], run_id=None, now=T0, session=session)
+    with session_scope(engine) as session:
+        assert bulk.existing_hashes("survey", [*odd, "absent"], session=session) == {i: f"h{n}" for n, i in enumerate(odd)}
+
+
+def test_batch_values_written_into_the_sql_keep_the_source_exact(engine: Engine) -> None:
+    encoder = bulk.ItemEncoder(engine.dialect)
+    source = "O'Brien 的 '问卷'"
+    rows = [(source, "1", "survey", "手机13812345678", 4.0, 9, None, encoder.time(T0), None, {"备注": "x"}, "h")]
+    sql, params = encoder.encode_converted(rows, source=source, run_id=None, now=T0, texts=lambda t: t.replace("138", "***"))
+    with session_scope(engine, write=True) as session:
+        bulk.write_encoded(params, session=session, sql=sql)
+    with session_scope(engine) as session:
+        item = queries.get_item(source, "1", session=session)
+    assert item is not None and item.text == "手机***12345678" and item.created_at == T0 and item.collected_at == T0

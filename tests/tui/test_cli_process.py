@@ -35,32 +35,90 @@ def count_rows(db: Path, table: str = "feedback_item") -> int:
         conn.close()
 
 
-@pytest.mark.slow
-def test_an_import_killed_half_way_leaves_each_row_exactly_once_after_the_rerun(tmp_path: Path) -> None:
-    rows = 120_000
-    survey = tmp_path / "big.csv"
-    with survey.open("w", encoding="gbk", newline="") as out:
+def big_survey(path: Path, rows: int) -> Path:
+    with path.open("w", encoding="gbk", newline="") as out:
         out.write("编号,提交时间,满意度评分,您的意见或建议\n")
         for i in range(rows):
             out.write(f"R{i:06d},2026-10-{1 + i % 28:02d} 09:{i % 60:02d},{1 + i % 5},第{i}条：手机银行转账卡顿\n")
+    return path
+
+
+def processes_naming(marker: str) -> list[int]:
+    """Processes whose command line holds ``marker`` (a forked helper has its parent's)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker.encode() in (proc / "cmdline").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                pass
+    return found
+
+
+def no_process_left(marker: str, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while processes_naming(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not processes_naming(marker)
+
+
+def start_when_writing(command: list[str], env: dict[str, str], db: Path) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while count_rows(db) == 0 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return process
+
+
+@pytest.mark.slow
+def test_an_import_killed_half_way_leaves_each_row_exactly_once_after_the_rerun(tmp_path: Path) -> None:
+    rows = 120_000
+    survey = big_survey(tmp_path / "big.csv", rows)  # 5 MB: read by a helper process
     db = tmp_path / "kill.db"
     env = bihuan_env(tmp_path / "home")
     command = [*BIHUAN, "--db", str(db), "import", str(survey), "--json"]
 
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while count_rows(db) == 0 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
+    process = start_when_writing(command, env, db)
     process.send_signal(signal.SIGKILL)
     process.wait()
     stored_at_kill = count_rows(db)
     assert process.returncode == -signal.SIGKILL, "the import finished before it could be killed"
     assert 0 < stored_at_kill < rows
+    assert no_process_left(str(db)), "the helper process outlived the killed import"
 
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     report = json.loads(rerun.stdout)
     assert report["new"] == rows - stored_at_kill
+    conn = sqlite3.connect(db)
+    total, distinct = conn.execute("SELECT count(*), count(DISTINCT external_id) FROM feedback_item").fetchone()
+    conn.close()
+    assert total == distinct == rows
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("helper", ["always", "never"])
+def test_ctrl_c_stops_the_import_and_its_helper_and_the_rerun_completes_it(tmp_path: Path, helper: str) -> None:
+    rows = 120_000
+    survey = big_survey(tmp_path / "big.csv", rows)
+    db = tmp_path / "interrupt.db"
+    env = bihuan_env(tmp_path / "home", BIHUAN_HELPER_PROCESS=helper)
+    command = [*BIHUAN, "--db", str(db), "import", str(survey), "--json"]
+
+    process = start_when_writing(command, env, db)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl+C does: the whole foreground group
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0, "the import finished before it could be interrupted"
+    assert b"Traceback" not in stderr
+    assert no_process_left(str(db))
+    conn = sqlite3.connect(db)
+    (status, error_class) = conn.execute("SELECT status, error_class FROM collector_run").fetchone()
+    conn.close()
+    assert (status, error_class) == ("failed", "interrupted")
+
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
     conn = sqlite3.connect(db)
     total, distinct = conn.execute("SELECT count(*), count(DISTINCT external_id) FROM feedback_item").fetchone()
     conn.close()
