@@ -76,7 +76,12 @@ class _Plan:
         self.literal_sql: str | None = None
         if dialect.name == "sqlite":
             self.datetime: Callable[[datetime], Any] = _sqlite_datetime
-            constants = {"source": "{source}", "collected_at": "{moment}", "updated_at": "{moment}", "run_id": "{run_id}"}
+            constants = {
+                "source": "{source}",
+                "collected_at": "{moment}",
+                "updated_at": "{moment}",
+                "run_id": "{run_id}",
+            }
             literal_values = ", ".join(constants.get(name, marker) for name in _WRITE_COLUMNS)
             self.literal_sql = (
                 f"INSERT INTO {quote(_TABLE.name)} ({cols}) VALUES ({literal_values}) "
@@ -176,14 +181,10 @@ class ItemEncoder:
         source: str,
         run_id: int | None,
         now: datetime,
-        texts: Callable[[str], str],
     ) -> tuple[str | None, list[tuple[Any, ...]]]:
         """SQL and parameters for :func:`write_encoded`, for ``rows`` of ``source`` whose
-        ``created_at`` went through :attr:`time` already.
+        ``created_at`` went through :attr:`time` already (redacted, like every row here).
 
-        :param texts: applied to each text and to each string value of ``extra`` (the
-            pipeline's redaction), in the same pass; a value it returns unchanged (the
-            same object) leaves ``extra`` uncopied.
         :returns: ``(sql, params)``; ``sql`` is ``None`` for the plan's usual upsert.
         """
         plan = self.plan
@@ -192,22 +193,11 @@ class ItemEncoder:
         params = []
         append = params.append
         for s, e, ch, t, r, n, c, at, u, x, h in rows:
-            if x:
-                clean = x
-                for key, value in x.items():
-                    if isinstance(value, str):
-                        changed = texts(value)
-                        if changed is not value:
-                            if clean is x:
-                                clean = dict(x)
-                            clean[key] = changed
-                x = json_text(clean)
-            else:
-                x = None
+            x = json_text(x) if x else None
             if literal:
-                append((e, ch, texts(t), r, n, c, at, u, x, h))
+                append((e, ch, t, r, n, c, at, u, x, h))
             else:
-                append((s, e, ch, texts(t), r, n, c, at, u, x, h, moment, moment, run_id))
+                append((s, e, ch, t, r, n, c, at, u, x, h, moment, moment, run_id))
         if not literal:
             return None, params
         sql = plan.literal_sql.format(  # type: ignore[union-attr]
@@ -278,9 +268,7 @@ def _json_array(ids: list[str]) -> str | None:
     return None if "\\u0000" in text else text
 
 
-def upsert_items(
-    rows: Sequence[Sequence[Any]], *, run_id: int | None, now: datetime, session: Session
-) -> None:
+def upsert_items(rows: Sequence[Sequence[Any]], *, run_id: int | None, now: datetime, session: Session) -> None:
     """Insert or update ``rows`` (values in :data:`ITEM_COLUMNS` order) in one batch.
 
     Rows must be redacted and validated already; ``created_at`` aware, ``extra`` a dict or

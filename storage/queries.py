@@ -9,7 +9,6 @@ from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from bihuan.storage import text_search
 from bihuan.storage.models import (
     CollectorRun,
     CollectorState,
@@ -43,9 +42,7 @@ def add_run_counts(
     quarantined: int,
     session: Session,
 ) -> None:
-    """Add a checkpoint's counts to a run and beat its heartbeat; once
-    :data:`~bihuan.storage.text_search.CATCH_UP_AT` items wait for the text index, index
-    them in this transaction (large batches index fastest)."""
+    """Add a checkpoint's counts to a run and beat its heartbeat."""
     run = session.get(CollectorRun, run_id)
     if run is None:
         raise LookupError(f"collector run {run_id} does not exist")
@@ -56,7 +53,6 @@ def add_run_counts(
     run.quarantined += quarantined
     run.heartbeat_at = utcnow()
     session.add(run)
-    text_search.catch_up(at_least=text_search.CATCH_UP_AT, session=session)
 
 
 def finish_run(
@@ -67,8 +63,12 @@ def finish_run(
     error_message: str | None = None,
     session: Session,
 ) -> CollectorRun:
-    """Mark a run finished with ``status`` and index the items still waiting for the text
-    index (a search reads them unindexed meanwhile: right, but slower)."""
+    """Mark a run finished with ``status``.
+
+    The text index is not caught up here: ``bihuan analyze`` (and ``bihuan tick``) index
+    what an import stored, off the import's path; a search reads items not indexed yet
+    directly (right, but slower).
+    """
     run = session.get(CollectorRun, run_id)
     if run is None:
         raise LookupError(f"collector run {run_id} does not exist")
@@ -77,7 +77,6 @@ def finish_run(
     run.error_class = error_class
     run.error_message = error_message
     session.add(run)
-    text_search.catch_up(session=session)
     return run
 
 
@@ -198,4 +197,3 @@ def counts_by_channel(*, session: Session) -> dict[str, int]:
 def get_item(source: str, external_id: str, *, session: Session) -> FeedbackItem | None:
     stmt = select(FeedbackItem).where(FeedbackItem.source == source, FeedbackItem.external_id == external_id)
     return session.exec(stmt).first()
-

@@ -20,6 +20,7 @@ from bihuan.core.pdca.history import event_line
 from bihuan.core.pdca.metrics import METRIC_HELP, format_value
 from bihuan.core.sla import cases as sla_cases
 from bihuan.storage import pdca_queries as pq
+from bihuan.storage import text_search
 from bihuan.storage.engine import session_scope
 from bihuan.storage.pdca_models import Action, CheckResult, ImprovementTask, Metric, Stage, TaskEvent
 from bihuan.tui.aliases import AliasGroup
@@ -507,7 +508,7 @@ def action_list(app: App, task_id: int | None, overdue: bool, as_json: bool) -> 
 @pass_app
 def tick_command(app: App, as_json: bool) -> None:
     """Run the engine's timers once (for cron): SLA cases for new feedback and their
-    breaches, checks whose window is over, overdue actions.
+    breaches, checks whose window is over, overdue actions, and the inbox's text index.
 
     Each finding is announced to plugins (e.g. the notifier) once.
     """
@@ -516,6 +517,8 @@ def tick_command(app: App, as_json: bool) -> None:
     breaches = sla_cases.announce_breaches(engine, app.cases)
     checks = pdca_tasks.due_checks(engine, app.pdca)
     overdue = pdca_actions.announce_overdue(engine, app.pdca)
+    with session_scope(engine, write=True) as session:
+        indexed = text_search.catch_up(session=session)
     if as_json:
         emit_json(
             {
@@ -523,6 +526,7 @@ def tick_command(app: App, as_json: bool) -> None:
                 "sla_breaches": [b.to_dict() for b in breaches],
                 "checks": [c.model_dump(mode="json") for c in checks],
                 "overdue_actions": [o.to_dict() for o in overdue],
+                "text_indexed": indexed,
             }
         )
         return

@@ -20,7 +20,9 @@ def row(external_id: str, text: str, digest: str, *, source: str = "survey") -> 
 def test_insert_then_update_keeps_first_seen_time(engine: Engine) -> None:
     first = T0 + timedelta(days=1)
     with session_scope(engine, write=True) as session:
-        bulk.upsert_items([row("1", "转账一直失败", "a"), row("2", "服务很好", "b")], run_id=None, now=first, session=session)
+        bulk.upsert_items(
+            [row("1", "转账一直失败", "a"), row("2", "服务很好", "b")], run_id=None, now=first, session=session
+        )
     later = first + timedelta(hours=5)
     with session_scope(engine, write=True) as session:
         bulk.upsert_items([row("1", "转账一直失败，已解决", "c")], run_id=None, now=later, session=session)
@@ -38,7 +40,9 @@ def test_insert_then_update_keeps_first_seen_time(engine: Engine) -> None:
 
 def test_same_external_id_in_other_source_is_another_item(engine: Engine) -> None:
     with session_scope(engine, write=True) as session:
-        bulk.upsert_items([row("1", "a", "a"), row("1", "b", "b", source="hotline")], run_id=None, now=T0, session=session)
+        bulk.upsert_items(
+            [row("1", "a", "a"), row("1", "b", "b", source="hotline")], run_id=None, now=T0, session=session
+        )
     with session_scope(engine) as session:
         assert queries.count_items(session=session) == 2
         assert bulk.existing_hashes("hotline", ["1", "2"], session=session) == {"1": "b"}
@@ -49,7 +53,7 @@ def test_existing_hashes_handles_more_ids_than_one_statement_takes(engine: Engin
     with session_scope(engine, write=True) as session:
         bulk.upsert_items(rows, run_id=None, now=T0, session=session)
     with session_scope(engine) as session:
-        found = bulk.existing_hashes("survey", [str(i) for i in range(0, 13_000)], session=session)
+        found = bulk.existing_hashes("survey", [str(i) for i in range(13_000)], session=session)
     assert len(found) == 12_000
     assert found["11999"] == "h11999"
 
@@ -85,14 +89,16 @@ def test_lookups_find_ids_exactly_whatever_they_hold(engine: Engine) -> None:
     with session_scope(engine, write=True) as session:
         bulk.upsert_items([row(i, "t", f"h{n}") for n, i in enumerate(odd)], run_id=None, now=T0, session=session)
     with session_scope(engine) as session:
-        assert bulk.existing_hashes("survey", [*odd, "absent"], session=session) == {i: f"h{n}" for n, i in enumerate(odd)}
+        assert bulk.existing_hashes("survey", [*odd, "absent"], session=session) == {
+            i: f"h{n}" for n, i in enumerate(odd)
+        }
 
 
 def test_batch_values_written_into_the_sql_keep_the_source_exact(engine: Engine) -> None:
     encoder = bulk.ItemEncoder(engine.dialect)
     source = "O'Brien 的 '问卷'"
-    rows = [(source, "1", "survey", "手机13812345678", 4.0, 9, None, encoder.time(T0), None, {"备注": "x"}, "h")]
-    sql, params = encoder.encode_converted(rows, source=source, run_id=None, now=T0, texts=lambda t: t.replace("138", "***"))
+    rows = [(source, "1", "survey", "手机***12345678", 4.0, 9, None, encoder.time(T0), None, {"备注": "x"}, "h")]
+    sql, params = encoder.encode_converted(rows, source=source, run_id=None, now=T0)
     with session_scope(engine, write=True) as session:
         bulk.write_encoded(params, session=session, sql=sql)
     with session_scope(engine) as session:

@@ -5,11 +5,13 @@ filters; the migration indexes an existing database."""
 
 from __future__ import annotations
 
+import json
 import string
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, select, text
@@ -243,7 +245,9 @@ def test_the_head_schema_has_the_whole_index(engine: Engine) -> None:
         if engine.dialect.name == "sqlite":
             assert text_search.sqlite_index_ready(conn)
         else:
-            assert conn.execute(text("SELECT 1 FROM pg_indexes WHERE indexname = :n"), {"n": text_search.PG_INDEX}).first()
+            assert conn.execute(
+                text("SELECT 1 FROM pg_indexes WHERE indexname = :n"), {"n": text_search.PG_INDEX}
+            ).first()
 
 
 @pytest.mark.parametrize("query", ["不存在的词语", "NoSuchWord", "Atm机"])
@@ -258,20 +262,36 @@ def test_postgresql_can_serve_both_conditions_from_the_trigram_index(engine: Eng
     assert text_search.PG_INDEX in plan
 
 
-def test_an_import_leaves_nothing_pending(tmp_path: Path) -> None:
+def test_analyze_and_tick_index_what_an_import_stored(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from bihuan.tui.cli import cli
 
+    def bihuan(*args: str) -> dict[str, Any]:
+        result = CliRunner().invoke(cli, ["--db", db, *args, "--json"], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    def pending() -> int:
+        with session_scope(engine) as session:
+            return text_search.pending_count(session=session)
+
     survey = tmp_path / "survey.csv"
-    survey.write_text("编号,提交时间,意见\nS1,2026-10-01 09:00,信用卡提额太慢\nS2,2026-10-02 09:00,ATM吞卡\n", encoding="utf-8")
+    survey.write_text(
+        "编号,提交时间,意见\nS1,2026-10-01 09:00,信用卡提额太慢\nS2,2026-10-02 09:00,ATM吞卡\n", encoding="utf-8"
+    )
     db = f"sqlite:///{tmp_path / 'cli.db'}"
-    result = CliRunner().invoke(cli, ["--db", db, "import", str(survey), "--json"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
     engine = create_db_engine(db)
-    with session_scope(engine) as session:
-        assert text_search.pending_count(session=session) == 0
-    assert searched(engine, "提额太") == expected(engine, "提额太") != []
+    bihuan("import", str(survey))
+    # the import only stores; a search meanwhile reads the texts not indexed yet
+    assert pending() == 2 and searched(engine, "提额太") == expected(engine, "提额太") != []
+    assert bihuan("analyze")["text_indexed"] == 2
+    assert pending() == 0 and searched(engine, "提额太") == expected(engine, "提额太")
+    survey.write_text("编号,提交时间,意见\nS3,2026-10-03 09:00,网点排队太久\n", encoding="utf-8")
+    bihuan("import", str(survey), "--source", "survey")
+    assert pending() == 1
+    assert bihuan("tick")["text_indexed"] == 1 and pending() == 0
+    assert searched(engine, "排队太") == expected(engine, "排队太") != []
     engine.dispose()
 
 
