@@ -17,8 +17,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-import feedparser
-
 from bihuan.collectors.http_base import HttpCollectorConfig, item_or_bad, strip_html
 from bihuan.core.collector import CollectorOutput, RunContext
 from bihuan.core.errors import InputError, RecordError
@@ -61,6 +59,8 @@ class FeedCollector:
         response = ctx.http.get(ctx.config.base_url, headers=headers, ok_statuses=(304,))
         if response.status_code == 304:
             return
+        import feedparser  # here: loading the collector registry should not import it
+
         # the headers carry the charset of feeds that do not declare it (GBK ones, often)
         feed = feedparser.parse(response.content, response_headers=dict(response.headers))
         if feed.bozo and not feed.entries:

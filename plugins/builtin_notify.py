@@ -13,8 +13,6 @@ import queue
 import threading
 from typing import TYPE_CHECKING
 
-import httpx
-
 from bihuan.core.notices import (
     ActionOverdue,
     CaseReopened,
@@ -25,7 +23,6 @@ from bihuan.core.notices import (
     StageChanged,
 )
 from bihuan.plugins.markers import hookimpl
-from bihuan.plugins.notify_targets import deliver
 
 if TYPE_CHECKING:
     from bihuan.core.analysis.weekly import Spike
@@ -69,7 +66,13 @@ class Notifier:
             self._queue.put(notice)
 
     def _run(self) -> None:
+        # imported on the notifier's own thread: every command loads this plugin, few
+        # send anything, and httpx is ~0.1 s of a command's start-up
         from importlib.metadata import version
+
+        import httpx
+
+        from bihuan.plugins.notify_targets import deliver
 
         headers = {"User-Agent": f"bihuan/{version('bihuan')}"}
         with httpx.Client(timeout=self.settings.timeout_seconds, headers=headers) as client:

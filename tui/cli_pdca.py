@@ -538,4 +538,3 @@ def tick_command(app: App, as_json: bool) -> None:
 
 
 COMMANDS = (task_group, action_group, tick_command)
-ALIASES = {"tasks": "task", "actions": "action"}

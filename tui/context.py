@@ -5,26 +5,23 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import Engine
 
-from bihuan.core.analysis.hooks import AnalysisHooks
 from bihuan.core.config import Settings, load_settings
-from bihuan.core.pdca.tasks import PdcaContext
-from bihuan.core.pipeline import PipelineHooks
-from bihuan.core.sla.cases import CaseContext
-from bihuan.plugins.manager import (
-    BihuanPluginManager,
-    analysis_hooks,
-    build_plugin_manager,
-    case_hooks,
-    pdca_hooks,
-    pipeline_hooks,
-)
-from bihuan.storage.engine import check_connection, create_db_engine, resolve_database_url
-from bihuan.storage.migrate import upgrade_database
+
+# The rest is imported where it is first needed: every command builds an ``App``, few
+# need all of it (the PDCA engine, the pipeline, Alembic), and a command's start-up time
+# is mostly imports.
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from bihuan.core.analysis.hooks import AnalysisHooks
+    from bihuan.core.pdca.tasks import PdcaContext
+    from bihuan.core.pipeline import PipelineHooks
+    from bihuan.core.sla.cases import CaseContext
+    from bihuan.plugins.manager import BihuanPluginManager
 
 
 @dataclass
@@ -41,24 +38,36 @@ class App:
 
     @cached_property
     def pm(self) -> BihuanPluginManager:
+        from bihuan.plugins.manager import build_plugin_manager
+
         pm = build_plugin_manager(disabled=self.settings.plugins.disabled)
         pm.hook.configure(settings=self.settings)
         return pm
 
     @cached_property
     def hooks(self) -> PipelineHooks:
+        from bihuan.plugins.manager import pipeline_hooks
+
         return pipeline_hooks(self.pm)
 
     @cached_property
     def analysis_hooks(self) -> AnalysisHooks:
+        from bihuan.plugins.manager import analysis_hooks
+
         return analysis_hooks(self.pm)
 
     @cached_property
     def pdca(self) -> PdcaContext:
+        from bihuan.core.pdca.tasks import PdcaContext
+        from bihuan.plugins.manager import pdca_hooks
+
         return PdcaContext(zone=self.settings.bihuan.zone, settings=self.settings.pdca, hooks=pdca_hooks(self.pm))
 
     @cached_property
     def cases(self) -> CaseContext:
+        from bihuan.core.sla.cases import CaseContext
+        from bihuan.plugins.manager import case_hooks
+
         settings = self.settings
         return CaseContext(
             zone=settings.bihuan.zone, sla=settings.sla, followup=settings.followup, hooks=case_hooks(self.pm)
@@ -66,11 +75,16 @@ class App:
 
     @property
     def database_url(self) -> str:
+        from bihuan.storage.engine import resolve_database_url
+
         return resolve_database_url(self.db)
 
     def engine(self) -> Engine:
         """The database engine, connected and migrated to the newest schema."""
         if self._engine is None:
+            from bihuan.storage.engine import check_connection, create_db_engine
+            from bihuan.storage.migrate import upgrade_database
+
             engine = create_db_engine(self.database_url)
             check_connection(engine)
             upgrade_database(engine)
