@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from bihuan.core.errors import StaleWriteError
 from bihuan.storage.analysis_models import ItemAnalysis
 from bihuan.storage.case_models import CaseEvent, CaseStatus, FollowUp, FollowUpStatus, ItemCase
+from bihuan.storage.engine import dialect_insert
 from bihuan.storage.models import FeedbackItem
 
 
@@ -57,12 +58,7 @@ def add_cases(rows: Sequence[dict[str, Any]], *, session: Session) -> int:
     in the meantime is left as it is. Returns how many were inserted."""
     if not rows:
         return 0
-    dialect = session.connection().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
-    stmt = upsert(ItemCase).on_conflict_do_nothing(index_elements=["item_id"])
+    stmt = dialect_insert(session)(ItemCase).on_conflict_do_nothing(index_elements=["item_id"])
     inserted = 0
     for start in range(0, len(rows), 5000):  # within SQLite's limit of bound parameters
         chunk = list(rows[start : start + 5000])

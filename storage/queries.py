@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from bihuan.storage.engine import dialect_insert
 from bihuan.storage.models import (
     CollectorRun,
     CollectorState,
@@ -105,8 +105,8 @@ def save_state(
     collector: str, state: dict[str, Any], *, collector_type: str, run_id: int | None, session: Session
 ) -> None:
     """Insert or replace the state of ``collector`` (an upsert, safe under concurrency)."""
+    insert = dialect_insert(session)
     conn = session.connection()
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     table = CollectorState.__table__  # type: ignore[attr-defined]
     values = {
         "collector": collector,
@@ -115,7 +115,7 @@ def save_state(
         "run_id": run_id,
         "updated_at": utcnow(),
     }
-    stmt = dialect_insert(table).values(**values)
+    stmt = insert(table).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c.collector],
         set_={k: stmt.excluded[k] for k in ("collector_type", "state", "run_id", "updated_at")},
