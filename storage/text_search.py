@@ -22,10 +22,12 @@ than it should costs time, never correctness.
   changed, deleted, or inserted with a lower id; written by triggers on ``feedback_item``
   in the same transaction as the change, with the text the index holds for the item
   (NULL: none).
-* :func:`catch_up` indexes the new and the pending items in one statement each, at the
-  end of ``bihuan analyze`` and in ``bihuan tick`` — not in imports, where it measured
-  17 % of a 1M-row import's wall time: the index is derived data, like the analysis
-  results. FTS5 writes from row triggers would cost ~80 µs a row (FTS5 flushes its buffer at
+* :func:`catch_up` indexes the new and the pending items in one statement each;
+  :func:`catch_up_in_steps` does it in transactions of a bounded size, in ``bihuan tick``
+  and in the background when the workplace opens (the index serves the workplace's
+  search). Not in imports, where it measured 17 % of a 1M-row import's wall time, nor in
+  ``bihuan analyze``, where indexing a million new items added ~20 s to the 180 s the
+  analysis may take: the index is derived data, kept up by those who read it. FTS5 writes from row triggers would cost ~80 µs a row (FTS5 flushes its buffer at
   every statement savepoint, i.e. for every row of an ``executemany``); in batches they
   cost ~4 µs for the survey texts of the import benchmark.
 * A search takes its candidates from the index, the pending list *and* the new items, so
@@ -49,12 +51,14 @@ from __future__ import annotations
 
 import sqlite3
 import string
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, column, func, select, table, union_all
+from sqlalchemy import ColumnElement, Connection, Engine, and_, column, func, select, table, union_all
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col
 
+from bihuan.storage.engine import session_scope
 from bihuan.storage.models import FeedbackItem
 
 #: a search with more index candidates than this scans in the inbox's order instead
@@ -206,18 +210,23 @@ def pending_count(*, session: Session) -> int:
     return int(conn.execute(waiting).scalar_one())
 
 
-def catch_up(*, session: Session, at_least: int = 1) -> int:
+def catch_up(*, session: Session, at_least: int = 1, limit: int | None = None) -> int:
     """Index the new and pending items if there are ``at_least`` of them; returns how many.
 
     Runs in the caller's (write) transaction. Each pending item's old entry is removed
     with the text the index holds for it; then the current text of every pending item that
-    still exists and of every new item is indexed, in ascending id order (FTS5 appends
-    rather than flushing per row), and ``indexed_through`` moves to the highest id.
+    still exists and of the new items is indexed, in ascending id order (FTS5 appends
+    rather than flushing per row), and ``indexed_through`` moves to the highest id indexed.
+
+    :param limit: index at most this many new items (the lowest ids; all pending ones
+        always): the rest stay new, found by searches as before, for the next call.
     """
     waiting = pending_count(session=session)
     if waiting < max(at_least, 1):
         return 0
     conn = session.connection()
+    pending = int(conn.exec_driver_sql(f"SELECT count(*) FROM {PENDING_TABLE}").scalar_one())
+    batch = "" if limit is None else f" LIMIT {max(int(limit), 0)}"
     through = f"(SELECT indexed_through FROM {STATE_TABLE})"
     conn.exec_driver_sql(
         f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rowid, text) "
@@ -231,13 +240,31 @@ def catch_up(*, session: Session, at_least: int = 1) -> int:
         "ON i.id = p.item_id ORDER BY p.item_id"
     )
     # pending ids are all at most indexed_through: these follow them in id order
-    conn.exec_driver_sql(
-        f"INSERT INTO {FTS_TABLE} (rowid, text) "
-        f"SELECT id, text || char(1, 1) FROM feedback_item WHERE id > {through} ORDER BY id"
-    )
-    conn.exec_driver_sql(
-        f"UPDATE {STATE_TABLE} SET indexed_through = "
-        f"max(indexed_through, (SELECT coalesce(max(id), 0) FROM feedback_item))"
-    )
+    new_items = f"SELECT id, text FROM feedback_item WHERE id > {through} ORDER BY id{batch}"
+    conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE} (rowid, text) SELECT id, text || char(1, 1) FROM ({new_items})")
+    # the highest id just indexed (read before the mark moves: the same rows as above,
+    # nothing else writes inside this transaction)
+    highest = conn.exec_driver_sql(f"SELECT max(id) FROM ({new_items})").scalar()
+    if highest is not None:
+        conn.exec_driver_sql(f"UPDATE {STATE_TABLE} SET indexed_through = max(indexed_through, {int(highest)})")
     conn.exec_driver_sql(f"DELETE FROM {PENDING_TABLE}")
-    return waiting
+    return waiting if limit is None else min(waiting, pending + max(int(limit), 0))
+
+
+#: new items indexed per transaction by :func:`catch_up_in_steps`: ~0.3–0.5 s of SQLite's
+#: write lock each, so a colleague's edit meanwhile waits at most that long
+CATCH_UP_STEP = 20_000
+
+
+def catch_up_in_steps(engine: Engine, *, step: int = CATCH_UP_STEP, stop: Callable[[], bool] | None = None) -> int:
+    """:func:`catch_up` in write transactions of at most ``step`` new items, until nothing
+    waits (or ``stop()`` says so between two); returns how many items were indexed.
+    Nothing to do on PostgreSQL (its index is kept by the database)."""
+    done = 0
+    while stop is None or not stop():
+        with session_scope(engine, write=True) as session:
+            indexed = catch_up(session=session, limit=step)
+        done += indexed
+        if indexed == 0:
+            break
+    return done

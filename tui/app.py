@@ -13,14 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.worker import get_current_worker
 
 from bihuan.core.config import Settings
 from bihuan.core.pdca.tasks import PdcaContext
 from bihuan.core.pipeline import PipelineHooks
 from bihuan.core.sla.cases import CaseContext
+from bihuan.storage import text_search
 from bihuan.tui.screens.base import BihuanScreen
 from bihuan.tui.screens.collectors import CollectorsScreen
 from bihuan.tui.screens.dashboard import DashboardScreen
@@ -89,6 +93,19 @@ class BihuanApp(App[None]):
 
     def on_mount(self) -> None:
         self.switch_mode("dashboard")
+        self.call_after_refresh(self.keep_search_index)
+
+    @work(thread=True, exclusive=True, group="search-index")
+    def keep_search_index(self) -> None:
+        """Take what imports stored since into the inbox's search index, in the background
+        and in short transactions (searches are right meanwhile, only slower)."""
+        worker = get_current_worker()
+        try:
+            text_search.catch_up_in_steps(self.services.engine, stop=lambda: worker.is_cancelled)
+        except SQLAlchemyError as exc:  # e.g. a long write elsewhere held the lock: next start
+            self.call_from_thread(
+                self.notify, f"The search index could not catch up: {exc.__class__.__name__}", severity="warning"
+            )
 
     #: a group another screen asked to show; the groups screen selects it once loaded
     focus_group: int | None = None

@@ -517,8 +517,7 @@ def tick_command(app: App, as_json: bool) -> None:
     breaches = sla_cases.announce_breaches(engine, app.cases)
     checks = pdca_tasks.due_checks(engine, app.pdca)
     overdue = pdca_actions.announce_overdue(engine, app.pdca)
-    with session_scope(engine, write=True) as session:
-        indexed = text_search.catch_up(session=session)
+    indexed = text_search.catch_up_in_steps(engine)
     if as_json:
         emit_json(
             {

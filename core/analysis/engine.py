@@ -41,7 +41,6 @@ from bihuan.core.analysis.state import KEYWORD_STATE, load_group_index, load_key
 from bihuan.core.analysis.taxonomy import Taxonomy, load_taxonomy
 from bihuan.core.analysis.weekly import SpikeRule, detect_spikes, week_periods
 from bihuan.storage import analysis_queries as aq
-from bihuan.storage import text_search
 from bihuan.storage.analysis_pending import find_pending, pending_page, prune_queue
 from bihuan.storage.engine import session_scope
 from bihuan.storage.types import utcnow
@@ -66,8 +65,6 @@ class AnalysisReport:
     groups: int = 0
     duplicates: int = 0
     spikes: list[dict[str, Any]] = field(default_factory=list)
-    #: items the inbox's text index took in at the end of the run (new and changed texts)
-    text_indexed: int = 0
     seconds: float = 0.0
     model: str = ""
 
@@ -194,10 +191,6 @@ def _run(
     if work.queued:
         with session_scope(engine, write=True) as session:
             prune_queue(session=session)  # the changed items analysed now (or gone)
-    # the inbox's text index is derived data like the results: kept up here, off the
-    # import's path (a search reads what is not indexed yet directly, so it is never wrong)
-    with session_scope(engine, write=True) as session:
-        report.text_indexed = text_search.catch_up(session=session)
     report.groups = len(known_groups)
     report.spikes = _fire_spikes(engine, zone=zone, hooks=hooks)
     report.seconds = round(time.perf_counter() - started, 3)

@@ -262,7 +262,31 @@ def test_postgresql_can_serve_both_conditions_from_the_trigram_index(engine: Eng
     assert text_search.PG_INDEX in plan
 
 
-def test_analyze_and_tick_index_what_an_import_stored(tmp_path: Path) -> None:
+def test_catching_up_in_steps_indexes_the_same_as_at_once(engine: Engine) -> None:
+    upsert(engine, rows_for(TEXTS))
+    catch_up(engine)
+    upsert(engine, rows_for(TEXTS, prefix="N"))  # new items, above the mark
+    upsert(engine, rows_for([t + "改" for t in TEXTS]))  # changed ones, pending
+    with session_scope(engine) as session:
+        waiting = text_search.pending_count(session=session)
+    if engine.dialect.name != "sqlite":
+        assert waiting == 0 and text_search.catch_up_in_steps(engine, step=3) == 0  # the database keeps it
+        return
+    assert waiting == 2 * len(TEXTS)
+    with session_scope(engine, write=True) as session:  # all pending ones, then 3 new ones
+        assert text_search.catch_up(session=session, limit=3) == len(TEXTS) + 3
+        assert text_search.pending_count(session=session) == len(TEXTS) - 3
+    assert_all_found(engine)  # the rest still found, unindexed
+    asked = []
+    assert text_search.catch_up_in_steps(engine, step=3, stop=lambda: len(asked) > 0 or asked.append(1)) == 3
+    assert text_search.catch_up_in_steps(engine, step=3) == len(TEXTS) - 6
+    with session_scope(engine) as session:
+        assert text_search.pending_count(session=session) == 0
+    index_is_exact(engine)
+    assert_all_found(engine)
+
+
+def test_tick_indexes_what_an_import_stored_and_analyze_leaves_it(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from bihuan.tui.cli import cli
@@ -283,15 +307,12 @@ def test_analyze_and_tick_index_what_an_import_stored(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     engine = create_db_engine(db)
     bihuan("import", str(survey))
-    # the import only stores; a search meanwhile reads the texts not indexed yet
+    # the import only stores, and so does the analysis; a search meanwhile reads the
+    # texts not indexed yet
+    bihuan("analyze")
     assert pending() == 2 and searched(engine, "提额太") == expected(engine, "提额太") != []
-    assert bihuan("analyze")["text_indexed"] == 2
+    assert bihuan("tick")["text_indexed"] == 2
     assert pending() == 0 and searched(engine, "提额太") == expected(engine, "提额太")
-    survey.write_text("编号,提交时间,意见\nS3,2026-10-03 09:00,网点排队太久\n", encoding="utf-8")
-    bihuan("import", str(survey), "--source", "survey")
-    assert pending() == 1
-    assert bihuan("tick")["text_indexed"] == 1 and pending() == 0
-    assert searched(engine, "排队太") == expected(engine, "排队太") != []
     engine.dispose()
 
 

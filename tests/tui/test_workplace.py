@@ -416,3 +416,25 @@ async def test_task_screen_adds_edits_completes_actions_and_runs_the_check(
     assert view.checks == []
     kinds = [e.kind for e in view.events]
     assert kinds[:5] == ["created", "stage", "action_added", "action_changed", "action_changed"]
+
+
+async def test_opening_the_workplace_takes_new_items_into_the_search_index(
+    workplace: BihuanApp, engine: Engine
+) -> None:
+    from bihuan.storage import text_search
+
+    def waiting() -> int:
+        with session_scope(engine) as session:
+            return text_search.pending_count(session=session)
+
+    before = waiting()
+    assert before > 0 if engine.dialect.name == "sqlite" else before == 0  # PostgreSQL keeps its own
+    async with workplace.run_test(size=SIZE) as pilot:
+        await settle(workplace, pilot)
+        assert waiting() == 0
+        await pilot.press("f3", "slash", *"r1-d1", "enter")  # found through the index now
+        await settle(workplace, pilot)
+        table = workplace.screen.query_one("#inbox", DataTable)
+        with session_scope(engine) as session:
+            matching = session.exec(select(FeedbackItem.id).where(col(FeedbackItem.text).contains("r1-d1"))).all()
+        assert table.row_count == min(len(matching), 50) > 0
