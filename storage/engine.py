@@ -77,7 +77,15 @@ def create_db_engine(url: str | None = None, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # a file where a folder should be, no permission …
+                why = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror
+                raise StorageError(
+                    f"cannot create the folder of the SQLite database {parsed.database}: "
+                    f"{exc.filename or folder}: {why}"
+                ) from None
         engine = create_engine(
             url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},

@@ -8,32 +8,43 @@ in ``plugins.toml`` under ``[tui.keys]``; every action is also in the command pa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from bihuan.core.config import Settings
-from bihuan.core.pdca.tasks import PdcaContext
-from bihuan.core.pipeline import PipelineHooks
-from bihuan.core.sla.cases import CaseContext
-from bihuan.storage import text_search
 from bihuan.tui.screens.base import BihuanScreen
-from bihuan.tui.screens.collectors import CollectorsScreen
 from bihuan.tui.screens.dashboard import DashboardScreen
-from bihuan.tui.screens.groups import GroupsScreen
-from bihuan.tui.screens.help import HelpScreen
-from bihuan.tui.screens.inbox import InboxScreen
-from bihuan.tui.screens.pdca_board import PdcaBoardScreen
-from bihuan.tui.screens.sla import SlaScreen
-from bihuan.tui.screens.task import TaskScreen
+
+# The database layer (SQLAlchemy, SQLModel and the table models, the engines of the
+# PDCA, SLA and pipeline) is half a second of imports: ``bihuan tui`` draws its first
+# frame without it and opens the database on a worker thread (``BihuanApp(factory)``).
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from bihuan.core.config import Settings
+    from bihuan.core.pdca.tasks import PdcaContext
+    from bihuan.core.pipeline import PipelineHooks
+    from bihuan.core.sla.cases import CaseContext
+
+
+def _screen(module: str, name: str) -> Callable[[], Screen[Any]]:
+    """A mode's screen, its module imported when the mode is first shown: the workplace
+    draws its first frame (the dashboard) without importing the other screens."""
+
+    def make() -> Screen[Any]:
+        screen_class: type[Screen[Any]] = getattr(import_module(f"bihuan.tui.screens.{module}"), name)
+        return screen_class()
+
+    return make
 
 
 @dataclass(frozen=True)
@@ -57,11 +68,11 @@ class BihuanApp(App[None]):
     CSS_PATH = "app.tcss"
     MODES: ClassVar[dict[str, Any]] = {
         "dashboard": DashboardScreen,
-        "inbox": InboxScreen,
-        "groups": GroupsScreen,
-        "pdca": PdcaBoardScreen,
-        "sla": SlaScreen,
-        "collectors": CollectorsScreen,
+        "inbox": _screen("inbox", "InboxScreen"),
+        "groups": _screen("groups", "GroupsScreen"),
+        "pdca": _screen("pdca_board", "PdcaBoardScreen"),
+        "sla": _screen("sla", "SlaScreen"),
+        "collectors": _screen("collectors", "CollectorsScreen"),
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f2", "switch_mode('dashboard')", "Dashboard", id="nav.dashboard"),
@@ -83,25 +94,69 @@ class BihuanApp(App[None]):
         ("Collectors", "Runs, running collectors, the quarantine", "collectors"),
     )
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services | Callable[[], Services], *, settings: Settings | None = None) -> None:
+        """``services``, or a function that opens them (connects, migrates, loads the
+        plugins), called on a worker thread once the first frame is drawn; then
+        ``settings`` are needed at once (theme, keys)."""
         super().__init__()
-        self.services = services
-        tui = services.settings.tui
+        self._services: Services | None = None
+        self._open_services: Callable[[], Services] | None = None
+        self._services_ready = threading.Event()
+        #: why the services could not be opened (the workplace closed; the caller reports it)
+        self.startup_error: Exception | None = None
+        if isinstance(services, Services):
+            self._services = services
+            self._services_ready.set()
+            settings = services.settings
+        elif settings is None:
+            raise TypeError("settings are needed when the services are opened later")
+        else:
+            self._open_services = services
+        self.workplace_settings: Settings = settings
+        tui = settings.tui
         self.theme = tui.theme
         if tui.keys:
             self.set_keymap(tui.keys)
 
+    @property
+    def services(self) -> Services:
+        """What the screens work with. Until they are open this waits: screens read them in
+        their workers (the main thread only once a screen's data has arrived)."""
+        self._services_ready.wait()
+        if self._services is None:
+            # the workplace is closing with startup_error: end the waiting worker quietly
+            raise asyncio.CancelledError
+        return self._services
+
     def on_mount(self) -> None:
         self.switch_mode("dashboard")
+        if self._open_services is not None:
+            self.call_after_refresh(self.open_services)
         self.call_after_refresh(self.keep_search_index)
+
+    @work(thread=True, exclusive=True, group="open-services", exit_on_error=False)
+    def open_services(self) -> None:
+        assert self._open_services is not None
+        try:
+            self._services = self._open_services()
+        except Exception as exc:  # the caller reports it as the command's error  # noqa: BLE001
+            self.startup_error = exc
+            self.call_from_thread(self.exit, return_code=1)
+        finally:
+            self._services_ready.set()
 
     @work(thread=True, exclusive=True, group="search-index")
     def keep_search_index(self) -> None:
         """Take what imports stored since into the inbox's search index, in the background
         and in short transactions (searches are right meanwhile, only slower)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from bihuan.storage import text_search
+
         worker = get_current_worker()
+        engine = self.services.engine
         try:
-            text_search.catch_up_in_steps(self.services.engine, stop=lambda: worker.is_cancelled)
+            text_search.catch_up_in_steps(engine, stop=lambda: worker.is_cancelled)
         except SQLAlchemyError as exc:  # e.g. a long write elsewhere held the lock: next start
             self.call_from_thread(
                 self.notify, f"The search index could not catch up: {exc.__class__.__name__}", severity="warning"
@@ -115,13 +170,17 @@ class BihuanApp(App[None]):
         self.switch_mode("groups")
 
     def open_task(self, task_id: int) -> None:
+        from bihuan.tui.screens.task import TaskScreen
+
         self.push_screen(TaskScreen(task_id))
 
     def action_help(self) -> None:
+        from bihuan.tui.screens.help import HelpScreen
+
         self.push_screen(HelpScreen(self.screen))
 
     def action_toggle_dark(self) -> None:
-        light, dark = self.services.settings.tui.light_theme, self.services.settings.tui.theme
+        light, dark = self.workplace_settings.tui.light_theme, self.workplace_settings.tui.theme
         self.theme = light if self.theme != light else (dark if dark != light else "textual-dark")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -16,20 +16,30 @@ def tui_command(app: App, actor: str) -> None:
 
 
 def open_workplace(app: App, actor: str) -> None:
-    """Run the Textual app on ``app``'s database and settings until the user quits."""
+    """Run the Textual app on ``app``'s database and settings until the user quits.
+
+    The settings are read first (a broken plugins.toml is reported before the screen
+    changes); the database is opened by the app once its first frame is drawn, and what
+    stopped it is raised here, as any command's error.
+    """
     # imported here: Textual is only needed when the workplace opens
     from bihuan.tui.app import BihuanApp, Services
 
-    services = Services(
-        engine=app.engine(),
-        settings=app.settings,
-        pdca=app.pdca,
-        actor=actor,
-        registry=app.registry(),
-        pipeline_hooks=app.hooks,
-        cases=app.cases,
-    )
-    BihuanApp(services).run()
+    def open_services() -> Services:
+        return Services(
+            engine=app.engine(),
+            settings=app.settings,
+            pdca=app.pdca,
+            actor=actor,
+            registry=app.registry(),
+            pipeline_hooks=app.hooks,
+            cases=app.cases,
+        )
+
+    workplace = BihuanApp(open_services, settings=app.settings)
+    workplace.run()
+    if workplace.startup_error is not None:
+        raise workplace.startup_error
 
 
 COMMANDS = (tui_command,)

@@ -94,3 +94,15 @@ def test_the_startup_check_agrees_with_alembic_and_does_without_it(engine: Engin
     upgraded = create_db_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
     assert current_revision(upgraded) == head_revision()
     upgraded.dispose()
+
+
+def test_a_sqlite_path_whose_folder_cannot_be_made_is_a_clear_storage_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bihuan.core.errors import StorageError
+    from bihuan.storage.engine import create_db_engine
+
+    blocker = tmp_path / "exports"
+    blocker.write_text("a file, not a folder", encoding="utf-8")
+    with pytest.raises(StorageError, match=r"database .*/exports/x\.db: .*/exports: a file is in the way"):
+        create_db_engine(f"sqlite:///{blocker / 'x.db'}")
+    with pytest.raises(StorageError, match=r"database .*/exports/bihuan/x\.db: .*/exports/bihuan: Not a directory"):
+        create_db_engine(f"sqlite:///{blocker / 'bihuan' / 'x.db'}")

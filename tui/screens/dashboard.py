@@ -3,7 +3,7 @@ with its cumulative line, and the spikes."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -12,10 +12,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Static
 
-from bihuan.core.dashboard import Dashboard, load_dashboard
 from bihuan.tui.screens.base import BihuanScreen
 from bihuan.tui.widgets.kpi_tile import KpiTile
 from bihuan.tui.widgets.sparkline import sparkline
+
+if TYPE_CHECKING:  # the first screen drawn: the database layer is imported by its worker
+    from bihuan.core.dashboard import Dashboard
 
 
 def _pct(value: float | None) -> str:
@@ -79,6 +81,8 @@ class DashboardScreen(BihuanScreen):
 
     @work(thread=True, exclusive=True, group="dashboard")
     def load(self) -> None:
+        from bihuan.core.dashboard import load_dashboard
+
         services = self.bihuan.services
         dashboard = load_dashboard(
             services.engine,
