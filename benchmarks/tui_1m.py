@@ -20,7 +20,11 @@ the shape ``bihuan analyze`` leaves without spending three minutes on the analys
 
 Usage::
 
-    .venv/bin/python benchmarks/tui_1m.py [--rows 1000000] [--db PATH]
+    .venv/bin/python benchmarks/tui_1m.py [--rows 1000000] [--db PATH] [--paint-runs N]
+        [--baseline-python OTHER_CHECKOUT/.venv/bin/python]
+
+``--baseline-python`` times the first paint of another checkout on the same database,
+its runs alternated with this checkout's (the baseline of the start-up figures).
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ import platform
 import random
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,13 +45,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from analyze_1m import START, items  # noqa: E402
+from analyze_1m import START, items
 
-from bihuan.storage import analysis_queries as aq  # noqa: E402
-from bihuan.storage import bulk, text_search  # noqa: E402
-from bihuan.storage.analysis_models import IssueGroup  # noqa: E402
-from bihuan.storage.engine import create_db_engine, session_scope  # noqa: E402
-from bihuan.storage.migrate import upgrade_database  # noqa: E402
+from bihuan.storage import analysis_queries as aq
+from bihuan.storage import bulk, text_search
+from bihuan.storage.analysis_models import IssueGroup
+from bihuan.storage.engine import create_db_engine, session_scope
+from bihuan.storage.migrate import upgrade_database
 
 GROUPS = 200
 #: inbox searches: (word, what it is); counts on the benchmark's 1M items
@@ -147,9 +150,15 @@ main()
 """
 
 
-def first_paint(db: Path, home: Path) -> tuple[float, float]:
-    """Seconds from process start to the first frame, and to the dashboard's figures."""
+def first_paint(db: Path, home: Path, python: str = sys.executable) -> tuple[float, float]:
+    """Seconds from process start to the first frame, and to the dashboard's figures.
+
+    :param python: the interpreter of the checkout to start (another checkout's venv for
+        a baseline on the same database).
+    """
     env = {**os.environ, "BIHUAN_HOME": str(home), "BIHUAN_LOAD_PLUGINS": "", "TERM": "xterm-256color"}
+    # as an installed copy runs: from bytecode (the variable makes every start compile bihuan)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     marks_file = home / "marks.json"
     marks_file.unlink(missing_ok=True)
     started = time.time()
@@ -158,7 +167,7 @@ def first_paint(db: Path, home: Path) -> tuple[float, float]:
 
     pid, fd = pty.fork()
     if pid == 0:
-        os.execve(sys.executable, [sys.executable, "-c", FIRST_PAINT, str(db), str(marks_file)], env)
+        os.execve(python, [python, "-c", FIRST_PAINT, str(db), str(marks_file)], env)
     output = b""
     while True:
         try:
@@ -315,6 +324,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, help="reuse this database (built there when missing)")
+    parser.add_argument("--paint-runs", type=int, default=3, help="first-paint runs (median reported)")
+    parser.add_argument(
+        "--baseline-python",
+        metavar="PATH",
+        help="also time the first paint with this interpreter (another checkout's venv), runs alternated",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bihuan-tui-"))
     db = args.db or work / "bihuan.db"
@@ -326,11 +341,19 @@ def main() -> None:
         started = time.perf_counter()
         build(db, args.rows)
         print(f"built {args.rows:,} analysed items in {time.perf_counter() - started:.0f} s ({db})")
-    paints = [first_paint(db, work) for _ in range(3)]
-    print(
-        f"first paint: {statistics.median(p for p, _ in paints):.2f} s (runs: {', '.join(f'{p:.2f}' for p, _ in paints)})"
-    )
-    print(f"dashboard figures shown: {statistics.median(f for _, f in paints):.2f} s")
+    sides = {"this checkout": sys.executable}
+    if args.baseline_python:
+        sides = {f"baseline ({args.baseline_python})": args.baseline_python, **sides}
+    paints: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
+    for _ in range(args.paint_runs):
+        for name, python in sides.items():
+            paints[name].append(first_paint(db, work, python))
+    for name, runs in paints.items():
+        print(
+            f"first paint, {name}: {statistics.median(p for p, _ in runs):.2f} s "
+            f"(runs: {', '.join(f'{p:.2f}' for p, _ in runs)}); "
+            f"dashboard figures shown: {statistics.median(f for _, f in runs):.2f} s"
+        )
     for name, seconds in asyncio.run(inbox(db, args.rows)).items():
         print(f"inbox {name}: {seconds * 1000:.0f} ms")
     for name, (wall, cpu) in search_queries(db).items():
