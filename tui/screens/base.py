@@ -33,9 +33,9 @@ class BihuanScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         # every time the screen is shown, the first time included: the data may have
-        # changed on another screen or in another session meanwhile. After the frame is
-        # drawn: a loading worker holds the GIL for most of its time, and started before
-        # the first paint it delayed the workplace's first frame by ~0.1 s.
+        # changed on another screen or in another session meanwhile. Started after the
+        # frame is drawn, so a loading worker (which holds the GIL for much of its time)
+        # does not compete with drawing it.
         self.call_after_refresh(self.refresh_data)
 
     def refresh_data(self) -> None:
