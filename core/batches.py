@@ -76,6 +76,23 @@ class PreparedBatch:
     counts: Counts
 
 
+@dataclass(slots=True)
+class KeyedBatch:
+    """A batch between :meth:`BatchWriter.key` and :meth:`BatchWriter.build`.
+
+    :ivar latest: the last version of every key, in the order read.
+    :ivar hashes: ``{key: content hash}`` of ``latest``: what the lookup needs.
+    :ivar records: what ``latest`` was taken from (built where a key came twice).
+    :ivar bad: records to quarantine so far, with their position in ``records``.
+    """
+
+    latest: dict[str, Item | KeyedRecord]
+    hashes: dict[str, str]
+    records: Sequence[Record]
+    bad: list[tuple[int, BadRecord]]
+    counts: Counts
+
+
 class BatchWriter:
     """Prepares and writes the batches of one collector run."""
 
@@ -110,34 +127,63 @@ class BatchWriter:
         *,
         unsettled: Collection[str] = frozenset(),
     ) -> PreparedBatch:
-        """Classify and build ``records`` (in the order read) into rows.
+        """Classify and build ``records`` (in the order read) into rows: :meth:`key`,
+        :meth:`lookup` and :meth:`build` in one go.
 
         :param unsettled: keys whose stored version may change before this batch is
             written (see the module docstring).
         """
+        keyed = self.key(records)
+        return self.build(keyed, self.lookup(keyed.hashes), state, unsettled=unsettled)
+
+    def key(self, records: Sequence[Record]) -> KeyedBatch:
+        """The last version of every key of ``records`` and its content hash."""
         counts = Counts(read=len(records))
         bad: list[tuple[int, BadRecord]] = []
-        latest, records = self._latest(records, bad, counts)
+        latest, hashes, records = self._latest(records, bad, counts)
+        return KeyedBatch(latest=latest, hashes=hashes, records=records, bad=bad, counts=counts)
+
+    def lookup(self, hashes: dict[str, str]) -> dict[str, str | None]:
+        """``hashes``' keys not stored with that hash (see :func:`bulk.changed_hashes`)."""
+        if not hashes:
+            return {}
         with session_scope(self.engine) as session:
-            stored = bulk.existing_hashes(self.ctx.source, latest, session=session) if latest else {}
-        # usually none: the keys this batch shares with one still being written
+            return bulk.changed_hashes(self.ctx.source, hashes, session=session)
+
+    def build(
+        self,
+        keyed: KeyedBatch,
+        changed: dict[str, str | None],
+        state: dict[str, Any] | None,
+        *,
+        unsettled: Collection[str] = frozenset(),
+    ) -> PreparedBatch:
+        """Build the rows of ``keyed`` that :meth:`lookup` found ``changed``.
+
+        :param unsettled: keys whose stored version may have changed since the lookup
+            (see the module docstring).
+        """
+        latest, records, bad, counts = keyed.latest, keyed.records, keyed.bad, keyed.counts
+        # usually none: the keys this batch shares with one still being written, which
+        # are built whatever the lookup said (and classified when written)
         unsure = latest.keys() & unsettled if unsettled else ()
+        if unsure:
+            hashes = keyed.hashes
+            changed = {key: changed.get(key, hashes[key]) for key in latest if key in changed or key in unsure}
         source, default_channel = self.ctx.source, self.ctx.channel
         redact = self.hooks.redact
         time = self.encoder.time
         now = time(utcnow())
         last_at: Any = None
         last_time: Any = None
-        stored_get = stored.get
         rows: list[tuple[Any, ...]] = []
         recheck: list[tuple[Any, ...]] = []
         built_bad: list[tuple[KeyedRecord, BadRecord]] = []
-        duplicates = new = updated = 0
-        for external_id, record in latest.items():
-            known = stored_get(external_id)
-            if known is not None and known == record.content_hash and external_id not in unsure:
-                duplicates += 1  # a keyed record stored before is never built
-                continue
+        # a keyed record stored before with the same hash is never built
+        duplicates = len(latest) - len(changed)
+        new = updated = 0
+        for external_id, known in changed.items():
+            record = latest[external_id]
             if isinstance(record, KeyedRecord):
                 fields = record.fields()
                 if isinstance(fields, BadRecord):
@@ -205,9 +251,9 @@ class BatchWriter:
 
     def _latest(
         self, records: Sequence[Record], bad: list[tuple[int, BadRecord]], counts: Counts
-    ) -> tuple[dict[str, Item | KeyedRecord], Sequence[Record]]:
-        """The last version of every key (a later row for a key wins), and the records
-        it was taken from.
+    ) -> tuple[dict[str, Item | KeyedRecord], dict[str, str], Sequence[Record]]:
+        """The last version of every key (a later row for a key wins), its hash, and the
+        records it was taken from.
 
         Invalid items and bad records go to ``bad`` with their position. The earlier
         versions of a key count as duplicates or updates. A keyed record whose key comes
@@ -215,6 +261,7 @@ class BatchWriter:
         one that counts.
         """
         latest: dict[str, Item | KeyedRecord] = {}
+        hashes: dict[str, str] = {}
         repeated: set[str] = set()
         validate = self.validate
         for position, record in enumerate(records):
@@ -223,6 +270,7 @@ class BatchWriter:
                 if key in latest:
                     repeated.add(key)
                 latest[key] = record
+                hashes[key] = record[1]
                 continue
             if isinstance(record, BadRecord):
                 bad.append((position, record))
@@ -241,8 +289,9 @@ class BatchWriter:
                 else:
                     counts.updated += 1
             latest[key] = checked
+            hashes[key] = checked.content_hash  # type: ignore[assignment]
         if not repeated:
-            return latest, records
+            return latest, hashes, records
         built = [r.build() if isinstance(r, KeyedRecord) and r[0] in repeated else r for r in records]
         bad.clear()
         counts.duplicates = counts.updated = 0

@@ -94,6 +94,39 @@ def test_lookups_find_ids_exactly_whatever_they_hold(engine: Engine) -> None:
         }
 
 
+def test_changed_hashes_leaves_out_duplicates_and_keeps_the_order(engine: Engine) -> None:
+    # stored: ids 0..11,999 of "survey" with hash h<i>, and id 5 of another source
+    rows = [row(f"{i:05d}", f"text {i}", f"h{i}") for i in range(12_000)]
+    rows.append(row("00005", "other", "x", source="hotline"))
+    with session_scope(engine, write=True) as session:
+        bulk.upsert_items(rows, run_id=None, now=T0, session=session)
+    # three chunks: stored ids with a few changed, then a chunk of new ids after the
+    # stored ones (its range holds nothing), then new ids mixed with stored ones
+    asked = {f"{i:05d}": f"h{i}" for i in range(12_000)}
+    asked.update({"00003": "changed", "07000": "changed"})
+    asked.update({f"{i:05d}": f"n{i}" for i in range(12_000, 15_500)})
+    asked.update({"00010": "h10", "a-new": "n", "00011": "other", "": "n"})
+    with session_scope(engine) as session:
+        changed = bulk.changed_hashes("survey", asked, session=session)
+        assert bulk.changed_hashes("survey", {}, session=session) == {}
+        assert bulk.changed_hashes("nobody", {"00001": "h1"}, session=session) == {"00001": None}
+    expected = {"00003": "h3", "07000": "h7000"}
+    expected.update(dict.fromkeys(f"{i:05d}" for i in range(12_000, 15_500)))
+    expected.update({"a-new": None, "00011": "h11", "": None})
+    assert list(changed.items()) == [(k, expected[k]) for k in asked if k in expected]
+
+
+def test_changed_hashes_of_ids_json_cannot_carry(engine: Engine) -> None:
+    # an id with NUL (SQLite only: PostgreSQL text cannot hold it) falls back from the
+    # one-parameter lookup; the rest of its chunk with it
+    odd = ["nul\x00byte"] if engine.dialect.name == "sqlite" else []
+    with session_scope(engine, write=True) as session:
+        bulk.upsert_items([row(i, "t", "h") for i in [*odd, "plain"]], run_id=None, now=T0, session=session)
+    with session_scope(engine) as session:
+        asked = {**dict.fromkeys(odd, "h"), "plain": "other", "fresh": "h"}
+        assert bulk.changed_hashes("survey", asked, session=session) == {"plain": "h", "fresh": None}
+
+
 def test_batch_values_written_into_the_sql_keep_the_source_exact(engine: Engine) -> None:
     encoder = bulk.ItemEncoder(engine.dialect)
     source = "O'Brien 的 '问卷'"
