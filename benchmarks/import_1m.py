@@ -11,9 +11,15 @@ Measured in the same run:
 * **memory** — peak RSS of the import process at 250k and 1M rows (flat means the
   pipeline streams).
 
+Each step is timed ``--repeat`` times (the median is the figure; every run is shown),
+after ``os.sync()``, so that writing back the files of the step before does not run
+into it. ``--baseline-python`` also times the re-import and the import with another
+checkout's interpreter, their runs alternated with this checkout's.
+
 Usage::
 
-    .venv/bin/python benchmarks/import_1m.py [--rows 1000000] [--keep]
+    .venv/bin/python benchmarks/import_1m.py [--rows 1000000] [--repeat 3] [--keep]
+        [--baseline-python OTHER_CHECKOUT/.venv/bin/python]
 
 Figures go to stdout as a Markdown table; copy them into benchmarks/RESULTS.md.
 """
@@ -28,6 +34,7 @@ import platform
 import random
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -49,7 +56,7 @@ COMPLAINTS = (
     "账户突然被冻结，打电话也说不清原因",
     "ATM机吞卡了，第二天才拿回来",
 )
-BIHUAN = [sys.executable, "-c", "from bihuan.tui.cli import main; main()"]
+BIHUAN_MAIN = ["-c", "from bihuan.tui.cli import main; main()"]
 
 
 def write_csv(path: Path, rows: int, seed: int = 7) -> None:
@@ -127,10 +134,12 @@ def floor(path: Path, db: Path, schema_from: Path | None = None) -> float:
     return rows / elapsed
 
 
-def bihuan_import(path: Path, db: Path, home: Path) -> tuple[float, dict, float]:
+def bihuan_import(path: Path, db: Path, home: Path, python: str = sys.executable) -> tuple[float, dict, float]:
     """Wall time, the --json report and the peak RSS (MB) of one ``bihuan import``."""
+    # bytecode written and read as an installed copy would (the shell may turn it off)
     env = {**os.environ, "BIHUAN_HOME": str(home), "BIHUAN_LOAD_PLUGINS": ""}
-    command = [*BIHUAN, "--db", str(db), "import", str(path), "--source", "survey", "--json"]
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    command = [python, *BIHUAN_MAIN, "--db", str(db), "import", str(path), "--source", "survey", "--json"]
     # each measurement in its own child so ru_maxrss is that process's peak
     probe = (
         "import resource, subprocess, sys, time, json\n"
@@ -140,7 +149,9 @@ def bihuan_import(path: Path, db: Path, home: Path) -> tuple[float, dict, float]
         "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
         "print(json.dumps({'elapsed': elapsed, 'rss': rss, 'code': p.returncode, 'out': p.stdout, 'err': p.stderr}))\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe, *command], env=env, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", probe, *command], env=env, capture_output=True, text=True, check=True
+    )
     data = json.loads(result.stdout)
     if data["code"] not in (0, 3):
         raise SystemExit(f"bihuan import failed ({data['code']}): {data['err']}")
@@ -160,10 +171,32 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
 
 
+def fresh(db: Path) -> Path:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    return db
+
+
+def timed(step):  # type: ignore[no-untyped-def]
+    """``step()`` after the page cache's dirty pages are written back."""
+    os.sync()
+    return step()
+
+
+def runs(values: list[float], unit: str = "s") -> str:
+    return ", ".join(f"{v:.1f}" if unit == "s" else f"{v:,.0f}" for v in values)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each step (the median is the figure)")
     parser.add_argument("--keep", action="store_true", help="keep benchmarks/data afterwards")
+    parser.add_argument(
+        "--baseline-python",
+        metavar="PATH",
+        help="also time import and re-import with this interpreter (another checkout's venv), runs alternated",
+    )
     args = parser.parse_args()
     DATA.mkdir(exist_ok=True)
     home = DATA / "home"
@@ -174,34 +207,79 @@ def main() -> None:
     for path, rows in ((big, args.rows), (small, small_rows)):
         if not path.exists():
             write_csv(path, rows)
+    sides = {"this checkout": sys.executable}
+    if args.baseline_python:
+        sides["baseline"] = args.baseline_python
 
-    floor_rate = floor(big, DATA / "floor.db")
+    floors, schema_floors = [], []
+    imports: dict[str, list[tuple[float, dict, float]]] = {name: [] for name in sides}
+    reimports: dict[str, list[tuple[float, dict, float]]] = {name: [] for name in sides}
     db = DATA / "bench.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    elapsed, report, rss = bihuan_import(big, db, home)
-    schema_floor_rate = floor(big, DATA / "floor_schema.db", schema_from=db)
-    reelapsed, rereport, rerss = bihuan_import(big, db, home)
-    small_db = DATA / "small.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{small_db}{suffix}").unlink(missing_ok=True)
-    _, _, small_rss = bihuan_import(small, small_db, home)
+    for _ in range(args.repeat):
+        floors.append(timed(lambda: floor(big, DATA / "floor.db")))
+        for name, python in sides.items():
+            imports[name].append(timed(lambda: bihuan_import(big, fresh(db), home, python)))  # noqa: B023
+        schema_floors.append(timed(lambda: floor(big, DATA / "floor_schema.db", schema_from=db)))
+    # the re-imports, on the database this checkout's last import wrote
+    imports["this checkout"].append(timed(lambda: bihuan_import(big, fresh(db), home)))
+    for _ in range(args.repeat):
+        for name, python in sides.items():
+            reimports[name].append(timed(lambda: bihuan_import(big, db, home, python)))  # noqa: B023
+    small_rss = [timed(lambda: bihuan_import(small, fresh(DATA / "small.db"), home))[2] for _ in range(args.repeat)]
 
-    rate, rerate = args.rows / elapsed, args.rows / reelapsed
-    assert report["new"] == args.rows, report
-    assert rereport["duplicates"] == args.rows and rereport["new"] == 0, rereport
-    print(f"machine: {machine()}")
-    print(f"command: .venv/bin/python benchmarks/import_1m.py --rows {args.rows}\n")
-    print("| measurement | figure | target |")
-    print("|---|---|---|")
-    print(f"| floor: csv.reader + raw sqlite3 executemany, bare table (one unique key) | {floor_rate:,.0f} rows/s | — |")
-    print(f"| floor into bihuan's schema (same indexes) | {schema_floor_rate:,.0f} rows/s | — |")
-    print(f"| bihuan import, {args.rows:,} rows, fresh db (wall, incl. start-up) | {rate:,.0f} rows/s ({elapsed:.1f} s) | ≥ 100,000 rows/s |")
-    print(f"| import as share of floor (bare table / same schema) | {rate / floor_rate:.0%} / {rate / schema_floor_rate:.0%} | ≥ 30 % |")
-    print(f"| re-import of the same file (all duplicates) | {rerate:,.0f} rows/s ({reelapsed:.1f} s) | ≥ 200,000 rows/s |")
-    print(f"| peak RSS, import of {small_rows:,} rows | {small_rss:.0f} MB | — |")
-    print(f"| peak RSS, import of {args.rows:,} rows | {rss:.0f} MB | ≤ 300 MB, flat |")
-    print(f"| peak RSS, re-import of {args.rows:,} rows | {rerss:.0f} MB | ≤ 300 MB |")
+    for side in (imports, reimports):
+        for results in side.values():
+            for _, report, _ in results:
+                assert report["read"] == args.rows, report
+    for _, report, _ in imports["this checkout"]:
+        assert report["new"] == args.rows, report
+    for _, report, _ in reimports["this checkout"]:
+        assert report["duplicates"] == args.rows and report["new"] == 0, report
+
+    def rate(results: list[tuple[float, dict, float]]) -> tuple[float, list[float]]:
+        seconds = [elapsed for elapsed, _, _ in results]
+        return args.rows / statistics.median(seconds), seconds
+
+    floor_rate, schema_floor_rate = statistics.median(floors), statistics.median(schema_floors)
+    import_rate, import_runs = rate(imports["this checkout"])
+    reimport_rate, reimport_runs = rate(reimports["this checkout"])
+    rss = max(r for _, _, r in imports["this checkout"])
+    rerss = max(r for _, _, r in reimports["this checkout"])
+    print(f"machine: {machine()}, load average {os.getloadavg()[0]:.2f} at the end")
+    command = f".venv/bin/python benchmarks/import_1m.py --rows {args.rows} --repeat {args.repeat}"
+    if args.baseline_python:
+        command += f" --baseline-python {args.baseline_python}"
+    print(f"command: {command}\n")
+    print("| measurement | figure (median) | runs | target |")
+    print("|---|---|---|---|")
+    print(
+        f"| floor: csv.reader + raw sqlite3 executemany, bare table (one unique key) | {floor_rate:,.0f} rows/s"
+        f" | {runs(floors, 'rows/s')} rows/s | — |"
+    )
+    print(
+        f"| floor into bihuan's schema (same indexes) | {schema_floor_rate:,.0f} rows/s"
+        f" | {runs(schema_floors, 'rows/s')} rows/s | — |"
+    )
+    print(
+        f"| bihuan import, {args.rows:,} rows, fresh db (wall, incl. start-up) | {import_rate:,.0f} rows/s"
+        f" | {runs(import_runs)} s | ≥ 100,000 rows/s |"
+    )
+    print(
+        f"| import as share of floor (bare table / same schema) | {import_rate / floor_rate:.0%}"
+        f" / {import_rate / schema_floor_rate:.0%} | — | ≥ 30 % |"
+    )
+    print(
+        f"| re-import of the same file (all duplicates) | {reimport_rate:,.0f} rows/s"
+        f" | {runs(reimport_runs)} s | ≥ 200,000 rows/s |"
+    )
+    if args.baseline_python:
+        base_import, base_import_runs = rate(imports["baseline"])
+        base_reimport, base_reimport_runs = rate(reimports["baseline"])
+        print(f"| baseline: import | {base_import:,.0f} rows/s | {runs(base_import_runs)} s | — |")
+        print(f"| baseline: re-import | {base_reimport:,.0f} rows/s | {runs(base_reimport_runs)} s | — |")
+    print(f"| peak RSS, import of {small_rows:,} rows | {max(small_rss):.0f} MB | {runs(small_rss, 'MB')} MB | — |")
+    print(f"| peak RSS, import of {args.rows:,} rows | {rss:.0f} MB | — | ≤ 300 MB, flat |")
+    print(f"| peak RSS, re-import of {args.rows:,} rows | {rerss:.0f} MB | — | ≤ 300 MB |")
     if not args.keep:
         shutil.rmtree(DATA)
 

@@ -1,24 +1,26 @@
 """Writing a collector's output in batches, in two stages.
 
-A batch is everything between two checkpoints. Stage 1, :meth:`BatchWriter.prepare`:
-validation, classification against what is stored (new / updated / duplicate), building
-the keyed records that are not stored yet, rows for the driver. Stage 2,
+A batch is everything between two checkpoints. Stage 1, :meth:`BatchWriter.prepare`,
+in three steps: :meth:`~BatchWriter.key` (validation, the last version of every key and
+its content hash), :meth:`~BatchWriter.lookup` (which keys are stored with another hash
+or not at all: new / updated / duplicate) and :meth:`~BatchWriter.build` (the rows for
+the driver, redacted, of the keyed records that are not stored yet). Stage 2,
 :meth:`BatchWriter.write`: redaction of the quarantined records, the last of the
 encoding, and one transaction — the rows, the quarantined records, the
 collector's state and the run's counts, committed together.
 
 Both stages run on the collector's thread, or stage 1 runs in a forked helper process
-(:mod:`bihuan.core.helper`) while this process writes the previous batch; the work is
-split so that the two processes take about as long per row. Redaction is stage 1's:
-with the text index's upkeep moved out of imports, the writing side (the ``executemany``
-itself is most of it) was the longer one. A second *thread* was measured slower (1.97 s against
-1.71 s for a 100,000-row CSV on SQLite): ``sqlite3`` hands the GIL back and forth for
-every row of an ``executemany``.
+(:mod:`bihuan.core.helper`) while this process writes the previous batch — all of it
+but the lookup, which this process makes between two writes: a re-import, with nothing
+to write, then uses both cores. The work is split so that the two processes take about
+as long per row. Redaction is stage 1's: with the text index's upkeep moved out of
+imports, the writing side (the ``executemany`` itself is most of it) was the longer one.
+A second *thread* was measured slower (1.97 s against 1.71 s for a 100,000-row CSV on
+SQLite): ``sqlite3`` hands the GIL back and forth for every row of an ``executemany``.
 
-A helper classifies against a snapshot that may not hold the batches this process is
-still writing. Keys written by those batches are *unsettled*: their rows go into
-:attr:`PreparedBatch.recheck` and are classified when written, against what the
-writing transaction sees.
+A helper's batch is looked up before the batches ahead of it are written. Keys written
+by those batches are *unsettled*: their rows go into :attr:`PreparedBatch.recheck` and
+are classified when written, against what the writing transaction sees.
 """
 
 from __future__ import annotations
