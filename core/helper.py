@@ -158,7 +158,9 @@ class HelperBatches:
             send.close()
 
     def __iter__(self) -> Iterator[PreparedBatch]:
-        """Each batch in the order the helper read it; raises :class:`HelperFailure`."""
+        """Each batch in the order the helper read it, answering the helper's lookups on
+        the way (between two batches, which is when the caller has written one); raises
+        :class:`HelperFailure`."""
         receive = self._receive
         while True:
             try:
