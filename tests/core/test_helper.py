@@ -152,6 +152,24 @@ def test_ids_repeated_across_batches_are_counted_right_while_the_writer_lags(
     assert len(texts) == 45 and texts["R0"] == "第8版意见0" and texts["R44"] == "第7版意见44"
 
 
+@needs_fork
+def test_a_dry_run_in_the_helper_counts_what_a_run_would_and_writes_nothing(engine: Engine, tmp_path: Path) -> None:
+    first = survey(tmp_path / "a.csv", 400, repeat_every=11)
+    second = survey(tmp_path / "b.csv", 500, changed={2, 150, 333}, repeat_every=11)
+    run(engine, first, helper_on=False)
+    stored = snapshot(engine)
+    counts = []
+    for helper_on in (False, True):
+        report = run_collector(
+            CsvCollector(), context(second), engine=engine, collector_type="csv", helper=helper_on, dry_run=True
+        )
+        counts.append((report.read, report.new, report.updated, report.duplicates, report.quarantined))
+        assert snapshot(engine) == stored
+    assert counts[1] == counts[0]
+    read, new, updated, duplicates, _ = counts[0]
+    assert read == 500 and new > 0 and updated >= 3 and duplicates > 0
+
+
 class _UnevenCsv(CsvCollector):
     """Reads blocks of 10 and 60 rows by turns."""
 
