@@ -171,6 +171,19 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
 
 
+_SPIN = "import time\nt = time.perf_counter()\nn = 0\nwhile n < 10_000_000: n += 1\nprint(time.perf_counter() - t)"
+
+
+def two_cores() -> str:
+    """How much of two cores the machine gives now: a pure-Python loop alone, then two
+    at once. A helper-process import needs both; this machine's second core has been
+    seen at ~60 % when its neighbours were busy."""
+    alone = float(subprocess.run([sys.executable, "-c", _SPIN], capture_output=True, text=True, check=True).stdout)
+    pair = [subprocess.Popen([sys.executable, "-c", _SPIN], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    both = [float(p.communicate()[0]) for p in pair]
+    return f"a loop alone {alone:.2f} s, two at once {max(both):.2f} s (slower of the two)"
+
+
 def fresh(db: Path) -> Path:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
@@ -221,6 +234,7 @@ def main() -> None:
     if args.baseline_python:
         sides["baseline"] = args.baseline_python
 
+    cores_before = two_cores()
     floors, schema_floors = [], []
     imports: dict[str, list[tuple[float, dict, float]]] = {name: [] for name in sides}
     reimports: dict[str, list[tuple[float, dict, float]]] = {name: [] for name in sides}
@@ -258,6 +272,7 @@ def main() -> None:
     rss = max(r for _, _, r in imports["this checkout"])
     rerss = max(r for _, _, r in reimports["this checkout"])
     print(f"machine: {machine()}, load average {os.getloadavg()[0]:.2f} at the end")
+    print(f"two cores: before, {cores_before}; after, {two_cores()}")
     command = f".venv/bin/python benchmarks/import_1m.py --rows {args.rows} --repeat {args.repeat}"
     if args.baseline_python:
         command += f" --baseline-python {args.baseline_python}"
