@@ -261,8 +261,9 @@ class _Unsettled:
 class _Answers:
     """The parent's answers to the helper's lookups, in shared memory.
 
-    Two slots, used by turns: the helper reads the answer for batch *n* before it sends
-    the keys of batch *n* + 2, whose answer goes into the same slot. Each slot holds the
+    One slot per batch of lookahead (:data:`_LOOKAHEAD`), used by turns: the helper reads
+    the answer for batch *n* before it sends the keys of batch *n* + ``_LOOKAHEAD``,
+    whose answer goes into the same slot. Each slot holds the
     batch's number, the number of batches committed when the lookup was made, and a
     status byte per key (``_DUPLICATE``, ``_NEW``, ``_CHANGED``) in the order sent.
     Batches of more than ``capacity`` keys are looked up by the helper itself.
@@ -270,13 +271,13 @@ class _Answers:
 
     def __init__(self, context: Any, *, capacity: int) -> None:
         self.capacity = capacity
-        self._statuses = context.RawArray("B", 2 * capacity)
-        self._meta = context.RawArray("q", 6)  # per slot: number, committed, length
+        self._statuses = context.RawArray("B", _LOOKAHEAD * capacity)
+        self._meta = context.RawArray("q", 3 * _LOOKAHEAD)  # per slot: number, committed, length
         self._ready = context.Semaphore(0)
 
     def put(self, number: int, committed: int, statuses: bytes) -> None:
         """(In the parent.) Publish the answer for batch ``number``."""
-        slot = number % 2
+        slot = number % _LOOKAHEAD
         start = slot * self.capacity
         memoryview(self._statuses).cast("B")[start : start + len(statuses)] = statuses
         self._meta[3 * slot : 3 * slot + 3] = [number, committed, len(statuses)]
@@ -289,7 +290,7 @@ class _Answers:
         while not self._ready.acquire(timeout=1.0):
             if os.getppid() != parent:
                 raise BrokenPipeError("the parent process is gone")
-        slot = number % 2
+        slot = number % _LOOKAHEAD
         found, committed, length = self._meta[3 * slot : 3 * slot + 3]
         if found != number:  # the protocol makes this impossible; say so if it happens
             raise RuntimeError(f"lookup answer for batch {found} where {number} was expected")

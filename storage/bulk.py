@@ -229,13 +229,13 @@ def existing_hashes(source: str, external_ids: Iterable[str], *, session: Sessio
     found: dict[str, str] = {}
     conn = session.connection()
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    cursor = conn.connection.dbapi_connection.cursor() if conn.dialect.name == "sqlite" and _SQLITE_JSON else None  # type: ignore[union-attr]
+    cursor = _sqlite_json_cursor(session)
     # driver-level SQL: compiling an expanding IN of 5,000 parameters through
     # SQLAlchemy costs more than the query, and its result rows more than the lookup
     for start in range(0, len(ids), _LOOKUP_CHUNK):
         chunk = ids[start : start + _LOOKUP_CHUNK]
         if cursor is not None:
-            array = _json_array(chunk)
+            array = _json_param(chunk)
             if array is not None:
                 # one JSON parameter instead of 5,000: SQLite binds and sorts an IN list
                 # of that many values slower than it walks the index for each
@@ -261,12 +261,11 @@ def changed_hashes(source: str, hashes: Mapping[str, str], *, session: Session) 
     key range holds nothing stored (new ids after the stored ones) is not looked up.
     """
     changed: dict[str, str | None] = {}
-    conn = session.connection()
-    cursor = conn.connection.dbapi_connection.cursor() if conn.dialect.name == "sqlite" and _SQLITE_JSON else None  # type: ignore[union-attr]
+    cursor = _sqlite_json_cursor(session)
     items = iter(hashes.items())
     while chunk := dict(islice(items, _LOOKUP_CHUNK)):
         if cursor is not None:
-            pairs = _json_object(chunk)
+            pairs = _json_param(chunk)
             if pairs is not None:
                 # SQLite compares text by its bytes, in UTF-8 the order of Python's str
                 (stored,) = cursor.execute(_SQLITE_ANY_IN_RANGE, (source, min(chunk), max(chunk))).fetchone()
@@ -300,23 +299,23 @@ _SQLITE_CHANGED = (
 )
 
 
-def _json_object(pairs: dict[str, str]) -> str | None:
-    """``pairs`` as a JSON object, or ``None`` when JSON cannot carry them exactly."""
-    try:
-        text = orjson.dumps(pairs).decode()
-    except (TypeError, orjson.JSONEncodeError):
-        return None
-    return None if "\\u0000" in text else text
-
-
-def _json_array(ids: list[str]) -> str | None:
-    """``ids`` as a JSON array, or ``None`` when JSON cannot carry them exactly (lone
-    surrogates, NUL characters)."""
+def _json_param(ids: list[str] | dict[str, str]) -> str | None:
+    """Ids (or ``{id: hash}``) as one JSON parameter, or ``None`` when JSON cannot carry
+    them exactly (lone surrogates, NUL characters)."""
     try:
         text = orjson.dumps(ids).decode()
     except (TypeError, orjson.JSONEncodeError):
         return None
     return None if "\\u0000" in text else text
+
+
+def _sqlite_json_cursor(session: Session) -> Any | None:
+    """A driver cursor on the session's connection where the lookups can take their ids
+    as one JSON parameter (SQLite with JSON functions), else ``None``."""
+    conn = session.connection()
+    if conn.dialect.name != "sqlite" or not _SQLITE_JSON:
+        return None
+    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
 
 def upsert_items(rows: Sequence[Sequence[Any]], *, run_id: int | None, now: datetime, session: Session) -> None:
