@@ -67,6 +67,7 @@ from bihuan.core.demo_data.model import (
     DemoScenario,
     PiiKind,
     _normalise_now,
+    demo_end,
     demo_scenarios,
     demo_week,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "DemoManifest",
     "DemoScenario",
     "PiiKind",
+    "demo_end",
     "demo_scenarios",
     "demo_week",
     "generate_demo_dataset",
@@ -107,8 +109,9 @@ def generate_demo_dataset(
         files of the same names are overwritten.
     :param seed: the random seed; the same ``seed``, ``now`` and ``weeks`` give
         byte-identical files.
-    :param now: the end of the data set's span (default: now in UTC, truncated to the
-        day); a naive value is taken as UTC. Every item is dated before it.
+    :param now: the end of the data set's span (default: :func:`demo_end` of today, the
+        Monday that began this week, so the demo is the same whatever day it runs); a
+        naive value is taken as UTC. Every item is dated before it.
     :param weeks: how many weeks before ``now`` the items are spread over (at least
         :data:`MIN_WEEKS`); about :data:`BASE_WEEKLY_ITEMS` items a week.
     :returns: the :class:`DemoManifest` listing every file with its counts.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -165,9 +165,22 @@ def demo_scenarios(weeks: int = DEFAULT_WEEKS) -> tuple[DemoScenario, ...]:
     return tuple(s.for_weeks(weeks) for s in DEMO_SCENARIOS)
 
 
+def demo_end(today: date) -> datetime:
+    """Where a demo data set made on ``today`` ends: 00:00 (China time) of that week's Monday, in UTC.
+
+    The generator samples times by weekday and hour, so a data set that ended on any day
+    would draw a different random stream on each day of the week: other counts, other
+    groups, another demo. Ending on a Monday makes the demo the same on every day of a
+    week and, across weeks, the same data shifted by whole weeks; the week that is running
+    holds no demo data, so every demo week is a complete calendar week.
+    """
+    monday = today - timedelta(days=today.weekday())
+    return datetime.combine(monday, time(0), tzinfo=CST).astimezone(UTC)
+
+
 def _normalise_now(now: datetime | None) -> datetime:
     if now is None:
-        return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return demo_end(datetime.now(CST).date())
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     return now.astimezone(UTC).replace(microsecond=0)

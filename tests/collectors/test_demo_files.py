@@ -65,3 +65,27 @@ def test_demo_columns_land_in_the_right_fields(tmp_path: Path, collect) -> None:
     tickets = collect(XlsxCollector(), by_name["complaint_tickets.xlsx"].path).items
     assert any(i.customer_ref for i in tickets)
     assert all(set(i.extra or {}) <= {"处理状态", "业务类型"} for i in tickets)
+
+
+
+def test_the_demo_is_the_same_whatever_day_it_is_made(tmp_path: Path) -> None:
+    """Every day of a week makes the same files; a later week the same records, weeks later."""
+    import json
+    from datetime import date
+
+    from bihuan.core.demo_data import demo_end, generate_demo_dataset
+
+    monday, sunday, later = date(2026, 11, 30), date(2026, 12, 6), date(2027, 3, 3)
+    assert demo_end(monday) == demo_end(sunday) == demo_end(date(2026, 12, 2))
+    assert demo_end(monday).isoformat() == "2026-11-29T16:00:00+00:00"  # Monday 00:00 in China
+    made = {day: generate_demo_dataset(tmp_path / day.isoformat(), now=demo_end(day)) for day in (monday, sunday, later)}
+    for demo_file in made[monday].files:
+        twin = tmp_path / sunday.isoformat() / demo_file.name
+        assert demo_file.path.read_bytes() == twin.read_bytes(), demo_file.name
+
+    def records(day: date) -> list[dict]:
+        truth = json.loads(made[day].ground_truth.read_text(encoding="utf-8"))
+        return list(truth.values())  # the ids carry the date; what each record is does not
+
+    assert records(later) == records(monday)
+    assert [f.to_dict()["items"] for f in made[later].files] == [f.to_dict()["items"] for f in made[monday].files]
