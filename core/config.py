@@ -192,17 +192,23 @@ class NotifyTarget(BaseModel):
 
 class NotifySettings(BaseModel):
     """``[notify]``: where the built-in notifier posts breaches, spikes, overdue actions,
-    stage changes, check verdicts and reopened cases."""
+    stage changes, check verdicts and reopened cases, and how the outbox delivers and
+    retries every notice target's notices (see :mod:`bihuan.core.outbox`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     targets: list[NotifyTarget] = Field(default_factory=list)
-    #: seconds per request
+    #: seconds one request may take at most (the delivery deadline may cut it shorter)
     timeout_seconds: float = Field(default=5.0, gt=0)
-    #: attempts per notice and target after the first
-    retries: int = Field(default=3, ge=0)
-    #: first wait between attempts, doubled each time
-    backoff_seconds: float = Field(default=1.0, ge=0)
+    #: seconds a command waits for deliveries at its end, all targets together; what is
+    #: not delivered by then stays pending for `bihuan tick`
+    deadline_seconds: float = Field(default=2.0, gt=0, le=60)
+    #: attempts per notice and target after the first, before it is given up (failed)
+    retries: int = Field(default=8, ge=0)
+    #: wait after the first failed attempt, doubled after each further one (with jitter)
+    backoff_seconds: float = Field(default=30.0, ge=0)
+    #: the longest wait between two attempts
+    max_backoff_seconds: float = Field(default=3600.0, ge=0)
 
 
 class TuiSettings(BaseModel):

@@ -119,6 +119,22 @@ class RecordError(BihuanError):
         self.field = field
 
 
+class DeliveryError(BihuanError):
+    """One attempt to deliver a notice to a notice target failed.
+
+    Raised by a target's ``send`` (see :class:`bihuan.core.outbox.NoticeTarget`);
+    ``retry`` says whether a later attempt may succeed (a timeout, a 5xx, a rate limit)
+    or not (a wrong key, a 4xx): the outbox then gives up at once. The message is stored
+    and logged: it must not carry a URL's key, a token or the server's echo of one.
+    """
+
+    error_class = "delivery"
+
+    def __init__(self, reason: str, *, retry: bool) -> None:
+        super().__init__(reason)
+        self.retry = retry
+
+
 #: run error classes that mean "fix the configuration or command line" (exit code 2)
 USAGE_ERROR_CLASSES = frozenset({"config", "auth"})
 

@@ -12,8 +12,8 @@ or changed since), in id order and in batches, and per batch:
 4. writes the results, the groups and the model state in one transaction, so a run that
    is interrupted continues where it stopped.
 
-After the last batch it looks for spikes (each group against its own baseline) and tells
-the ``on_spike`` hook about each new one once.
+After the last batch it looks for spikes (each group against its own baseline), records
+each new one with its notice in the outbox, and tells the ``on_spike`` hook about it once.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from bihuan.core.analysis.sentiment import label_for
 from bihuan.core.analysis.state import KEYWORD_STATE, load_group_index, load_keywords, save_groups
 from bihuan.core.analysis.taxonomy import Taxonomy, load_taxonomy
 from bihuan.core.analysis.weekly import SpikeRule, detect_spikes, week_periods
+from bihuan.core.notices import SpikeNotice
 from bihuan.storage import analysis_queries as aq
 from bihuan.storage.analysis_pending import find_pending, pending_page, prune_queue
 from bihuan.storage.engine import session_scope
@@ -277,6 +278,11 @@ def _fire_spikes(engine: Engine, *, zone: ZoneInfo, hooks: AnalysisHooks) -> lis
             aq.add_spike(spike.group_id, spike.week, spike.count, spike.baseline, spike.score, session=session)
             group = aq.get_group(spike.group_id, session=session)
             label = group.label if group else str(spike.group_id)
+            if hooks.outbox is not None:  # the notice commits with the spike it announces
+                notice = SpikeNotice(
+                    group_id=spike.group_id, label=label, week=spike.week, count=spike.count, baseline=spike.baseline
+                )
+                hooks.outbox.record([notice], session=session)
         fired.append({**asdict(spike), "week": spike.week.isoformat(), "label": label})
         if hooks.on_spike is not None:
             try:
