@@ -37,6 +37,7 @@ COMMAND_MODULES: dict[str, str] = {
     "tick": "cli_pdca",
     "sla": "cli_sla",
     "followups": "cli_sla",
+    "notices": "cli_notices",
     "tui": "cli_tui",
 }
 
@@ -93,6 +94,20 @@ class BihuanGroup(AliasGroup):
         except BihuanError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        finally:
+            _deliver_notices(ctx)
+
+
+def _deliver_notices(ctx: click.Context) -> None:
+    """Send what the command announced (SLA breaches, stage changes…), at most the
+    outbox's deadline; what is not delivered stays pending for `bihuan tick`."""
+    app = ctx.find_object(App)
+    if app is None:
+        return
+    try:
+        app.deliver_notices()
+    except Exception:  # the command's own outcome stands; the notices stay pending
+        logging.getLogger("bihuan.notify").exception("notices could not be delivered now; `bihuan tick` retries")
 
 
 @click.group(cls=BihuanGroup)

@@ -508,9 +508,10 @@ def action_list(app: App, task_id: int | None, overdue: bool, as_json: bool) -> 
 @pass_app
 def tick_command(app: App, as_json: bool) -> None:
     """Run the engine's timers once (for cron): SLA cases for new feedback and their
-    breaches, checks whose window is over, overdue actions, and the inbox's text index.
+    breaches, checks whose window is over, overdue actions, and the inbox's text index;
+    then deliver the notices that are due (new ones, and earlier ones to retry).
 
-    Each finding is announced to plugins (e.g. the notifier) once.
+    Each finding is announced once; its notice is delivered at least once.
     """
     engine = app.engine()
     opened = sla_cases.open_new_cases(engine, app.cases)
@@ -518,6 +519,9 @@ def tick_command(app: App, as_json: bool) -> None:
     checks = pdca_tasks.due_checks(engine, app.pdca)
     overdue = pdca_actions.announce_overdue(engine, app.pdca)
     indexed = text_search.catch_up_in_steps(engine)
+    outbox = app.outbox
+    outbox.take_recorded()  # delivered below with everything else that is due
+    delivery = outbox.deliver(engine)
     if as_json:
         emit_json(
             {
@@ -526,14 +530,21 @@ def tick_command(app: App, as_json: bool) -> None:
                 "checks": [c.model_dump(mode="json") for c in checks],
                 "overdue_actions": [o.to_dict() for o in overdue],
                 "text_indexed": indexed,
+                "notices": delivery.to_dict(),
             }
         )
         return
+    zone = app.settings.bihuan.zone
     click.echo(f"{opened} SLA case(s) opened")
     for notice in [*breaches, *overdue]:
-        click.echo(notice.headline())
+        click.echo(notice.headline(zone))
     for check in checks:
         click.echo(f"task {check.task_id}: check {check.verdict}")
+    if any(delivery.to_dict().values()):
+        click.echo(
+            f"notices: {delivery.delivered} delivered, {delivery.retrying} to retry, {delivery.failed} failed, "
+            f"{delivery.left} not tried yet"
+        )
 
 
 COMMANDS = (task_group, action_group, tick_command)

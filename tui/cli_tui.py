@@ -34,6 +34,7 @@ def open_workplace(app: App, actor: str) -> None:
             registry=app.registry(),
             pipeline_hooks=app.hooks,
             cases=app.cases,
+            outbox=app.outbox,
         )
 
     workplace = BihuanApp(open_services, settings=app.settings)

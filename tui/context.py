@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from bihuan.core.analysis.hooks import AnalysisHooks
+    from bihuan.core.outbox import DeliveryReport, Outbox
     from bihuan.core.pdca.tasks import PdcaContext
     from bihuan.core.pipeline import PipelineHooks
     from bihuan.core.sla.cases import CaseContext
@@ -56,6 +57,20 @@ class App:
         return pm
 
     @cached_property
+    def outbox(self) -> Outbox:
+        """The notice outbox over the targets the plugins register (``[notify]``)."""
+        from bihuan.plugins.manager import notice_outbox
+
+        return notice_outbox(self.pm, self.settings)
+
+    def deliver_notices(self) -> DeliveryReport | None:
+        """Deliver the notices this command recorded (at its end; within the outbox's
+        deadline). ``None`` when it recorded none."""
+        if "outbox" not in self.__dict__ or self._engine is None:
+            return None
+        return self.outbox.deliver_recorded(self._engine) if self.outbox.targets else None
+
+    @cached_property
     def hooks(self) -> PipelineHooks:
         from bihuan.plugins.manager import pipeline_hooks
 
@@ -65,14 +80,16 @@ class App:
     def analysis_hooks(self) -> AnalysisHooks:
         from bihuan.plugins.manager import analysis_hooks
 
-        return analysis_hooks(self.pm)
+        return analysis_hooks(self.pm, self.outbox)
 
     @cached_property
     def pdca(self) -> PdcaContext:
         from bihuan.core.pdca.tasks import PdcaContext
         from bihuan.plugins.manager import pdca_hooks
 
-        return PdcaContext(zone=self.settings.bihuan.zone, settings=self.settings.pdca, hooks=pdca_hooks(self.pm))
+        return PdcaContext(
+            zone=self.settings.bihuan.zone, settings=self.settings.pdca, hooks=pdca_hooks(self.pm, self.outbox)
+        )
 
     @cached_property
     def cases(self) -> CaseContext:
@@ -81,7 +98,10 @@ class App:
 
         settings = self.settings
         return CaseContext(
-            zone=settings.bihuan.zone, sla=settings.sla, followup=settings.followup, hooks=case_hooks(self.pm)
+            zone=settings.bihuan.zone,
+            sla=settings.sla,
+            followup=settings.followup,
+            hooks=case_hooks(self.pm, self.outbox),
         )
 
     @property
