@@ -319,3 +319,29 @@ def test_a_sender_that_died_mid_attempt_is_taken_over_when_its_lease_runs_out(
     assert outbox.deliver(engine).delivered == 1
     [done] = _deliveries_all(engine)
     assert (done.status, done.attempts) == ("delivered", 2)
+
+
+def test_one_targets_backlog_does_not_starve_another(
+    engine: Engine, pm: BihuanPluginManager, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bihuan.core import outbox as outbox_module
+    from bihuan.core.notices import StageChanged
+
+    monkeypatch.setattr(outbox_module, "ROUND_LIMIT", 2)
+    targets = [
+        {"name": "busy", "kind": "webhook", "url": f"{receiver.url}/busy", "events": ["stage_changed"]},
+        {"name": "quiet", "kind": "webhook", "url": f"{receiver.url}/quiet", "events": ["sla_breach"]},
+    ]
+    settings = Settings.model_validate({"notify": {"targets": targets, "backoff_seconds": 0}})
+    pm.hook.configure(settings=settings)
+    outbox = notice_outbox(pm, settings)
+    moves = [StageChanged(task_id=i, title="t", old="plan", new="do", actor="a") for i in range(3)]
+    with session_scope(engine, write=True) as session:
+        outbox.record(moves, session=session)  # older than the breach: first in line
+    ctx = _breached_case(engine, outbox)
+    cases.announce_breaches(engine, ctx, now=NOW)
+    try:
+        assert outbox.deliver(engine).delivered == 3  # two of the backlog, and the breach
+    finally:
+        pm.hook.configure(settings=Settings())
+    assert len(receiver.to("/quiet")) == 1 and len(receiver.to("/busy")) == 2
