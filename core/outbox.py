@@ -61,8 +61,9 @@ MIN_ATTEMPT_SECONDS = 0.05
 #: seconds of the deadline kept to record how the last attempts ended (a request still
 #: waiting on a hanging server times out this long before the deadline)
 RECORD_SECONDS = 0.3
-#: seconds a claimed delivery stays held after the deadline (a sender that died mid-attempt)
-LEASE_SECONDS = 60.0
+#: seconds a claimed delivery stays held after the deadline: the attempt's outcome is
+#: recorded by then, unless its sender died mid-attempt (then the next round takes it over)
+LEASE_SECONDS = 10.0
 #: deliveries per target one round looks at (a long backlog is worked off over several ticks)
 ROUND_LIMIT = 500
 #: longest stored error text
