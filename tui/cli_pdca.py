@@ -2,8 +2,9 @@
 command line (``tasks``, ``actions`` and ``tasks new`` are aliases).
 
 Every write names the version it is based on: ``--expect-version N`` for scripts that
-read first (a stale write is refused with exit code 1 and a message saying who changed
-what); without it, the version just read is used.
+read first (a stale write is refused with exit code 4 and a message saying who changed
+what; nothing is written, so reading again and retrying is safe); without it, the version
+just read is used.
 """
 
 from __future__ import annotations
