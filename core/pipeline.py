@@ -32,6 +32,7 @@ from bihuan.core.collector import Collector, RunContext
 from bihuan.core.errors import DatabaseUnavailableError, StorageError, describe_failure
 from bihuan.core.helper import HelperBatches, HelperFailure, helper_wanted
 from bihuan.core.redaction import redact as default_redact
+from bihuan.core.runs import run_owner
 from bihuan.core.types import CHANNELS, BadRecord, Item
 from bihuan.storage import queries
 from bihuan.storage.engine import session_scope
@@ -217,7 +218,7 @@ def run_collector(
 
     Never raises for a failure of the collector itself (the report says ``failed`` with
     the error class); raises for ``KeyboardInterrupt``/``SystemExit``, after recording
-    the run as failed, and for a database that cannot be used
+    the run as ``interrupted``, and for a database that cannot be used
     (:class:`DatabaseUnavailableError`: unreachable, read-only, full), after recording
     the run as failed if the database still lets it — the database failed, not the
     collector, and every other run would fail the same way.
@@ -231,12 +232,15 @@ def run_collector(
     hooks = hooks or PipelineHooks()
     report = RunReport(collector=ctx.instance, collector_type=collector_type, source=ctx.source, dry_run=dry_run)
     if not dry_run:
+        pid, host = run_owner()
         with session_scope(engine, write=True) as session:
             run = queries.create_run(
                 collector=ctx.instance,
                 collector_type=collector_type,
                 source=ctx.source,
                 config=config_record,
+                pid=pid,
+                host=host,
                 session=session,
             )
             report.run_id = run.id
@@ -284,7 +288,7 @@ def run_collector(
         report.error = message[:MAX_ERROR_MESSAGE]
         log.warning("collector %s failed: %s", ctx.instance, report.error, exc_info=report.error_class == "internal")
     except BaseException as exc:
-        report.status = RunStatus.FAILED
+        report.status = RunStatus.INTERRUPTED
         report.error_class = "interrupted"
         report.error = type(exc).__name__
         _finish(report, engine)

@@ -10,6 +10,7 @@ import click
 
 from bihuan.core.collection import file_import_instances, run_instances, select_instances
 from bihuan.core.errors import EXIT_OK, UsageError
+from bihuan.core.runs import mark_interrupted_runs
 from bihuan.core.types import CHANNELS
 from bihuan.storage import queries
 from bihuan.storage.engine import data_dir, redact_url, session_scope, sqlite_file
@@ -146,8 +147,14 @@ def _run_and_report(app: App, instances: list, *, dry_run: bool, as_json: bool) 
 @json_option
 @pass_app
 def runs(app: App, collector: str | None, limit: int, as_json: bool) -> None:
-    """List recent collector runs with their counts and errors."""
-    with session_scope(app.engine()) as session:
+    """List recent collector runs with their counts and errors.
+
+    A run whose process is gone (killed, or its machine went down) is marked
+    ``interrupted`` first; the next run of its collector resumes from its last checkpoint.
+    """
+    engine = app.engine()
+    mark_interrupted_runs(engine)
+    with session_scope(engine) as session:
         rows = queries.list_runs(collector=collector, limit=limit, session=session)
     if as_json:
         emit_json([run.model_dump(mode="json") for run in rows])

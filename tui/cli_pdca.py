@@ -19,6 +19,7 @@ from bihuan.core.pdca import tasks as pdca_tasks
 from bihuan.core.pdca.gates import GateError
 from bihuan.core.pdca.history import event_line
 from bihuan.core.pdca.metrics import METRIC_HELP, format_value
+from bihuan.core.runs import mark_interrupted_runs
 from bihuan.core.sla import cases as sla_cases
 from bihuan.storage import pdca_queries as pq
 from bihuan.storage import text_search
@@ -509,11 +510,13 @@ def action_list(app: App, task_id: int | None, overdue: bool, as_json: bool) -> 
 @pass_app
 def tick_command(app: App, as_json: bool) -> None:
     """Run the engine's timers once (for cron): SLA cases for new feedback and their
-    breaches, checks whose window is over, overdue actions, and the inbox's text index.
+    breaches, checks whose window is over, overdue actions, and the inbox's text index;
+    collector runs whose process is gone are marked interrupted.
 
     Each finding is announced to plugins (e.g. the notifier) once.
     """
     engine = app.engine()
+    interrupted = mark_interrupted_runs(engine)
     opened = sla_cases.open_new_cases(engine, app.cases)
     breaches = sla_cases.announce_breaches(engine, app.cases)
     checks = pdca_tasks.due_checks(engine, app.pdca)
@@ -527,10 +530,13 @@ def tick_command(app: App, as_json: bool) -> None:
                 "checks": [c.model_dump(mode="json") for c in checks],
                 "overdue_actions": [o.to_dict() for o in overdue],
                 "text_indexed": indexed,
+                "runs_interrupted": interrupted,
             }
         )
         return
     click.echo(f"{opened} SLA case(s) opened")
+    for run_id in interrupted:
+        click.echo(f"collector run {run_id} marked interrupted: its process is gone")
     for notice in [*breaches, *overdue]:
         click.echo(notice.headline())
     for check in checks:
