@@ -20,6 +20,7 @@ from bihuan.core.collector import Collector, CollectorConfig, RunContext
 from bihuan.core.config import Settings, validate_collector_config
 from bihuan.core.errors import ConfigError, UsageError
 from bihuan.core.pipeline import PipelineHooks, RunReport, run_collector
+from bihuan.core.runs import mark_interrupted_runs
 from bihuan.core.types import CHANNELS
 
 #: instance-name prefix of ad-hoc ``bihuan import`` runs
@@ -190,7 +191,13 @@ def run_instances(
     progress: Callable[[RunReport], None] | None = None,
     on_start: Callable[[CollectorInstance], None] | None = None,
 ) -> list[RunReport]:
-    """Run instances one after another; a failing one is reported and the others go on."""
+    """Run instances one after another; a failing one is reported and the others go on.
+
+    Runs left ``running`` by a killed process are marked ``interrupted`` first (not in a
+    dry run, which writes nothing): the new runs resume from their checkpoints.
+    """
+    if not dry_run:
+        mark_interrupted_runs(engine)
     reports = []
     for instance in instances:
         if on_start:

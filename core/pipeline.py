@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -28,9 +29,10 @@ from sqlalchemy import Engine
 
 from bihuan.core.batches import BatchWriter, Record, read_batches
 from bihuan.core.collector import Collector, RunContext
-from bihuan.core.errors import describe_failure
+from bihuan.core.errors import DatabaseUnavailableError, StorageError, describe_failure
 from bihuan.core.helper import HelperBatches, HelperFailure, helper_wanted
 from bihuan.core.redaction import redact as default_redact
+from bihuan.core.runs import run_owner
 from bihuan.core.types import CHANNELS, BadRecord, Item
 from bihuan.storage import queries
 from bihuan.storage.engine import session_scope
@@ -215,8 +217,11 @@ def run_collector(
     """Run one collector instance to the end and return its report.
 
     Never raises for a failure of the collector itself (the report says ``failed`` with
-    the error class); raises only for ``KeyboardInterrupt``/``SystemExit``, after
-    recording the run as failed.
+    the error class); raises for ``KeyboardInterrupt``/``SystemExit``, after recording
+    the run as ``interrupted``, and for a database that cannot be used
+    (:class:`DatabaseUnavailableError`: unreachable, read-only, full), after recording
+    the run as failed if the database still lets it — the database failed, not the
+    collector, and every other run would fail the same way.
 
     :param config_record: the configuration to store on the run (secrets masked).
     :param dry_run: read and classify everything, write nothing.
@@ -227,12 +232,15 @@ def run_collector(
     hooks = hooks or PipelineHooks()
     report = RunReport(collector=ctx.instance, collector_type=collector_type, source=ctx.source, dry_run=dry_run)
     if not dry_run:
+        pid, host = run_owner()
         with session_scope(engine, write=True) as session:
             run = queries.create_run(
                 collector=ctx.instance,
                 collector_type=collector_type,
                 source=ctx.source,
                 config=config_record,
+                pid=pid,
+                host=host,
                 session=session,
             )
             report.run_id = run.id
@@ -268,13 +276,19 @@ def run_collector(
             log.warning("collector %s failed: %s%s", ctx.instance, report.error, f"\n{exc.details}" if exc.details else "")
         else:
             report.status = RunStatus.SUCCEEDED
+    except DatabaseUnavailableError as exc:
+        report.status = RunStatus.FAILED
+        report.error_class, report.error = exc.error_class, str(exc)[:MAX_ERROR_MESSAGE]
+        with contextlib.suppress(StorageError):  # e.g. still full: marked interrupted later
+            _finish(report, engine)
+        raise
     except Exception as exc:
         report.status = RunStatus.FAILED
         report.error_class, message = describe_failure(exc)
         report.error = message[:MAX_ERROR_MESSAGE]
         log.warning("collector %s failed: %s", ctx.instance, report.error, exc_info=report.error_class == "internal")
     except BaseException as exc:
-        report.status = RunStatus.FAILED
+        report.status = RunStatus.INTERRUPTED
         report.error_class = "interrupted"
         report.error = type(exc).__name__
         _finish(report, engine)

@@ -19,11 +19,17 @@ from bihuan.storage.types import UTCDateTime, utcnow
 
 
 class RunStatus(StrEnum):
-    """Life of a collector run. ``running`` with an old heartbeat means it was killed."""
+    """Life of a collector run.
+
+    ``interrupted``: stopped before its end (Ctrl+C, or its process was killed: marked so
+    when its process is found gone, see ``bihuan.core.runs``); the next run of the same
+    collector resumes from the last checkpoint.
+    """
 
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"
 
 
 class QuarantineStatus(StrEnum):
@@ -94,6 +100,9 @@ class CollectorRun(CollectorRunBase, table=True):
     quarantined: int = 0
     error_class: str | None = Field(default=None, max_length=32)
     error_message: str | None = Field(default=None, sa_type=Text)
+    # who runs it: a run on this host whose process is gone was killed
+    pid: int | None = Field(default=None, description="process id of the run")
+    host: str | None = Field(default=None, max_length=255, description="host name of the run's process")
 
 
 class CollectorState(SQLModel, table=True):

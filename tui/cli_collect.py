@@ -10,9 +10,10 @@ import click
 
 from bihuan.core.collection import file_import_instances, run_instances, select_instances
 from bihuan.core.errors import EXIT_OK, UsageError
+from bihuan.core.runs import mark_interrupted_runs
 from bihuan.core.types import CHANNELS
 from bihuan.storage import queries
-from bihuan.storage.engine import data_dir, redact_url, session_scope
+from bihuan.storage.engine import data_dir, redact_url, session_scope, sqlite_file
 from bihuan.storage.migrate import current_revision
 from bihuan.tui.context import App, pass_app
 from bihuan.tui.output import RunProgress, emit_json, print_reports, print_table, reports_json, run_exit_code
@@ -39,10 +40,18 @@ def parse_mapping(pairs: tuple[str, ...]) -> dict[str, str]:
 @json_option
 @pass_app
 def init(app: App, as_json: bool) -> None:
-    """Create or upgrade the database and show where bihuan keeps its files."""
+    """Create or upgrade the database and show where bihuan keeps its files.
+
+    The one command that creates a database named by ``--db`` or ``$BIHUAN_DATABASE_URL``
+    (the others refuse a SQLite path that does not exist).
+    """
+    app.create_database = True
+    path = sqlite_file(app.database_url)
+    created = path is not None and not path.exists()
     engine = app.engine()
     info = {
         "database": redact_url(app.database_url),
+        "created": created,
         "schema_revision": current_revision(engine),
         "data_dir": str(data_dir()),
         "config": str(app.settings.path) if app.settings.path else None,
@@ -50,7 +59,8 @@ def init(app: App, as_json: bool) -> None:
     if as_json:
         emit_json(info)
         return
-    click.echo(f"database: {info['database']} (schema {info['schema_revision']})")
+    created_note = ", created" if created else ""
+    click.echo(f"database: {info['database']} (schema {info['schema_revision']}{created_note})")
     click.echo(f"data dir: {info['data_dir']}")
     click.echo(f"config:   {info['config'] or 'built-in defaults (no plugins.toml found)'}")
 
@@ -137,8 +147,14 @@ def _run_and_report(app: App, instances: list, *, dry_run: bool, as_json: bool) 
 @json_option
 @pass_app
 def runs(app: App, collector: str | None, limit: int, as_json: bool) -> None:
-    """List recent collector runs with their counts and errors."""
-    with session_scope(app.engine()) as session:
+    """List recent collector runs with their counts and errors.
+
+    A run whose process is gone (killed, or its machine went down) is marked
+    ``interrupted`` first; the next run of its collector resumes from its last checkpoint.
+    """
+    engine = app.engine()
+    mark_interrupted_runs(engine)
+    with session_scope(engine) as session:
         rows = queries.list_runs(collector=collector, limit=limit, session=session)
     if as_json:
         emit_json([run.model_dump(mode="json") for run in rows])
@@ -194,6 +210,8 @@ def demo(app: App, directory: Path | None, seed: int, run_analysis: bool, open_t
         for suffix in ("", "-wal", "-shm"):
             Path(f"{demo_db}{suffix}").unlink(missing_ok=True)
         app.db = f"sqlite:///{demo_db}"
+        app.create_database = True  # the demo's own database; a --db one must exist
+    engine = app.engine()  # before the files are written: a wrong --db stops here
     manifest = generate_demo_dataset(directory, seed=seed)
     instances = []
     registry = app.registry()
@@ -205,7 +223,6 @@ def demo(app: App, directory: Path | None, seed: int, run_analysis: bool, open_t
             source=demo_file.source,
             channel=demo_file.channel,
         )
-    engine = app.engine()
     with RunProgress(enabled=None if not as_json else False) as progress:
         reports = run_instances(
             instances,

@@ -2,8 +2,9 @@
 command line (``tasks``, ``actions`` and ``tasks new`` are aliases).
 
 Every write names the version it is based on: ``--expect-version N`` for scripts that
-read first (a stale write is refused with exit code 1 and a message saying who changed
-what); without it, the version just read is used.
+read first (a stale write is refused with exit code 4 and a message saying who changed
+what; nothing is written, so reading again and retrying is safe); without it, the version
+just read is used.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bihuan.core.pdca import tasks as pdca_tasks
 from bihuan.core.pdca.gates import GateError
 from bihuan.core.pdca.history import event_line
 from bihuan.core.pdca.metrics import METRIC_HELP, format_value
+from bihuan.core.runs import mark_interrupted_runs
 from bihuan.core.sla import cases as sla_cases
 from bihuan.storage import pdca_queries as pq
 from bihuan.storage import text_search
@@ -509,11 +511,13 @@ def action_list(app: App, task_id: int | None, overdue: bool, as_json: bool) -> 
 def tick_command(app: App, as_json: bool) -> None:
     """Run the engine's timers once (for cron): SLA cases for new feedback and their
     breaches, checks whose window is over, overdue actions, and the inbox's text index;
-    then deliver the notices that are due (new ones, and earlier ones to retry).
+    collector runs whose process is gone are marked interrupted; then deliver the
+    notices that are due (new ones, and earlier ones to retry).
 
     Each finding is announced once; its notice is delivered at least once.
     """
     engine = app.engine()
+    interrupted = mark_interrupted_runs(engine)
     opened = sla_cases.open_new_cases(engine, app.cases)
     breaches = sla_cases.announce_breaches(engine, app.cases)
     checks = pdca_tasks.due_checks(engine, app.pdca)
@@ -531,11 +535,14 @@ def tick_command(app: App, as_json: bool) -> None:
                 "overdue_actions": [o.to_dict() for o in overdue],
                 "text_indexed": indexed,
                 "notices": delivery.to_dict(),
+                "runs_interrupted": interrupted,
             }
         )
         return
     zone = app.settings.bihuan.zone
     click.echo(f"{opened} SLA case(s) opened")
+    for run_id in interrupted:
+        click.echo(f"collector run {run_id} marked interrupted: its process is gone")
     for notice in [*breaches, *overdue]:
         click.echo(notice.headline(zone))
     for check in checks:

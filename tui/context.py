@@ -41,6 +41,10 @@ class App:
 
     db: str | None = None
     config_path: str | None = None
+    #: whether :meth:`engine` may create a SQLite database that does not exist yet: set by
+    #: ``bihuan init`` and the demo's own database; the default database in the data dir
+    #: is created by any command (:attr:`creates_database`)
+    create_database: bool = False
     _engine: Engine | None = field(default=None, repr=False)
 
     @cached_property
@@ -110,13 +114,26 @@ class App:
 
         return resolve_database_url(self.db)
 
+    @property
+    def creates_database(self) -> bool:
+        """Whether a missing SQLite database is created rather than refused.
+
+        A path given with ``--db`` or ``$BIHUAN_DATABASE_URL`` must exist unless the
+        command is ``bihuan init`` (a typo must not become a new, empty database); the
+        default database in the data dir is bihuan's own and is created on first use, so
+        a fresh machine needs no ``init`` before its first import.
+        """
+        from bihuan.storage.engine import default_database_url, resolve_database_url
+
+        return self.create_database or self.database_url == resolve_database_url(default_database_url())
+
     def engine(self) -> Engine:
         """The database engine, connected and migrated to the newest schema."""
         if self._engine is None:
             from bihuan.storage.engine import check_connection, create_db_engine
             from bihuan.storage.migrate import upgrade_database
 
-            engine = create_db_engine(self.database_url)
+            engine = create_db_engine(self.database_url, create=self.creates_database)
             check_connection(engine)
             upgrade_database(engine)
             self._engine = engine

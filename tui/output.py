@@ -19,7 +19,15 @@ from rich.table import Table
 from rich.text import Text
 
 from bihuan.core.collection import CollectorInstance
-from bihuan.core.errors import EXIT_FAILURE, EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE, USAGE_ERROR_CLASSES
+from bihuan.core.errors import (
+    DATABASE_ERROR_CLASSES,
+    EXIT_DATABASE,
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_QUARANTINED,
+    EXIT_USAGE,
+    USAGE_ERROR_CLASSES,
+)
 from bihuan.core.pipeline import RunReport
 
 COUNT_KEYS = ("read", "new", "updated", "duplicates", "quarantined")
@@ -51,9 +59,12 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title:
 
 
 def run_exit_code(reports: Sequence[RunReport]) -> int:
-    """0 all stored, 3 finished with quarantined records, 2 config/usage, 1 other failure."""
+    """0 all stored, 3 finished with quarantined records, 2 config/usage, 5 the database
+    cannot be used, 1 other failure."""
     failed = [r for r in reports if r.status == "failed"]
     if failed:
+        if any(r.error_class in DATABASE_ERROR_CLASSES for r in failed):
+            return EXIT_DATABASE
         return EXIT_USAGE if all(r.error_class in USAGE_ERROR_CLASSES for r in failed) else EXIT_FAILURE
     if any(r.quarantined for r in reports):
         return EXIT_QUARANTINED
@@ -73,14 +84,26 @@ def totals(reports: Sequence[RunReport]) -> dict[str, int]:
 
 
 def reports_json(reports: Sequence[RunReport], *, dry_run: bool = False) -> dict[str, Any]:
-    """The ``--json`` document of import/collect: totals at the top, runs below."""
-    return {
+    """The ``--json`` document of import/collect: totals at the top, runs below.
+
+    When a run failed it also has the keys of every command's error document: ``error``
+    (each failed run's collector and error) and ``error_class`` (of the failure that
+    decides the exit code).
+    """
+    code = run_exit_code(reports)
+    document: dict[str, Any] = {
         **totals(reports),
         "failed": sum(r.status == "failed" for r in reports),
         "dry_run": dry_run,
-        "exit_code": run_exit_code(reports),
+        "exit_code": code,
         "runs": [r.to_dict() for r in reports],
     }
+    failed = [r for r in reports if r.status == "failed"]
+    if failed:
+        deciding = [r for r in failed if r.error_class in DATABASE_ERROR_CLASSES] if code == EXIT_DATABASE else failed
+        document["error"] = "; ".join(f"{r.collector}: {r.error}" for r in failed)
+        document["error_class"] = deciding[0].error_class
+    return document
 
 
 def print_reports(reports: Sequence[RunReport], *, dry_run: bool = False, table: bool | None = None) -> None:

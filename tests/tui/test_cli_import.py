@@ -36,7 +36,9 @@ def run(db: str, *args: str) -> Result:
 
 @pytest.fixture
 def db(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cli.db'}"
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    run(url, "init")  # only init creates a database named by --db
+    return url
 
 
 def stored_texts(db: str) -> list[str]:
