@@ -72,6 +72,7 @@ def command_lines(tmp_path: Path) -> dict[str, list[str]]:
         "tick": ["tick"],
         "sla": ["sla", "list"],
         "followups": ["followups", "list"],
+        "notices": ["notices", "list"],
         "tui": ["tui"],  # takes no --json: a usage error, in JSON all the same
     }
 
