@@ -32,6 +32,7 @@ from bihuan.collectors.base import (
     expand_paths,
     fingerprint,
 )
+from bihuan.collectors.csv_reader import BrokenRow, CsvRecords, RunawayQuote
 from bihuan.collectors.encoding import DetectedEncoding, detect_encoding
 from bihuan.collectors.rows import RowMapper, cell_text, map_raw_record
 from bihuan.core.collector import RunContext
@@ -93,53 +94,47 @@ class CsvCollector(FileCollector):
                 raise InputError(f"{path}: empty file (expected a header row)", path=str(path))
             delimiter = config.delimiter or ("\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(first))
             f.seek(0)
-            reader = csv.reader(f, delimiter=delimiter)
+            records = CsvRecords(f, delimiter=delimiter)
             number = 0  # the record number: the header is row 1 (after any blank lines)
             header: list[str] | None = None
-            for cells in reader:
+            for cells in records.records():
                 number += 1
-                if any(c.strip() for c in cells):
+                if cells.__class__ is list and any(c.strip() for c in cells):
                     header = cells
                     break
             if header is None:
                 raise InputError(f"{path}: empty file (expected a header row)", path=str(path))
             mapper = RowMapper(header, ctx, label=path.name, encoding=detected.name, where=str(path))
-            for _ in range(skip):
-                try:
-                    next(reader)
-                except StopIteration:
-                    return
-                except csv.Error:
-                    pass
+            records.width = mapper.width
+            if skip and sum(1 for _ in islice(records.records(), skip)) < skip:
+                return
             number += skip
             if sizes is None:
-                yield from self._rows(reader, mapper, number)
+                yield from self._rows(records, mapper, number)
             else:
-                yield from self._blocks(reader, mapper, number, sizes)
+                yield from self._blocks(records, mapper, number, sizes)
 
     @staticmethod
-    def _rows(reader: Any, mapper: RowMapper, number: int) -> Iterator[Item | BadRecord | None]:
+    def _rows(records: CsvRecords, mapper: RowMapper, number: int) -> Iterator[Item | BadRecord | None]:
         map_row = mapper.map
         text_at = mapper.i_text
-        while True:
-            try:
-                for cells in reader:
-                    number += 1
-                    # only a row without text can be blank (or only separators): test that first
-                    text = cells[text_at] if len(cells) > text_at else ""
-                    if (not text or text.isspace()) and not "".join(cells).strip():
-                        yield None
-                        continue
-                    yield map_row(cells, number, all_text=True)
-                return
-            except csv.Error as exc:  # the reader goes on with the next record
-                number += 1
-                yield _unreadable(exc, mapper, number)
+        for cells in records.records():
+            number += 1
+            if cells.__class__ is not list:
+                yield _not_a_row(cells, mapper, number)
+                continue
+            # only a row without text can be blank (or only separators): test that first
+            text = cells[text_at] if len(cells) > text_at else ""
+            if (not text or text.isspace()) and not "".join(cells).strip():
+                yield None
+                continue
+            yield map_row(cells, number, all_text=True)
 
     @staticmethod
-    def _blocks(reader: Any, mapper: RowMapper, number: int, sizes: Iterator[int]) -> Iterator[Block]:
+    def _blocks(records: CsvRecords, mapper: RowMapper, number: int, sizes: Iterator[int]) -> Iterator[Block]:
         """:meth:`_rows` in blocks, keyed: one loop over the reader per block, no
-        generator step per row (a tenth of what reading a row costs)."""
+        generator step per row (a tenth of what reading a row costs). The line check of
+        :class:`CsvRecords` is inlined: one attribute read and one store per row."""
         key = mapper.keyed
         text_at = mapper.i_text
         while True:
@@ -149,19 +144,32 @@ class CsvCollector(FileCollector):
             ended = False
             try:
                 while number - start < want:
+                    reader = records.reader
+                    done = records.done
                     try:
                         for cells in islice(reader, want - (number - start)):
                             number += 1
+                            line_num = reader.line_num
+                            if line_num - done != 1:  # a record over several lines
+                                broken = records.judge(line_num)
+                                if broken is not None:  # reading goes on with a new reader
+                                    block.append(_not_a_row(broken, mapper, number))
+                                    break
+                            records.done = done = line_num
                             text = cells[text_at] if len(cells) > text_at else ""
                             if (not text or text.isspace()) and not "".join(cells).strip():
                                 continue
                             block.append(key(cells, number, True))
+                        else:
+                            ended = number - start < want
+                            break
+                    except RunawayQuote as exc:
+                        number += 1
+                        block.append(_not_a_row(records.runaway(exc), mapper, number))
                     except csv.Error as exc:  # the reader goes on with the next record
                         number += 1
-                        block.append(_unreadable(exc, mapper, number))
-                        continue
-                    ended = number - start < want
-                    break
+                        records.done = reader.line_num
+                        block.append(_not_a_row(exc, mapper, number))
             except Exception:
                 if number > start:
                     yield block, number - start  # what was read before the failure
@@ -172,8 +180,17 @@ class CsvCollector(FileCollector):
                 return
 
 
-def _unreadable(exc: csv.Error, mapper: RowMapper, number: int) -> BadRecord:
-    return BadRecord(raw={"error": str(exc)}, reason=f"unreadable CSV record: {exc}", location=mapper.location(number))
+def _not_a_row(problem: BrokenRow | csv.Error, mapper: RowMapper, number: int) -> BadRecord:
+    """The bad record for a line with a stray quote, or for a record ``csv`` cannot read."""
+    if isinstance(problem, csv.Error):
+        return BadRecord(
+            raw={"error": str(problem)}, reason=f"unreadable CSV record: {problem}", location=mapper.location(number)
+        )
+    cells = problem.cells
+    at = len(cells) - 1  # the open quote's cell runs to the end of the line
+    column = mapper.header[at] if 0 <= at < mapper.width else f"column {at + 1}"
+    field = mapper.field_of.get(at) or (mapper.keys[at] if 0 <= at < mapper.width else None)
+    return mapper._bad(cells, number, RecordError(problem.reason(column), field=field))
 
 
 class XlsxCollector(FileCollector):
