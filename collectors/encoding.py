@@ -190,23 +190,21 @@ class _Scan:
 def _scan(path: Path, encoding: str, *, lenient: bool) -> _Scan | None:
     """Decode the whole file: its :class:`_Scan`, or ``None`` if strict decoding fails.
 
-    Pairs and high bytes are counted until :data:`_ENOUGH_PAIRS` pairs are seen. Lenient
+    For GB18030, pairs and high bytes are counted until :data:`_ENOUGH_PAIRS`. Lenient
     mode also counts bad bytes and the surplus, and stops early once bad bytes clearly
     outnumber the evidence for ``encoding`` (see :func:`_mostly`).
     """
     decoder = codecs.getincrementaldecoder(encoding)("surrogateescape" if lenient else "strict")
     scan = _Scan()
     lines = 0
+    gb = encoding == "gb18030"
     try:
         with path.open("rb") as f:
             while True:
                 chunk = f.read(_CHUNK)
                 text = decoder.decode(chunk, final=not chunk)
-                if scan.pairs < _ENOUGH_PAIRS:  # evidence, until there is plenty of it
-                    high = len(chunk) - len(chunk.translate(None, _HIGH_BYTES))
-                    if high:
-                        scan.high += high
-                        scan.pairs += len(_GB_PAIRS.findall(chunk))
+                if gb and scan.pairs < _ENOUGH_PAIRS:  # evidence, until there is plenty of it
+                    _count_pairs(chunk, scan)
                 if lenient:
                     found = len(_SURROGATES.findall(text)) if not text.isascii() else 0
                     if found and scan.first_bad_line is None:
@@ -224,6 +222,19 @@ def _scan(path: Path, encoding: str, *, lenient: bool) -> _Scan | None:
     except UnicodeDecodeError:
         return None
     return scan
+
+
+def _count_pairs(chunk: bytes, scan: _Scan) -> None:
+    """Add the high bytes and GB2312-shaped pairs of ``chunk`` to ``scan``, 64 KB at a
+    time until there are :data:`_ENOUGH_PAIRS` (the first few KB of a Chinese file)."""
+    for at in range(0, len(chunk), 1 << 16):
+        piece = chunk[at : at + (1 << 16)]
+        high = len(piece) - len(piece.translate(None, _HIGH_BYTES))
+        if high:
+            scan.high += high
+            scan.pairs += len(_GB_PAIRS.findall(piece))
+            if scan.pairs >= _ENOUGH_PAIRS:
+                return
 
 
 def _mostly(encoding: str, scan: _Scan) -> bool:
