@@ -34,6 +34,14 @@ from bihuan.collectors.base import (
 )
 from bihuan.collectors.csv_reader import BrokenRow, CsvRecords, RunawayQuote
 from bihuan.collectors.encoding import DetectedEncoding, detect_encoding
+from bihuan.collectors.json_text import (
+    Duplicated,
+    JsonDecoder,
+    LongLine,
+    bounded_lines,
+    max_line_chars,
+    surrogate_reason,
+)
 from bihuan.collectors.rows import RowMapper, cell_text, map_raw_record
 from bihuan.core.collector import RunContext
 from bihuan.core.errors import CollectorConfigError, InputError, RecordError
@@ -257,9 +265,20 @@ def _filled(cell: Any) -> bool:
 
 def _is_json_object(line: str) -> bool:
     try:
-        return isinstance(json.loads(line), dict)
-    except json.JSONDecodeError:
+        return isinstance(JsonDecoder().line(line), dict)
+    except RecordError as exc:
+        # one bad object on the first line is still JSON Lines; a part of a document is not
+        return not exc.reason.startswith("invalid JSON: Expecting") and not exc.reason.startswith(
+            "invalid JSON: Unterminated"
+        )
+
+
+def _storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
         return False
+    return True
 
 
 def _json_kind(value: Any) -> str:
@@ -291,42 +310,48 @@ class JsonlCollector(FileCollector):
         detected = detect_encoding(path, ctx.config.encoding, what="JSON")
         _log_encoding(ctx, path, detected)
         reader = _JsonRecords(path, ctx, detected.name)
+        limit = max_line_chars(ctx.config)
         with path.open(encoding=detected.name, errors="surrogateescape") as f:
-            first = next((line for line in f if line.strip()), "").lstrip()
+            first = next(
+                (line for line in bounded_lines(f, limit) if not isinstance(line, LongLine) and line.strip()), ""
+            )
+            first = first.lstrip("\ufeff \t")
             f.seek(0)
             records: Iterator[tuple[int, Any]]
             if first.startswith("[") or (
                 first.startswith("{") and path.suffix.lower() == ".json" and not _is_json_object(first)
             ):
                 # a JSON array, or one pretty-printed object: the one case read whole
-                data = self._load_whole(f, path)
+                data = self._load_whole(f, path, reader.decoder)
                 if data is None:  # a .json file that is really JSON Lines
                     f.seek(0)
-                    records = enumerate(f, start=1)
+                    records = enumerate(bounded_lines(f, limit), start=1)
                 else:
                     reader.unit = "item"
                     records = enumerate(data if isinstance(data, list) else [data], start=1)
             else:
-                records = enumerate(f, start=1)
+                records = enumerate(bounded_lines(f, limit), start=1)
             for number, record in islice(records, skip, None):
-                yield reader.one(record, number)
+                if isinstance(record, LongLine):
+                    yield BadRecord(raw=record.start, reason=record.reason(limit), location=reader.location(number))
+                else:
+                    yield reader.one(record, number)
 
     @staticmethod
-    def _load_whole(f: Any, path: Path) -> Any:
+    def _load_whole(f: Any, path: Path, decoder: JsonDecoder) -> Any:
         try:
-            return json.load(f)
+            return decoder.document(f.read())
         except json.JSONDecodeError as exc:
             if exc.msg == "Extra data":
                 return None
+            raise InputError(f"{path}: not valid JSON: {exc}", path=str(path)) from None
+        except ValueError as exc:
             raise InputError(f"{path}: not valid JSON: {exc}", path=str(path)) from None
 
     def parse_record(self, ctx: RunContext, raw: Any) -> Item:
         """Re-parse a quarantined object, or a quarantined line that was not valid JSON."""
         if isinstance(raw, str):
-            try:
-                raw = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise RecordError(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+            raw = JsonDecoder().line(raw.strip())  # RecordError says what is wrong
         if not isinstance(raw, dict):
             raise RecordError(f"expected a JSON object, got {_json_kind(raw)}")
         return map_raw_record(ctx, raw)
@@ -340,6 +365,7 @@ class _JsonRecords:
         self.ctx = ctx
         self.encoding = encoding
         self.unit = "line"
+        self.decoder = JsonDecoder()
         self.mappers: dict[tuple[str, ...], RowMapper | str] = {}
         self.decided = False  # whether an object has shown that the file has a text key
 
@@ -347,18 +373,24 @@ class _JsonRecords:
         return f"{self.path.name} {self.unit} {number}"
 
     def one(self, record: Any, number: int) -> Item | BadRecord | None:
+        line: str | None = None
         if isinstance(record, str):  # a line
             line = record.strip()
             if not line:
                 return None
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
+                record = self.decoder.line(line)
+            except RecordError as exc:
                 return BadRecord(
-                    raw=record.rstrip("\r\n"),
-                    reason=f"invalid JSON: {exc.msg} (column {exc.colno})",
-                    location=self.location(number),
+                    raw=record.rstrip("\r\n"), reason=exc.reason, location=self.location(number), field=exc.field
                 )
+        elif record.__class__ is Duplicated:  # an item of a .json document
+            return BadRecord(
+                raw=dict(record),
+                reason=f"key {record.duplicate!r} occurs twice in one object; which value is meant is unclear",
+                location=self.location(number),
+                field=record.duplicate,
+            )
         if not isinstance(record, dict):
             return BadRecord(
                 raw=record, reason=f"expected a JSON object, got {_json_kind(record)}", location=self.location(number)
@@ -367,16 +399,35 @@ class _JsonRecords:
         mapper = self.mappers.get(keys)
         if mapper is None:
             mapper = self._mapper(keys)
-        if isinstance(mapper, str):  # this key set has no text field
-            return BadRecord(raw=record, reason=mapper, location=self.location(number), field="text")
-        result = mapper.map([record[k] for k in keys], number)
+        if isinstance(mapper, str):  # this key set has no text field (or an unusable key)
+            return BadRecord(raw=line or record, reason=mapper, location=self.location(number), field="text")
+        try:
+            result = mapper.map([record[k] for k in keys], number)
+        except RecursionError:  # a value nested too deeply to turn into text
+            raw = line if line is not None else f"{json.dumps(keys, ensure_ascii=False)} (nested too deeply to keep)"
+            return BadRecord(raw=raw, reason="invalid JSON: nested too deeply to read", location=self.location(number))
         if isinstance(result, BadRecord):
-            result.raw = record  # the object as it was, with its JSON types
+            # the object as it was, with its JSON types; or the line, when it holds a lone
+            # surrogate escape (the line keeps it as six ASCII characters)
+            result.raw = record
+            if result.reason == mapper.bad_bytes_reason:
+                found = surrogate_reason(record)
+                if found is not None:
+                    result.field, result.reason = mapper.field_of.get(keys.index(found[0])) or found[0], found[1]
+                    if line is not None:
+                        result.raw = line
         return result
 
     def _mapper(self, keys: tuple[str, ...]) -> RowMapper | str:
         if len(self.mappers) >= _MAX_KEY_SETS:
             self.mappers.clear()
+        bad_key = next((k for k in keys if not _storable(k)), None)
+        if bad_key is not None:  # a key with a lone surrogate escape cannot be stored
+            reason = (
+                f"key {bad_key.encode('utf-8', 'backslashreplace').decode()!r} is not text (a lone surrogate escape)"
+            )
+            self.mappers[keys] = reason
+            return reason
         label = self.path.name
         try:
             mapper: RowMapper | str = RowMapper(

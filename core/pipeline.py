@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 #: flush even without a checkpoint when this many items are buffered (bounds memory)
 MAX_BUFFER = 20_000
 MAX_ERROR_MESSAGE = 2_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -137,20 +139,29 @@ def item_problem(item: Item) -> tuple[str, str] | None:
     return None
 
 
-def _redact_value(value: Any, redact: Callable[[str], str]) -> Any:
-    """Redact every string inside ``value`` and make it storable as text.
+def _escape_surrogate(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
 
-    Undecodable bytes (lone surrogates from ``surrogateescape``) become ``\\xNN`` so the
-    payload can still be stored, shown and fixed.
-    """
+
+def storable_text(value: str) -> str:
+    """``value`` without lone surrogates, which no database stores: an undecodable byte
+    (``surrogateescape``'s U+DC80..U+DCFF) becomes ``\\xNN``, any other (a JSON escape
+    such as ``\\ud83d``, half of an emoji) ``\\uXXXX`` — visible, and fixable."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub(_escape_surrogate, value)
+    return value
+
+
+def _redact_value(value: Any, redact: Callable[[str], str]) -> Any:
+    """Redact every string inside ``value`` and make it storable as text (see
+    :func:`storable_text`), so the payload can still be stored, shown and fixed."""
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        return redact(value)
+        return redact(storable_text(value))
     if isinstance(value, dict):
-        return {str(k): _redact_value(v, redact) for k, v in value.items()}
+        return {storable_text(str(k)): _redact_value(v, redact) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_redact_value(v, redact) for v in value]
     return value
@@ -265,7 +276,9 @@ def run_collector(
         except HelperFailure as exc:
             report.error_class, report.error = exc.error_class, exc.message[:MAX_ERROR_MESSAGE]
             report.status = RunStatus.FAILED
-            log.warning("collector %s failed: %s%s", ctx.instance, report.error, f"\n{exc.details}" if exc.details else "")
+            log.warning(
+                "collector %s failed: %s%s", ctx.instance, report.error, f"\n{exc.details}" if exc.details else ""
+            )
         else:
             report.status = RunStatus.SUCCEEDED
     except Exception as exc:

@@ -194,3 +194,100 @@ def test_jsonl_retry_of_a_bad_object(tmp_path: Path, collect, context) -> None:
     ctx = context(JsonlCollector(), [path])
     item = JsonlCollector().parse_record(ctx, {**record.raw, "发布时间": "2026-10-01 10:00"})
     assert item.channel == "social" and item.created_at == datetime(2026, 10, 1, 2, 0, tzinfo=UTC)
+
+
+# ── hostile JSON: one bad line is one quarantined record ─────────────────────────────
+
+
+def test_hostile_json_lines_each_cost_their_line_and_nothing_else(tmp_path: Path, store) -> None:
+    """A lone surrogate escape made the whole file unimportable for ever, and a deeply
+    nested line stopped the import with RecursionError; every other case had no defined
+    outcome. Each is one quarantined line here, with its reason; the rest is stored."""
+    lines = [post(id=str(i), text=f"第{i}条：网点排队太久") for i in range(12)]
+    lines[1] = '{"id": "1", "text": "表情被截断 \\ud83d"}'  # half of an emoji
+    lines[2] = '{"id": "2", "text": "套娃", "n": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    lines[3] = '{"id": "3", "text": "评分", "rating": NaN}'
+    lines[4] = '{"id": "4", "text": "第一个", "text": "第二个"}'
+    lines[5] = '[{"id": "5", "text": "数组"}]'
+    lines[6] = '\ufeff{"id": "6", "text": "拼接的文件里的 BOM"}'
+    lines[7] = '{"id": "7", "text": "' + "长" * (1 << 20) + '"}'
+    lines[8] = '{"id": "8", "text": "完整的表情 \\ud83d\\ude00 😀"}'
+    lines[9] = '{"id": "9", "text": "嵌套里的重复键", "meta": {"a": 1, "a": 2}}'
+    lines[10] = '{"id": "10", "text": "Infinity", "nps": -Infinity}'
+    path = tmp_path / "posts.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    stored = store(JsonlCollector(), path)
+    assert (stored.report.status, stored.report.read, stored.report.new, stored.report.quarantined) == (
+        "succeeded",
+        12,
+        4,
+        8,
+    )
+    assert stored.items == {
+        "0": "第0条：网点排队太久",
+        "6": "拼接的文件里的 BOM",
+        "8": "完整的表情 😀 😀",
+        "11": "第11条：网点排队太久",
+    }
+    assert stored.quarantine == [
+        (
+            "posts.jsonl line 2",
+            "text",
+            "lone surrogate escape \\ud83d in 'text' (half of an emoji, cut off?): not a character any text can hold",
+        ),
+        ("posts.jsonl line 3", None, "invalid JSON: nested too deeply to read"),
+        ("posts.jsonl line 4", None, "invalid JSON: NaN is not a JSON value"),
+        ("posts.jsonl line 5", "text", "key 'text' occurs twice in one object; which value is meant is unclear"),
+        ("posts.jsonl line 6", None, "expected a JSON object, got an array"),
+        ("posts.jsonl line 8", None, "line is 1,048,599 characters, over the limit of 1,048,576; not read"),
+        ("posts.jsonl line 10", "a", "key 'a' occurs twice in one object; which value is meant is unclear"),
+        ("posts.jsonl line 11", None, "invalid JSON: -Infinity is not a JSON value"),
+    ]
+
+
+def test_the_quarantined_surrogate_line_is_kept_as_written_and_can_be_fixed(tmp_path: Path, collect, context) -> None:
+    path = tmp_path / "p.jsonl"
+    line = '{"id": "e1", "text": "好评 \\ud83d"}'
+    path.write_text(line + "\n", encoding="utf-8")
+    [record] = collect(JsonlCollector(), path).bad
+    assert record.raw == line and record.external_id == "e1"
+    ctx = context(JsonlCollector(), [path])
+    with pytest.raises(RecordError, match="lone surrogates"):
+        JsonlCollector().parse_record(ctx, record.raw)
+    assert JsonlCollector().parse_record(ctx, record.raw.replace("\\ud83d", "\\ud83d\\ude00")).text == "好评 😀"
+    deep = '{"id": 1, "text": "x", "n": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    with pytest.raises(RecordError, match="nested too deeply"):
+        JsonlCollector().parse_record(ctx, deep)
+
+
+def test_hostile_items_of_a_json_document(tmp_path: Path, store) -> None:
+    path = tmp_path / "export.json"
+    path.write_text(
+        "\ufeff[\n"
+        '  {"id": "1", "text": "好"},\n'
+        '  {"id": "2", "text": "截断 \\udc00 的"},\n'
+        '  {"id": "3", "text": "一", "text": "二"},\n'
+        '  {"id": "4", "text": "也好"}\n'
+        "]\n",
+        encoding="utf-8",
+    )
+    stored = store(JsonlCollector(), path)
+    assert (stored.report.read, stored.report.new, stored.report.quarantined) == (4, 2, 2)
+    assert stored.items == {"1": "好", "4": "也好"}
+    assert [(q[0], q[1]) for q in stored.quarantine] == [("export.json item 2", "text"), ("export.json item 3", "text")]
+    assert stored.quarantine[0][2].startswith("lone surrogate escape \\udc00 in 'text'")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ('[{"id": 1, "text": "x", "rating": NaN}]', "NaN is not a JSON value"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply to read"),
+    ],
+)
+def test_a_json_document_that_is_not_json_is_refused(tmp_path: Path, collect, body: str, reason: str) -> None:
+    path = tmp_path / "doc.json"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(InputError, match=f"doc.json: not valid JSON: {reason}"):
+        collect(JsonlCollector(), path)
