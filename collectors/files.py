@@ -45,6 +45,7 @@ from bihuan.collectors.json_text import (
 from bihuan.collectors.rows import RowMapper, cell_text, map_raw_record
 from bihuan.core.collector import RunContext
 from bihuan.core.errors import CollectorConfigError, InputError, RecordError
+from bihuan.core.printable import printable_name
 from bihuan.core.types import BadRecord, Item
 
 # A huge field is read whole and then quarantined as too long, instead of making the
@@ -56,12 +57,13 @@ _MAX_KEY_SETS = 256
 
 
 def _log_encoding(ctx: RunContext, path: Path, detected: DetectedEncoding) -> None:
+    name = printable_name(path)
     if detected.how == "guess":
-        ctx.log.warning("%s: encoding guessed as %s; pass --encoding if the text looks garbled", path, detected.name)
+        ctx.log.warning("%s: encoding guessed as %s; pass --encoding if the text looks garbled", name, detected.name)
     elif detected.how == "mostly":
-        ctx.log.warning("%s: read as %s; rows with bytes that do not decode are quarantined", path, detected.name)
+        ctx.log.warning("%s: read as %s; rows with bytes that do not decode are quarantined", name, detected.name)
     else:
-        ctx.log.info("%s: reading as %s", path, detected)
+        ctx.log.info("%s: reading as %s", name, detected)
 
 
 def sniff_delimiter(line: str) -> str:
@@ -112,7 +114,7 @@ class CsvCollector(FileCollector):
                     break
             if header is None:
                 raise InputError(f"{path}: empty file (expected a header row)", path=str(path))
-            mapper = RowMapper(header, ctx, label=path.name, encoding=detected.name, where=str(path))
+            mapper = RowMapper(header, ctx, label=printable_name(path.name), encoding=detected.name, where=str(path))
             records.width = mapper.width
             if skip and sum(1 for _ in islice(records.records(), skip)) < skip:
                 return
@@ -234,7 +236,7 @@ class XlsxCollector(FileCollector):
             # Some tools write a wrong dimension (e.g. "A1"); without it openpyxl reads
             # every cell that is there instead of cutting rows at the declared width.
             sheet.reset_dimensions()
-            label = f"{path.name} sheet {sheet.title}"
+            label = f"{printable_name(path.name)} sheet {sheet.title}"
             rows = sheet.iter_rows(values_only=True)
             number = 0
             header: tuple[Any, ...] | None = None
@@ -365,12 +367,13 @@ class _JsonRecords:
         self.ctx = ctx
         self.encoding = encoding
         self.unit = "line"
+        self.label = printable_name(path.name)
         self.decoder = JsonDecoder()
         self.mappers: dict[tuple[str, ...], RowMapper | str] = {}
         self.decided = False  # whether an object has shown that the file has a text key
 
     def location(self, number: int) -> str:
-        return f"{self.path.name} {self.unit} {number}"
+        return f"{self.label} {self.unit} {number}"
 
     def one(self, record: Any, number: int) -> Item | BadRecord | None:
         line: str | None = None
@@ -428,7 +431,7 @@ class _JsonRecords:
             )
             self.mappers[keys] = reason
             return reason
-        label = self.path.name
+        label = self.label
         try:
             mapper: RowMapper | str = RowMapper(
                 keys, self.ctx, label=label, unit=self.unit, encoding=self.encoding, where=str(self.path)

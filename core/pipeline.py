@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -31,6 +30,7 @@ from bihuan.core.batches import BatchWriter, Record, read_batches
 from bihuan.core.collector import Collector, RunContext
 from bihuan.core.errors import describe_failure
 from bihuan.core.helper import HelperBatches, HelperFailure, helper_wanted
+from bihuan.core.printable import printable_name, storable_text
 from bihuan.core.redaction import redact as default_redact
 from bihuan.core.types import CHANNELS, BadRecord, Item
 from bihuan.storage import queries
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 #: flush even without a checkpoint when this many items are buffered (bounds memory)
 MAX_BUFFER = 20_000
 MAX_ERROR_MESSAGE = 2_000
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -137,22 +136,6 @@ def item_problem(item: Item) -> tuple[str, str] | None:
     ):
         return "rating", f"rating {rating!r} is not a number"
     return None
-
-
-def _escape_surrogate(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
-
-
-def storable_text(value: str) -> str:
-    """``value`` without lone surrogates, which no database stores: an undecodable byte
-    (``surrogateescape``'s U+DC80..U+DCFF) becomes ``\\xNN``, any other (a JSON escape
-    such as ``\\ud83d``, half of an emoji) ``\\uXXXX`` — visible, and fixable."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATE.sub(_escape_surrogate, value)
-    return value
 
 
 def _redact_value(value: Any, redact: Callable[[str], str]) -> Any:
@@ -274,7 +257,8 @@ def run_collector(
                 collect = getattr(collector, "collect_keyed", None) or collector.collect
                 read_batches(collect(ctx, state), ctx.instance, max_buffer, flush)
         except HelperFailure as exc:
-            report.error_class, report.error = exc.error_class, exc.message[:MAX_ERROR_MESSAGE]
+            report.error_class = exc.error_class
+            report.error = printable_name(exc.message, lines=True)[:MAX_ERROR_MESSAGE]
             report.status = RunStatus.FAILED
             log.warning(
                 "collector %s failed: %s%s", ctx.instance, report.error, f"\n{exc.details}" if exc.details else ""
@@ -284,7 +268,8 @@ def run_collector(
     except Exception as exc:
         report.status = RunStatus.FAILED
         report.error_class, message = describe_failure(exc)
-        report.error = message[:MAX_ERROR_MESSAGE]
+        # a message may quote a file name that is not text (GBK bytes): never stored raw
+        report.error = printable_name(message, lines=True)[:MAX_ERROR_MESSAGE]
         log.warning("collector %s failed: %s", ctx.instance, report.error, exc_info=report.error_class == "internal")
     except BaseException as exc:
         report.status = RunStatus.FAILED

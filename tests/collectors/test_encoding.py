@@ -191,7 +191,9 @@ def test_a_mostly_english_gbk_file_with_a_stray_byte_keeps_its_chinese(tmp_path:
     stored = store(CsvCollector(), path)
     assert (stored.report.read, stored.report.new, stored.report.quarantined) == (205, 204, 1)
     assert [stored.items[f"C{i}"] for i in range(len(CHINESE))] == CHINESE
-    assert stored.quarantine == [("mostly_english.csv row 206", "text", "row contains bytes that are not valid gb18030")]
+    assert stored.quarantine == [
+        ("mostly_english.csv row 206", "text", "row contains bytes that are not valid gb18030")
+    ]
 
 
 def test_too_little_chinese_to_tell_is_refused_with_encoding_advice(tmp_path: Path, store) -> None:
@@ -241,7 +243,7 @@ def test_gb18030_four_byte_characters_survive_a_stray_byte(tmp_path: Path, store
 
 
 def test_utf8_latin_text_with_a_stray_byte_is_not_read_as_chinese(tmp_path: Path, store) -> None:
-    """"é" is C3 A9 in UTF-8, also a valid GBK character: the stray byte must not turn
+    """The letter é is C3 A9 in UTF-8, also a valid GBK character: the stray byte must not turn
     the file into GB18030 (or a Latin guess, which reads "Ã©")."""
     rows = ENGLISH + "F1,un café s'il vous plaît\r\n"
     path = write(tmp_path / "fr.csv", ("id,text\r\n" + rows).encode() + b"X1,stray \xd6 byte\r\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,47 @@ def test_runs_lists_the_import_with_its_counts(tmp_path: Path, db: str) -> None:
     runs = json.loads(run(db, "runs", "--json").stdout)
     assert runs[0]["collector"] == "import:survey"
     assert (runs[0]["read"], runs[0]["new"], runs[0]["quarantined"]) == (6, 3, 3)
+
+
+# ── hostile files ─────────────────────────────────────────────────────────────────────
+
+
+def gbk_named(directory: Path, name: str) -> Path:
+    """``directory / name`` with the name in GBK bytes, as unzipping a Windows archive
+    writes it: not UTF-8, so Python holds it with lone surrogates."""
+    return Path(os.fsdecode(os.fsencode(directory) + b"/" + name.encode("gbk")))
+
+
+def test_a_file_named_in_gbk_bytes_imports_with_a_readable_source_and_locations(tmp_path: Path, db_url: str) -> None:
+    """Such a name crashed the import (UnicodeEncodeError storing the source or a
+    location), with or without --source."""
+    path = write_survey(gbk_named(tmp_path, "客户意见.csv"), GOOD_ROWS + BAD_ROWS)
+    assert "\udcbf" in str(path)  # 客 is BF CD in GBK, not UTF-8
+
+    result = run(db_url, "import", str(path), "--json")
+    assert result.exit_code == 3, result.output
+    report = json.loads(result.stdout)
+    assert (report["new"], report["quarantined"]) == (3, 3)
+    assert (report["runs"][0]["collector"], report["runs"][0]["source"]) == ("import:客户意见", "客户意见")
+    records = json.loads(run(db_url, "quarantine", "list", "--json").stdout)
+    records = records["records"] if isinstance(records, dict) else records
+    assert sorted(r["location"] for r in records) == [f"客户意见.csv row {n}" for n in (5, 6, 7)]
+    [stored_run] = json.loads(run(db_url, "runs", "--json").stdout)
+    assert stored_run["config"]["paths"] == [str(tmp_path / "客户意见.csv")]
+
+    plain = run(db_url, "import", str(path), "--source", "survey")  # printed, not only JSON
+    assert plain.exit_code == 3 and "import:survey" in plain.output
+    assert "\\x" not in plain.output and "\udcbf" not in plain.output
+
+
+def test_a_file_named_in_bytes_that_are_not_gbk_either_is_shown_escaped(tmp_path: Path, db_url: str) -> None:
+    path = Path(os.fsdecode(os.fsencode(tmp_path) + b"/survey\xff\x1b[2J.csv"))
+    path.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 40)  # not a CSV: the error quotes the name
+    result = run(db_url, "import", str(path), "--json")
+    assert result.exit_code == 1
+    [failed] = json.loads(result.stdout)["runs"]
+    assert failed["source"] == "survey\\xff\\x1b[2J"
+    assert (
+        failed["error"]
+        == f"{tmp_path}/survey\\xff\\x1b[2J.csv: not a CSV text file (looks like a ZIP archive, e.g. an Excel .xlsx workbook)"
+    )
