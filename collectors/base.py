@@ -105,7 +105,7 @@ class JsonlConfig(TextFileConfig):
 class XlsxConfig(FileCollectorConfig):
     """Keys of the ``xlsx`` collector."""
 
-    #: the sheet to read; the first one when not given
+    #: the sheet to read; the first visible one when not given (a hidden one only when named)
     sheet: str | None = None
 
 

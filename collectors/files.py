@@ -221,44 +221,85 @@ class XlsxCollector(FileCollector):
         from openpyxl import load_workbook
         from openpyxl.utils.exceptions import InvalidFileException
 
+        from bihuan.collectors.xlsx_reader import RowValues, SheetRows, check_archive  # imports openpyxl
+
+        shown = printable_name(path)
+        check_archive(path, shown)  # a zip bomb is refused before openpyxl unpacks anything
         try:
             workbook = load_workbook(path, read_only=True, data_only=True)
         except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, EOFError) as exc:
-            raise InputError(f"{path}: not an Excel .xlsx workbook ({exc})", path=str(path)) from None
+            raise InputError(f"{shown}: not an Excel .xlsx workbook ({exc})", path=str(path)) from None
         try:
-            wanted = ctx.config.sheet
-            if wanted is None:
-                sheet = workbook.worksheets[0]
-            elif wanted in workbook.sheetnames:
-                sheet = workbook[wanted]
-            else:
-                raise CollectorConfigError(f"{path}: no sheet {wanted!r}; sheets are {workbook.sheetnames}")
-            # Some tools write a wrong dimension (e.g. "A1"); without it openpyxl reads
-            # every cell that is there instead of cutting rows at the declared width.
-            sheet.reset_dimensions()
+            sheet = _sheet(workbook, ctx, shown)
             label = f"{printable_name(path.name)} sheet {sheet.title}"
-            rows = sheet.iter_rows(values_only=True)
+            rows = SheetRows(workbook, sheet, path, shown)
+            row_iter = iter(rows)
             number = 0
             header: tuple[Any, ...] | None = None
-            for row in rows:
+            for row in row_iter:
                 number += 1
                 if any(_filled(c) for c in row):
                     header = row
                     break
             if header is None:
-                raise InputError(f"{path}: sheet {sheet.title!r} is empty (expected a header row)", path=str(path))
+                raise InputError(f"{shown}: sheet {sheet.title!r} is empty (expected a header row)", path=str(path))
             width = max(i + 1 for i, c in enumerate(header) if _filled(c))
-            mapper = RowMapper(header[:width], ctx, label=label, where=f"{path} sheet {sheet.title}")
-            number += sum(1 for _ in islice(rows, skip))
+            mapper = RowMapper(header[:width], ctx, label=label, where=f"{shown} sheet {sheet.title}")
+            values = RowValues(mapper.field_of, mapper.i_date, workbook.epoch)
+            number += sum(1 for _ in islice(row_iter, skip))
             map_row = mapper.keyed if keyed else mapper.map
-            for row in rows:
+            for row in row_iter:
                 number += 1
                 if not any(_filled(c) for c in row):
                     yield None
                     continue
-                yield map_row(row, number)
+                try:
+                    cells = values(row)
+                except RecordError as exc:
+                    yield mapper._bad(row, number, exc)
+                    continue
+                yield map_row(cells, number)
+            if rows.formulas:
+                ctx.log.warning(
+                    "%s sheet %s: %d formula cells have no value saved with them (the file was not saved by Excel?): "
+                    "their formula text was read, e.g. %s",
+                    shown,
+                    sheet.title,
+                    len(rows.formulas),
+                    ", ".join(rows.formulas[:5]),
+                )
         finally:
             workbook.close()
+
+
+def _sheet(workbook: Any, ctx: RunContext, shown: str) -> Any:
+    """The sheet to read: the one named, or the first *visible* one (a workbook's first
+    sheet is often a hidden lookup table); the log names the sheets left unread."""
+    wanted = ctx.config.sheet
+    names = workbook.sheetnames
+    if wanted is not None:
+        if wanted not in names:
+            raise CollectorConfigError(f"{shown}: no sheet {wanted!r}; sheets are {names}")
+        sheet = workbook[wanted]
+        if sheet.sheet_state != "visible":
+            ctx.log.info("%s: reading sheet %s, which is %s in Excel", shown, wanted, sheet.sheet_state)
+        return sheet
+    sheets = workbook.worksheets
+    if not sheets:
+        raise InputError(f"{shown}: the workbook has no worksheet", path=None)
+    visible = [s for s in sheets if s.sheet_state == "visible"]
+    sheet = (visible or sheets)[0]
+    hidden = [s.title for s in sheets if s.sheet_state != "visible"]
+    others = [s.title for s in visible if s is not sheet]
+    if hidden or others:
+        ctx.log.info(
+            "%s: reading sheet %s%s%s; --sheet NAME reads another",
+            shown,
+            sheet.title,
+            f"; hidden sheets left unread: {', '.join(hidden)}" if hidden else "",
+            f"; other sheets left unread: {', '.join(others)}" if others else "",
+        )
+    return sheet
 
 
 def _filled(cell: Any) -> bool:
