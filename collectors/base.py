@@ -30,6 +30,7 @@ from bihuan.collectors.fields import FIELDS
 from bihuan.collectors.rows import map_raw_record
 from bihuan.core.collector import CollectorConfig, CollectorOutput, RunContext
 from bihuan.core.errors import CollectorConfigError, MissingInputError, RecordError
+from bihuan.core.printable import printable_name
 from bihuan.core.types import BadRecord, Checkpoint, Item, KeyedRecord
 
 
@@ -104,7 +105,7 @@ class JsonlConfig(TextFileConfig):
 class XlsxConfig(FileCollectorConfig):
     """Keys of the ``xlsx`` collector."""
 
-    #: the sheet to read; the first one when not given
+    #: the sheet to read; the first visible one when not given (a hidden one only when named)
     sheet: str | None = None
 
 
@@ -227,16 +228,18 @@ class FileCollector:
         }
         every = ctx.config.checkpoint_every
         for path in expand_paths(ctx.config.paths):
-            key = str(path)
+            key = printable_name(path)  # stored in the state: text, whatever the name's bytes
             stamp = fingerprint(path)
             entry = pending.get(key)
             skip = 0
             if entry is not None:
                 if entry.get("fingerprint") == stamp:
                     skip = max(0, int(entry.get("rows_done") or 0))
-                    ctx.log.info("%s: resuming after %d records", path.name, skip)
+                    ctx.log.info("%s: resuming after %d records", printable_name(path.name), skip)
                 else:
-                    ctx.log.info("%s changed since the last checkpoint; reading it from the top", path.name)
+                    ctx.log.info(
+                        "%s changed since the last checkpoint; reading it from the top", printable_name(path.name)
+                    )
             done = skip
             if blocks:
                 for records, consumed in self.read_blocks(path, ctx, skip, block_sizes(skip, every)):

@@ -20,6 +20,7 @@ from bihuan.core.collector import Collector, CollectorConfig, RunContext
 from bihuan.core.config import Settings, validate_collector_config
 from bihuan.core.errors import ConfigError, UsageError
 from bihuan.core.pipeline import PipelineHooks, RunReport, run_collector
+from bihuan.core.printable import printable_name
 from bihuan.core.runs import mark_interrupted_runs
 from bihuan.core.types import CHANNELS
 
@@ -63,7 +64,18 @@ class CollectorInstance:
             for key, value in self.raw.items():
                 if _has_env_ref(value):
                     stored[key] = value
-        return stored
+        return _printable(stored)
+
+
+def _printable(value: Any) -> Any:
+    """``value`` with every string printable (paths may be bytes that are not text)."""
+    if isinstance(value, str):
+        return printable_name(value)
+    if isinstance(value, dict):
+        return {printable_name(str(k)): _printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value
 
 
 def _check_channel(channel: str, where: str) -> str:
@@ -108,9 +120,7 @@ def configured_instances(settings: Settings, registry: CollectorRegistry) -> dic
     return {name: build_instance(name, raw, registry) for name, raw in settings.collectors.items()}
 
 
-def select_instances(
-    settings: Settings, registry: CollectorRegistry, names: Sequence[str]
-) -> list[CollectorInstance]:
+def select_instances(settings: Settings, registry: CollectorRegistry, names: Sequence[str]) -> list[CollectorInstance]:
     """The named instances, or every enabled one when ``names`` is empty."""
     if names:
         unknown = [n for n in names if n not in settings.collectors]
@@ -118,9 +128,7 @@ def select_instances(
             known = ", ".join(sorted(settings.collectors)) or "none configured"
             raise UsageError(f"no collector instance {', '.join(unknown)} in plugins.toml (known: {known})")
         return [build_instance(n, settings.collectors[n], registry) for n in names]
-    return [
-        build_instance(n, raw, registry) for n, raw in settings.collectors.items() if raw.get("enabled", True)
-    ]
+    return [build_instance(n, raw, registry) for n, raw in settings.collectors.items() if raw.get("enabled", True)]
 
 
 def collector_for_path(path: Path, registry: CollectorRegistry) -> str:
@@ -164,7 +172,8 @@ def file_import_instances(
         kind = collector or collector_for_path(path, registry)
         if kind not in registry:
             raise UsageError(f"--collector {kind}: no such collector (known: {', '.join(sorted(registry))})")
-        group_source = source or path.stem
+        # the name as text: a file name in GBK bytes (unzipped from Windows) is not
+        group_source = printable_name(source or path.stem)
         groups.setdefault((kind, group_source), []).append(str(path.resolve()) if path.exists() else str(path))
     instances = []
     for (kind, group_source), group_paths in groups.items():

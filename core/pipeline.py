@@ -31,6 +31,7 @@ from bihuan.core.batches import BatchWriter, Record, read_batches
 from bihuan.core.collector import Collector, RunContext
 from bihuan.core.errors import DatabaseUnavailableError, StorageError, describe_failure
 from bihuan.core.helper import HelperBatches, HelperFailure, helper_wanted
+from bihuan.core.printable import printable_name, storable_text
 from bihuan.core.redaction import redact as default_redact
 from bihuan.core.runs import run_owner
 from bihuan.core.types import CHANNELS, BadRecord, Item
@@ -140,19 +141,12 @@ def item_problem(item: Item) -> tuple[str, str] | None:
 
 
 def _redact_value(value: Any, redact: Callable[[str], str]) -> Any:
-    """Redact every string inside ``value`` and make it storable as text.
-
-    Undecodable bytes (lone surrogates from ``surrogateescape``) become ``\\xNN`` so the
-    payload can still be stored, shown and fixed.
-    """
+    """Redact every string inside ``value`` and make it storable as text (see
+    :func:`storable_text`), so the payload can still be stored, shown and fixed."""
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        return redact(value)
+        return redact(storable_text(value))
     if isinstance(value, dict):
-        return {str(k): _redact_value(v, redact) for k, v in value.items()}
+        return {storable_text(str(k)): _redact_value(v, redact) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_redact_value(v, redact) for v in value]
     return value
@@ -271,9 +265,12 @@ def run_collector(
                 collect = getattr(collector, "collect_keyed", None) or collector.collect
                 read_batches(collect(ctx, state), ctx.instance, max_buffer, flush)
         except HelperFailure as exc:
-            report.error_class, report.error = exc.error_class, exc.message[:MAX_ERROR_MESSAGE]
+            report.error_class = exc.error_class
+            report.error = printable_name(exc.message, lines=True)[:MAX_ERROR_MESSAGE]
             report.status = RunStatus.FAILED
-            log.warning("collector %s failed: %s%s", ctx.instance, report.error, f"\n{exc.details}" if exc.details else "")
+            log.warning(
+                "collector %s failed: %s%s", ctx.instance, report.error, f"\n{exc.details}" if exc.details else ""
+            )
         else:
             report.status = RunStatus.SUCCEEDED
     except DatabaseUnavailableError as exc:
@@ -285,7 +282,8 @@ def run_collector(
     except Exception as exc:
         report.status = RunStatus.FAILED
         report.error_class, message = describe_failure(exc)
-        report.error = message[:MAX_ERROR_MESSAGE]
+        # a message may quote a file name that is not text (GBK bytes): never stored raw
+        report.error = printable_name(message, lines=True)[:MAX_ERROR_MESSAGE]
         log.warning("collector %s failed: %s", ctx.instance, report.error, exc_info=report.error_class == "internal")
     except BaseException as exc:
         report.status = RunStatus.INTERRUPTED

@@ -73,7 +73,7 @@ def init(app: App, as_json: bool) -> None:
 @click.option("--map", "mappings", multiple=True, metavar="FIELD=COLUMN", help="Map a field to a column header.")
 @click.option("--encoding", help="Text encoding of CSV files (default: detected).")
 @click.option("--delimiter", help="CSV delimiter (default: detected).")
-@click.option("--sheet", help="XLSX sheet name (default: the first).")
+@click.option("--sheet", help="XLSX sheet name (default: the first visible one).")
 @click.option("--dry-run", is_flag=True, help="Read and classify everything, write nothing.")
 @json_option
 @pass_app
