@@ -86,7 +86,7 @@ def test_a_stray_byte_in_a_utf8_file_quarantines_only_its_row(tmp_path: Path, co
     path = write(tmp_path / "mixed.csv", body)
     detected = detect_encoding(path)
     assert (detected.name, detected.how) == ("utf-8", "mostly")
-    out = collect(CsvCollector(), path)
+    out = collect(CsvCollector(), path, id_column="id")  # 0..51 would count rows: say it is the id
     assert len(out.items) == 51 and out.items[-1].text == "也好"
     record = out.bad_at("mixed.csv row 52")
     assert record.field == "text" and record.reason == "row contains bytes that are not valid utf-8"
@@ -95,7 +95,7 @@ def test_a_stray_byte_in_a_utf8_file_quarantines_only_its_row(tmp_path: Path, co
 
 def test_declared_encoding_keeps_undecodable_bytes_to_quarantine(tmp_path: Path, collect) -> None:
     path = write(tmp_path / "d.csv", "id,text,备注\n1,好的,\n".encode() + b"2,ok,\x81\n" + "3,也好,\n".encode())
-    out = collect(CsvCollector(), path, encoding="utf-8")
+    out = collect(CsvCollector(), path, encoding="utf-8", id_column="id")
     assert [i.external_id for i in out.items] == ["1", "3"]
     record = out.bad_at("d.csv row 3")
     assert record.field == "备注", "the field names the column holding the bad byte"
@@ -165,7 +165,7 @@ def test_jsonl_that_is_binary_says_json(tmp_path: Path, collect) -> None:
 
 def test_a_few_stray_nul_bytes_do_not_make_a_file_binary(tmp_path: Path, collect) -> None:
     path = write(tmp_path / "nul.csv", "id,text\n1,好\n2,坏\x00了\n3,也好\n".encode())
-    out = collect(CsvCollector(), path)
+    out = collect(CsvCollector(), path, id_column="id")
     assert [i.external_id for i in out.items] == ["1", "3"]
     assert out.bad_at("nul.csv row 3").reason == "contains NUL bytes"
 
