@@ -78,9 +78,7 @@ def _first_records(records: Iterator[Any], header_row: int | None) -> list[tuple
 
 def data_sample(records: list[tuple[int, Any]], header_row: int) -> list[Any]:
     """The non-blank records after the header, as far as ``records`` go."""
-    return [cells for number, cells in records if number > header_row and any(_filled(c) for c in cells)][
-        :SAMPLE_ROWS
-    ]
+    return [cells for number, cells in records if number > header_row and any(_filled(c) for c in cells)][:SAMPLE_ROWS]
 
 
 def header_mapping(config: Any) -> dict[str, str]:

@@ -47,7 +47,23 @@ MAX_HEADER_ROW = 1_000
 #: header names of columns that number rows (normalised); also the empty name, and
 #: pandas' "Unnamed: 0" index column
 SEQUENCE_HEADERS = frozenset(
-    {"序号", "序", "行号", "行", "no", "nr", "num", "row", "rowno", "rownumber", "seq", "seqno", "index", "unnamed0", ""}
+    {
+        "序号",
+        "序",
+        "行号",
+        "行",
+        "no",
+        "nr",
+        "num",
+        "row",
+        "rowno",
+        "rownumber",
+        "seq",
+        "seqno",
+        "index",
+        "unnamed0",
+        "",
+    }
 )
 _HEADER_CELL_MAX = 40
 _DATE_LIKE = re.compile(r"\d{4}\s*[-/.年]\s*\d{1,2}")
@@ -129,8 +145,8 @@ def _two_rows(upper: Sequence[Any], lower: Sequence[Any]) -> list[str] | None:
     def at(row: Sequence[Any], i: int) -> Any:
         return row[i] if i < len(row) else None
 
-    if _count(upper) < 2:
-        return None  # one cell above is a title, not a row of group names
+    if _count(upper) < 2 or not all(_header_like(c) for c in upper if _filled(c)):
+        return None  # one cell above is a title, a date or number a report fact: no group names
     gaps = [i for i in range(width) if not _filled(at(upper, i)) and _filled(at(lower, i))]
     if not gaps or not any(_known(at(lower, i)) for i in gaps):
         return None
@@ -165,9 +181,10 @@ def find_header(
     With ``header_row`` the header is that row (and the one below, when it holds the
     sub-headers of merged cells). Otherwise it is the first row that has a text column
     (alone, or joined with the row below) and has only title-like rows above it: rows
-    with at most half as many cells (a title, ``导出时间,2026-12-01``). A one-cell row
-    is a title when a wider row with a text column follows. Failing that, the first
-    non-blank row (whose missing text column the caller reports).
+    with fewer cells (a title, ``导出时间,2026-12-01``; a row as wide is a header
+    without a text column, and the rows below it data). A one-cell row is a title when
+    a wider row with a text column follows. Failing that, the first non-blank row (whose
+    missing text column the caller reports).
 
     :raises CollectorConfigError: ``header_row`` names a blank or missing row.
     """
@@ -199,8 +216,10 @@ def find_header(
     candidates = nonblank[:HEADER_SEARCH]
     counts = [_count(cells) for _, cells in candidates]
     for j, (number, cells) in enumerate(candidates):
-        if any(counts[i] > max(1, counts[j] // 2) for i in range(j)):
-            break  # a full row above: this and later rows are data
+        if any(counts[i] >= max(2, counts[j]) for i in range(j)) and not (
+            mapping and _has_text([_name(c) for c in cells], mapping)
+        ):
+            break  # a full row above: this and later rows are data (unless it has the --map columns)
         below = candidates[j + 1] if j + 1 < len(candidates) else None
         if below is not None and below[0] == number + 1:
             joined = _two_rows(cells, below[1])
@@ -312,7 +331,9 @@ def choose_key(
         named.insert(0, id_at)
     candidates = list(named)
     candidates += [
-        i for i, name in enumerate(names) if i not in others and i not in named and normalise_header(name) in SEQUENCE_HEADERS
+        i
+        for i, name in enumerate(names)
+        if i not in others and i not in named and normalise_header(name) in SEQUENCE_HEADERS
     ]
     runs = row_number_columns(names, sample, candidates, cell_text) if sample else {}
     chosen: int | None = None

@@ -455,14 +455,22 @@ class BatchWriter:
         if origin is None:
             return None  # not a file row: a newer version of the record
         _, stored_origin, stored_run = version
-        if stored_origin is not None and origin_file(stored_origin) == origin_file(origin):
-            if stored_run not in self.this_pass and key not in self.seen:
-                return None  # the same file, exported again: its rows update in place
+        file = origin_file(origin)
+        same_file = stored_origin is not None and origin_file(stored_origin) == file
+        if same_file and stored_run in self.this_pass:
+            first = stored_origin
+        elif key in self.seen:  # an earlier batch read it (a duplicate, or refused)
+            first = f"an earlier row of {file}"
+        elif same_file:
+            return None  # the same file, exported again: its rows update in place
+        else:
+            first = None
+        if first is not None:
             reason = (
-                f"id {key!r} already read at {stored_origin} with other content; "
-                "the first row is kept (an id is read once per file)"
+                f"id {key!r} already read at {first} with other content; "
+                "the first row counts (an id is read once per file)"
             )
-            counts.note(REPEATED, self.hooks.redact(f"{key!r} at {origin}, first read at {stored_origin}"))
+            counts.note(REPEATED, self.hooks.redact(f"{key!r} at {origin}, first read at {first}"))
             return self.hooks.redact(reason)
         where = stored_origin or "an earlier import that did not record its file"
         if self.across:
@@ -559,7 +567,7 @@ class BatchWriter:
                     first = previous.origin or "an earlier row"
                     reason = (
                         f"id {key!r} already read at {first} with other content; "
-                        "the first row is kept (an id is read once per file)"
+                        "the first row counts (an id is read once per file)"
                     )
                     counts.note(REPEATED, self.hooks.redact(f"{key!r} at {checked.origin}, first read at {first}"))
                     bad.append((position, _bad_version(keyed or checked, self.hooks.redact(reason))))

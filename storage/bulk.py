@@ -365,5 +365,7 @@ def upsert_items(rows: Sequence[Sequence[Any]], *, run_id: int | None, now: date
         write_encoded(encoder.encode(rows, run_id=run_id, now=now), session=session)
         return
     origin = _WRITE_COLUMNS.index("origin")
-    params = [row[:origin] + row[origin + 1 :] for row in encoder.encode([(*r, None) for r in rows], run_id=run_id, now=now)]
+    params = [
+        row[:origin] + row[origin + 1 :] for row in encoder.encode([(*r, None) for r in rows], run_id=run_id, now=now)
+    ]
     write_encoded(params, session=session, sql=encoder.plan.upsert_sql_without_origin)
