@@ -16,7 +16,7 @@ import csv
 import json
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,11 +42,12 @@ from bihuan.collectors.json_text import (
     max_line_chars,
     surrogate_reason,
 )
+from bihuan.collectors.layout import HEADER_SEARCH, SAMPLE_ROWS, Header, find_header
 from bihuan.collectors.rows import RowMapper, cell_text, map_raw_record
 from bihuan.core.collector import RunContext
 from bihuan.core.errors import CollectorConfigError, InputError, RecordError
 from bihuan.core.printable import printable_name
-from bihuan.core.types import BadRecord, Item
+from bihuan.core.types import BadRecord, Item, ReadInfo
 
 # A huge field is read whole and then quarantined as too long, instead of making the
 # csv module stop the whole file with "field larger than field limit".
@@ -54,6 +55,7 @@ csv.field_size_limit(min(sys.maxsize, 1 << 30))
 
 _DELIMITERS = (",", "\t", ";", "|")
 _MAX_KEY_SETS = 256
+_DESCRIBED_KEY_SETS = 3
 
 
 def _log_encoding(ctx: RunContext, path: Path, detected: DetectedEncoding) -> None:
@@ -64,6 +66,59 @@ def _log_encoding(ctx: RunContext, path: Path, detected: DetectedEncoding) -> No
         ctx.log.warning("%s: read as %s; rows with bytes that do not decode are quarantined", name, detected.name)
     else:
         ctx.log.info("%s: reading as %s", name, detected)
+
+
+def _first_records(records: Iterator[Any], header_row: int | None) -> list[tuple[int, Any]]:
+    """``(number, cells)`` of the first records: enough non-blank ones to find the header
+    and then :data:`~bihuan.collectors.layout.SAMPLE_ROWS` of data (fewer at the end of
+    the input, or before a record the CSV reader cannot read)."""
+    wanted = (header_row or HEADER_SEARCH) + 2 + SAMPLE_ROWS
+    found: list[tuple[int, Any]] = []
+    filled = 0
+    number = 0
+    while filled < wanted:
+        try:
+            cells = next(records)
+        except (StopIteration, csv.Error):
+            break
+        number += 1
+        found.append((number, cells))
+        filled += any(_filled(c) for c in cells)
+    return found
+
+
+def _sample_cells(records: CsvRecords) -> Iterator[Any]:
+    """The CSV records for finding the header: a record the reader cannot take (a broken
+    quote, a bad line) counts as a record with no cells."""
+    for cells in records.records():
+        yield cells if cells.__class__ is list else []
+
+
+def data_sample(records: list[tuple[int, Any]], header_row: int) -> list[Any]:
+    """The non-blank records after the header, as far as ``records`` go."""
+    return [cells for number, cells in records if number > header_row and any(_filled(c) for c in cells)][:SAMPLE_ROWS]
+
+
+def header_mapping(config: Any) -> dict[str, str]:
+    """The columns the user named (``--map``, ``--id-column``): a header row has them."""
+    mapping = dict(getattr(config, "mapping", None) or {})
+    if getattr(config, "id_column", None) is not None:
+        mapping["external_id"] = config.id_column
+    return mapping
+
+
+def read_info(mapper: RowMapper, header: Header | None = None) -> ReadInfo:
+    """The run report's account of how ``mapper``'s input is read."""
+    details: dict[str, Any] = {"file": mapper.label}
+    if header is not None:
+        details["header_row"] = header.row
+        details["header"] = header.how
+        if len(header.rows) > 1:
+            details["header_rows"] = list(header.rows)
+        if header.skipped:
+            details["skipped_rows"] = [{"row": number, "text": text[:80]} for number, text in header.skipped]
+    details.update(mapper.describe())
+    return ReadInfo(where=mapper.label, details=details)
 
 
 def sniff_delimiter(line: str) -> str:
@@ -99,22 +154,33 @@ class CsvCollector(FileCollector):
         detected = detect_encoding(path, config.encoding, what="CSV")
         _log_encoding(ctx, path, detected)
         with path.open(encoding=detected.name, errors="surrogateescape", newline="") as f:
-            first = next((line for line in islice(f, 1000) if line.strip()), "")
-            if not first:
+            lines = [line for line in islice(f, 1000) if line.strip()]
+            if not lines:
                 raise InputError(f"{path}: empty file (expected a header row)", path=str(path))
+            # the widest of the first lines: a title line above the header has no separators
+            first = max(lines[:HEADER_SEARCH], key=lambda line: max(line.count(d) for d in _DELIMITERS))
             delimiter = config.delimiter or ("\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(first))
+            # the first records tell where the header is and which column numbers rows;
+            # then the file is read again from the top (the same rows on every resume)
             f.seek(0)
-            records = CsvRecords(f, delimiter=delimiter)
-            number = 0  # the record number: the header is row 1 (after any blank lines)
-            header: list[str] | None = None
-            for cells in records.records():
-                number += 1
-                if cells.__class__ is list and any(c.strip() for c in cells):
-                    header = cells
-                    break
+            sample = _first_records(_sample_cells(CsvRecords(f, delimiter=delimiter)), config.header_row)
+            header = find_header(sample, header_row=config.header_row, mapping=header_mapping(config), where=str(path))
             if header is None:
                 raise InputError(f"{path}: empty file (expected a header row)", path=str(path))
-            mapper = RowMapper(header, ctx, label=printable_name(path.name), encoding=detected.name, where=str(path))
+            mapper = RowMapper(
+                header.names,
+                ctx,
+                label=printable_name(path.name),
+                encoding=detected.name,
+                where=str(path),
+                sample=data_sample(sample, header.row),
+            )
+            self.note(read_info(mapper, header))
+            f.seek(0)
+            records = CsvRecords(f, delimiter=delimiter)
+            number = header.row  # the record number: rows count from the top of the file
+            if sum(1 for _ in islice(records.records(), header.row)) < header.row:
+                return
             records.width = mapper.width
             if skip and sum(1 for _ in islice(records.records(), skip)) < skip:
                 return
@@ -231,21 +297,28 @@ class XlsxCollector(FileCollector):
             raise InputError(f"{shown}: not an Excel .xlsx workbook ({exc})", path=str(path)) from None
         try:
             sheet = _sheet(workbook, ctx, shown)
+            # Some tools write a wrong dimension (e.g. "A1"); without it openpyxl reads
+            # every cell that is there instead of cutting rows at the declared width.
+            sheet.reset_dimensions()
             label = f"{printable_name(path.name)} sheet {sheet.title}"
-            rows = SheetRows(workbook, sheet, path, shown)
-            row_iter = iter(rows)
-            number = 0
-            header: tuple[Any, ...] | None = None
-            for row in row_iter:
-                number += 1
-                if any(_filled(c) for c in row):
-                    header = row
-                    break
+            where = f"{shown} sheet {sheet.title}"
+            config = ctx.config
+            # the first rows tell where the header is and which column numbers rows; then
+            # the sheet is read again from the top (the same rows on every resume)
+            sample = _first_records(iter(SheetRows(workbook, sheet, path, shown)), config.header_row)
+            header = find_header(sample, header_row=config.header_row, mapping=header_mapping(config), where=where)
             if header is None:
                 raise InputError(f"{shown}: sheet {sheet.title!r} is empty (expected a header row)", path=str(path))
-            width = max(i + 1 for i, c in enumerate(header) if _filled(c))
-            mapper = RowMapper(header[:width], ctx, label=label, where=f"{shown} sheet {sheet.title}")
+            names = header.names
+            width = max((i + 1 for i, name in enumerate(names) if name), default=1)
+            mapper = RowMapper(names[:width], ctx, label=label, where=where, sample=data_sample(sample, header.row))
+            self.note(read_info(mapper, header))
             values = RowValues(mapper.field_of, mapper.i_date, workbook.epoch)
+            rows = SheetRows(workbook, sheet, path, shown)
+            row_iter = iter(rows)
+            number = header.row
+            for _ in islice(row_iter, header.row):
+                pass
             number += sum(1 for _ in islice(row_iter, skip))
             map_row = mapper.keyed if keyed else mapper.map
             for row in row_iter:
@@ -352,7 +425,7 @@ class JsonlCollector(FileCollector):
     def read(self, path: Path, ctx: RunContext, skip: int) -> Iterator[Item | BadRecord | None]:
         detected = detect_encoding(path, ctx.config.encoding, what="JSON")
         _log_encoding(ctx, path, detected)
-        reader = _JsonRecords(path, ctx, detected.name)
+        reader = _JsonRecords(path, ctx, detected.name, self.note)
         limit = max_line_chars(ctx.config)
         with path.open(encoding=detected.name, errors="surrogateescape") as f:
             first = next(
@@ -403,8 +476,9 @@ class JsonlCollector(FileCollector):
 class _JsonRecords:
     """Maps JSON records; one ``RowMapper`` per distinct key set."""
 
-    def __init__(self, path: Path, ctx: RunContext, encoding: str) -> None:
+    def __init__(self, path: Path, ctx: RunContext, encoding: str, note: Callable[[ReadInfo], None]) -> None:
         self.path = path
+        self.note = note
         self.ctx = ctx
         self.encoding = encoding
         self.unit = "line"
@@ -412,6 +486,7 @@ class _JsonRecords:
         self.decoder = JsonDecoder()
         self.mappers: dict[tuple[str, ...], RowMapper | str] = {}
         self.decided = False  # whether an object has shown that the file has a text key
+        self.described = 0  # key sets whose reading was noted for the report
 
     def location(self, number: int) -> str:
         return f"{self.label} {self.unit} {number}"
@@ -483,6 +558,9 @@ class _JsonRecords:
             mapper = str(exc).removeprefix(f"{self.path}: ").replace("headers are", "keys are")
         self.decided = True
         self.mappers[keys] = mapper
+        if isinstance(mapper, RowMapper) and self.described < _DESCRIBED_KEY_SETS:
+            self.described += 1
+            self.note(read_info(mapper))
         return mapper
 
 

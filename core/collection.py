@@ -183,7 +183,7 @@ def file_import_instances(
         given = {k: v for k, v in (options or {}).items() if v is not None}
         unknown = [k for k in given if k not in registry[kind].Config.model_fields]
         if unknown:
-            raise UsageError(f"--{unknown[0]} does not apply to the {kind} collector")
+            raise UsageError(f"--{unknown[0].replace('_', '-')} does not apply to the {kind} collector")
         raw.update(given)
         name = f"{IMPORT_PREFIX}{group_source}"
         instances.append(build_instance(name, raw, registry, where=f"import {', '.join(group_paths)}"))

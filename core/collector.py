@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
-from bihuan.core.types import BadRecord, Checkpoint, Item
+from bihuan.core.types import BadRecord, Checkpoint, Item, ReadInfo
 
 if TYPE_CHECKING:
     from bihuan.core.http import Http
 
-CollectorOutput = Item | Checkpoint | BadRecord
+CollectorOutput = Item | Checkpoint | BadRecord | ReadInfo
 
 
 class CollectorConfig(BaseModel):

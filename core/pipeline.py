@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from bihuan.core.batches import BatchWriter, Record, read_batches
+from bihuan.core.batches import BatchWriter, Record, item_as_raw, read_batches
 from bihuan.core.collector import Collector, RunContext
 from bihuan.core.errors import DatabaseUnavailableError, StorageError, describe_failure
 from bihuan.core.helper import HelperBatches, HelperFailure, helper_wanted
@@ -61,6 +61,17 @@ class RunReport:
     updated: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    #: of ``quarantined``: file rows that would have changed an item read from another
+    #: file (allowed with ``update_across_files``)
+    refused_updates: int = 0
+    #: of ``quarantined``: later rows of a file repeating an id with other content
+    repeated_ids: int = 0
+    #: of ``updated``: items read from another file that were changed (``update_across_files``)
+    updated_across_files: int = 0
+    #: the first row of each of the three kinds above, in words
+    examples: dict[str, str] = field(default_factory=dict)
+    #: how each input was read (``ReadInfo.details``): header row, columns, key, text
+    files: list[dict[str, Any]] = field(default_factory=list)
     error_class: str | None = None
     error: str | None = None
     dry_run: bool = False
@@ -120,6 +131,9 @@ def item_problem(item: Item) -> tuple[str, str] | None:
             text.encode("utf-8")
         except UnicodeEncodeError:
             return "text", "text contains undecodable bytes"
+    origin = item.origin
+    if origin is not None and (type(origin) is not str or len(origin) > 2_000):
+        return "origin", "origin must be a string of at most 2,000 characters"
     created_at = item.created_at
     if created_at is not None and (type(created_at) is not datetime or created_at.tzinfo is None):
         if not isinstance(created_at, datetime) or created_at.tzinfo is None:
@@ -162,7 +176,7 @@ def prepare_item(item: Item) -> Item | BadRecord:
     problem = item_problem(item)
     if problem is not None:
         return BadRecord(
-            raw=_item_as_raw(item),
+            raw=item_as_raw(item),
             reason=problem[1],
             field=problem[0],
             location=f"item {item.external_id!r}",
@@ -173,26 +187,16 @@ def prepare_item(item: Item) -> Item | BadRecord:
     return item
 
 
-def _item_as_raw(item: Item) -> dict[str, Any]:
-    raw = {
-        "external_id": item.external_id,
-        "text": item.text,
-        "created_at": item.created_at.isoformat() if isinstance(item.created_at, datetime) else item.created_at,
-        "channel": item.channel,
-        "rating": item.rating,
-        "nps": item.nps,
-        "customer_ref": item.customer_ref,
-        "url": item.url,
-    }
-    if item.extra:
-        raw["extra"] = item.extra
-    return raw
-
-
 def load_state(instance: str, *, engine: Engine) -> dict[str, Any] | None:
     """The state the last checkpoint of ``instance`` saved."""
     with session_scope(engine) as session:
         return queries.get_state(instance, session=session)
+
+
+def _state_run(instance: str, *, engine: Engine) -> int | None:
+    """The run that saved the state of ``instance``."""
+    with session_scope(engine) as session:
+        return queries.get_state_run(instance, session=session)
 
 
 def run_collector(
@@ -254,16 +258,22 @@ def run_collector(
         if progress:
             progress(report)
 
+    note = writer.note
+
     try:
         try:
             collector.check(ctx)
             state = load_state(ctx.instance, engine=engine)
+            if (state or {}).get("files"):
+                # rows the run that saved this state stored count as read by this one:
+                # a resumed file's repeated ids are repeats, not updates
+                writer.this_pass.add(_state_run(ctx.instance, engine=engine) or -1)
             if helper_wanted(collector, ctx, requested=helper):
                 _write_from_helper(writer, collector, state, max_buffer=max_buffer, progress=progress)
             else:
                 # keyed records let the batch skip mapping rows already stored
                 collect = getattr(collector, "collect_keyed", None) or collector.collect
-                read_batches(collect(ctx, state), ctx.instance, max_buffer, flush)
+                read_batches(collect(ctx, state), ctx.instance, max_buffer, flush, note)
         except HelperFailure as exc:
             report.error_class = exc.error_class
             report.error = printable_name(exc.message, lines=True)[:MAX_ERROR_MESSAGE]

@@ -57,6 +57,12 @@ class Item:
     url: str | None = None
     extra: dict[str, Any] | None = None
     content_hash: str | None = None
+    #: where a file collector read it (``"day1.csv row 3"``, the format of
+    #: ``BadRecord.location``). Items with an origin are file rows: an id is read once
+    #: per file, and an item read from another file is not changed without the run's
+    #: ``update_across_files`` (see ``bihuan.core.batches``). ``None`` for other sources,
+    #: whose records change in place when they come again.
+    origin: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -88,6 +94,23 @@ class BadRecord:
     external_id: str | None = None
 
 
+@dataclass(slots=True)
+class ReadInfo:
+    """How a collector read one input, for the run's report (not stored as an item).
+
+    The file collectors yield one per file (or per JSON key set) before its records:
+    the header row, which column holds which field, which column is the record's key
+    and why, which column is the text and which others could have been. The pipeline
+    adds ``details`` to the report's ``files`` (``--json``, ``--dry-run``).
+
+    :param where: the input, as locations name it (``"day2.csv"``).
+    :param details: JSON-serialisable facts about how it was read.
+    """
+
+    where: str
+    details: dict[str, Any]
+
+
 class KeyedRecord(tuple):  # type: ignore[type-arg]
     """A record whose key is known before it is parsed: ``(external_id, content_hash, …)``.
 
@@ -109,7 +132,16 @@ class KeyedRecord(tuple):  # type: ignore[type-arg]
     external_id = property(itemgetter(0), doc="the id the item will have")
     content_hash = property(itemgetter(1), doc="the hash the item will have")
 
+    @property
+    def origin(self) -> str | None:
+        """Where the record was read (see :attr:`Item.origin`); ``None`` when not a file row."""
+        return None
+
     def fields(self) -> tuple[Any, ...] | BadRecord:
+        raise NotImplementedError
+
+    def refused(self, reason: str) -> BadRecord:
+        """The record as a bad record with ``reason`` (the pipeline refused it as it is)."""
         raise NotImplementedError
 
     def build(self) -> Item | BadRecord:

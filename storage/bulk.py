@@ -35,11 +35,13 @@ ITEM_COLUMNS: tuple[str, ...] = (
     "url",
     "extra",
     "content_hash",
+    "origin",
 )
 _WRITE_COLUMNS = (*ITEM_COLUMNS, "collected_at", "updated_at", "run_id")
 #: where a row, and the parameters it is encoded into, hold its id and its content hash
 EXTERNAL_ID_AT = ITEM_COLUMNS.index("external_id")
 CONTENT_HASH_AT = ITEM_COLUMNS.index("content_hash")
+ORIGIN_AT = ITEM_COLUMNS.index("origin")
 # collected_at keeps the first time we saw the item; everything else follows the source.
 _UPDATE_COLUMNS = tuple(c for c in _WRITE_COLUMNS if c not in ("source", "external_id", "collected_at"))
 # SQLite's limit on bound variables is 32766 since 3.32; stay well below it.
@@ -67,6 +69,14 @@ class _Plan:
         ]
         values = ", ".join(markers)
         updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in _UPDATE_COLUMNS)
+        #: the upsert of rows without an origin (:func:`upsert_items`): it leaves a stored
+        #: item's origin as it is, and works on a schema from before the column
+        self.upsert_sql_without_origin = (
+            f"INSERT INTO {quote(_TABLE.name)} ({', '.join(quote(c) for c in _WRITE_COLUMNS if c != 'origin')}) "
+            f"VALUES ({', '.join(m for m, c in zip(markers, _WRITE_COLUMNS, strict=True) if c != 'origin')}) "
+            f"ON CONFLICT ({quote('source')}, {quote('external_id')}) DO UPDATE SET "
+            + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in _UPDATE_COLUMNS if c != "origin")
+        )
         self.upsert_sql = (
             f"INSERT INTO {quote(_TABLE.name)} ({cols}) VALUES ({values}) "
             f"ON CONFLICT ({quote('source')}, {quote('external_id')}) DO UPDATE SET {updates}"
@@ -171,8 +181,8 @@ class ItemEncoder:
 
         # one comprehension with unpacking: this is most of the write side's Python work
         return [
-            (s, e, ch, t, r, n, c, when(at), u, json_text(x) if x else None, h, moment, moment, run_id)
-            for s, e, ch, t, r, n, c, at, u, x, h in rows
+            (s, e, ch, t, r, n, c, when(at), u, json_text(x) if x else None, h, o, moment, moment, run_id)
+            for s, e, ch, t, r, n, c, at, u, x, h, o in rows
         ]
 
     def encode_converted(
@@ -193,12 +203,12 @@ class ItemEncoder:
         literal = plan.literal_sql is not None and "\x00" not in source and (run_id is None or type(run_id) is int)
         params = []
         append = params.append
-        for s, e, ch, t, r, n, c, at, u, x, h in rows:
+        for s, e, ch, t, r, n, c, at, u, x, h, o in rows:
             x = json_text(x) if x else None
             if literal:
-                append((e, ch, t, r, n, c, at, u, x, h))
+                append((e, ch, t, r, n, c, at, u, x, h, o))
             else:
-                append((s, e, ch, t, r, n, c, at, u, x, h, moment, moment, run_id))
+                append((s, e, ch, t, r, n, c, at, u, x, h, o, moment, moment, run_id))
         if not literal:
             return None, params
         sql = plan.literal_sql.format(  # type: ignore[union-attr]
@@ -283,6 +293,29 @@ def changed_hashes(source: str, hashes: Mapping[str, str], *, session: Session) 
     return changed
 
 
+def stored_versions(
+    source: str, external_ids: Iterable[str], *, session: Session
+) -> dict[str, tuple[str, str | None, int | None]]:
+    """``{external_id: (content_hash, origin, run_id)}`` of the ids of ``source`` stored.
+
+    For the few ids an import would change (see ``bihuan.core.batches``): where the
+    stored version was read from decides whether the import may change it.
+    """
+    ids = list(dict.fromkeys(external_ids))
+    found: dict[str, tuple[str, str | None, int | None]] = {}
+    conn = session.connection()
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    for start in range(0, len(ids), _LOOKUP_CHUNK):
+        chunk = ids[start : start + _LOOKUP_CHUNK]
+        sql = (
+            f"SELECT external_id, content_hash, origin, run_id FROM {_TABLE.name} "
+            f"WHERE source = {marker} AND external_id IN ({', '.join([marker] * len(chunk))})"
+        )
+        for external_id, digest, origin, run_id in conn.exec_driver_sql(sql, (source, *chunk)):
+            found[external_id] = (digest, origin, run_id)
+    return found
+
+
 # JSON functions are built into SQLite from 3.38 (before, only when compiled in)
 _SQLITE_JSON = sqlite3.sqlite_version_info >= (3, 38)
 # CROSS JOIN keeps the order: each id of the array, then its row through the unique index
@@ -322,8 +355,17 @@ def upsert_items(rows: Sequence[Sequence[Any]], *, run_id: int | None, now: date
     """Insert or update ``rows`` (values in :data:`ITEM_COLUMNS` order) in one batch.
 
     Rows must be redacted and validated already; ``created_at`` aware, ``extra`` a dict or
-    ``None``. Within the batch a later row for the same key wins.
+    ``None``. Within the batch a later row for the same key wins. Rows may leave off the
+    last column, ``origin``: then a stored item keeps its origin.
     """
     if not rows:
         return
-    write_encoded(ItemEncoder(session.connection().dialect).encode(rows, run_id=run_id, now=now), session=session)
+    encoder = ItemEncoder(session.connection().dialect)
+    if len(rows[0]) == len(ITEM_COLUMNS):
+        write_encoded(encoder.encode(rows, run_id=run_id, now=now), session=session)
+        return
+    origin = _WRITE_COLUMNS.index("origin")
+    params = [
+        row[:origin] + row[origin + 1 :] for row in encoder.encode([(*r, None) for r in rows], run_id=run_id, now=now)
+    ]
+    write_encoded(params, session=session, sql=encoder.plan.upsert_sql_without_origin)

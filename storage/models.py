@@ -71,6 +71,10 @@ class FeedbackItem(FeedbackItemBase, table=True):
     collected_at: datetime = Field(sa_type=UTCDateTime, default_factory=utcnow)
     updated_at: datetime = Field(sa_type=UTCDateTime, default_factory=utcnow)
     run_id: int | None = Field(default=None, foreign_key="collector_run.id")  # not indexed: see customer_ref
+    # Where a file import read the stored version: "day1.csv row 3" (the quarantine's
+    # location format). An import that would change an item read from another file
+    # refuses unless told to (see core.batches); NULL for other collectors.
+    origin: str | None = Field(default=None, sa_type=Text, description="file and row the item was read from")
 
 
 # ── collection ────────────────────────────────────────────────────────────────────────

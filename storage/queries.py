@@ -139,6 +139,12 @@ def get_state(collector: str, *, session: Session) -> dict[str, Any] | None:
     return None if row is None else dict(row.state)
 
 
+def get_state_run(collector: str, *, session: Session) -> int | None:
+    """The run whose checkpoint saved the state of ``collector``."""
+    row = session.get(CollectorState, collector)
+    return None if row is None else row.run_id
+
+
 def save_state(
     collector: str, state: dict[str, Any], *, collector_type: str, run_id: int | None, session: Session
 ) -> None:

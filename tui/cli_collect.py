@@ -74,7 +74,24 @@ def init(app: App, as_json: bool) -> None:
 @click.option("--encoding", help="Text encoding of CSV files (default: detected).")
 @click.option("--delimiter", help="CSV delimiter (default: detected).")
 @click.option("--sheet", help="XLSX sheet name (default: the first visible one).")
-@click.option("--dry-run", is_flag=True, help="Read and classify everything, write nothing.")
+@click.option(
+    "--header-row",
+    type=click.IntRange(1, 1000),
+    metavar="N",
+    help="Row number of the header in CSV/XLSX files (default: found, after any title rows).",
+)
+@click.option(
+    "--id-column",
+    metavar="COLUMN",
+    help="The column holding each record's id (default: a column named like an id, unless it counts rows).",
+)
+@click.option("--no-id", is_flag=True, help="The files have no id column: rows are known by their content.")
+@click.option(
+    "--update-across-files",
+    is_flag=True,
+    help="Let rows change items that another file stored (default: such rows are quarantined).",
+)
+@click.option("--dry-run", is_flag=True, help="Read and classify everything, write nothing; show how columns map.")
 @json_option
 @pass_app
 def import_(
@@ -87,15 +104,32 @@ def import_(
     encoding: str | None,
     delimiter: str | None,
     sheet: str | None,
+    header_row: int | None,
+    id_column: str | None,
+    no_id: bool,
+    update_across_files: bool,
     dry_run: bool,
     as_json: bool,
 ) -> None:
     """Import feedback files (CSV, XLSX, JSONL); re-running adds nothing twice.
 
     Every valid row is stored once with personal data redacted; every broken row is
-    quarantined with its row number and reason. Exit code 3 when rows were quarantined.
+    quarantined with its row number and reason. A row whose id another file stored
+    with other content is quarantined too, unless --update-across-files. Exit code 3
+    when rows were quarantined.
     """
-    options = {"mapping": parse_mapping(mappings) or None, "encoding": encoding, "delimiter": delimiter, "sheet": sheet}
+    if no_id and id_column is not None:
+        raise UsageError("--no-id and --id-column exclude each other")
+    options = {
+        "mapping": parse_mapping(mappings) or None,
+        "encoding": encoding,
+        "delimiter": delimiter,
+        "sheet": sheet,
+        "header_row": header_row,
+        "id_column": id_column,
+        "no_id": no_id or None,
+        "update_across_files": update_across_files or None,
+    }
     instances = file_import_instances(
         paths, app.registry(), collector=collector, source=source, channel=channel, options=options
     )
@@ -135,7 +169,7 @@ def _run_and_report(app: App, instances: list, *, dry_run: bool, as_json: bool) 
     if as_json:
         emit_json(reports_json(reports, dry_run=dry_run))
     else:
-        print_reports(reports, dry_run=dry_run)
+        print_reports(reports, dry_run=dry_run, details=True)
     code = run_exit_code(reports)
     if code != EXIT_OK:
         raise SystemExit(code)

@@ -83,8 +83,13 @@ def totals(reports: Sequence[RunReport]) -> dict[str, int]:
     return {key: sum(getattr(r, key) for r in reports) for key in COUNT_KEYS}
 
 
+#: counts of the file rules (see ``bihuan.core.batches``), part of ``quarantined``/``updated``
+RULE_KEYS = ("refused_updates", "repeated_ids", "updated_across_files")
+
+
 def reports_json(reports: Sequence[RunReport], *, dry_run: bool = False) -> dict[str, Any]:
-    """The ``--json`` document of import/collect: totals at the top, runs below.
+    """The ``--json`` document of import/collect: totals at the top, runs below (each
+    with how its files were read: ``files``, and the ``examples`` of the file rules).
 
     When a run failed it also has the keys of every command's error document: ``error``
     (each failed run's collector and error) and ``error_class`` (of the failure that
@@ -93,6 +98,7 @@ def reports_json(reports: Sequence[RunReport], *, dry_run: bool = False) -> dict
     code = run_exit_code(reports)
     document: dict[str, Any] = {
         **totals(reports),
+        **{key: sum(getattr(r, key) for r in reports) for key in RULE_KEYS},
         "failed": sum(r.status == "failed" for r in reports),
         "dry_run": dry_run,
         "exit_code": code,
@@ -106,9 +112,15 @@ def reports_json(reports: Sequence[RunReport], *, dry_run: bool = False) -> dict
     return document
 
 
-def print_reports(reports: Sequence[RunReport], *, dry_run: bool = False, table: bool | None = None) -> None:
+def print_reports(
+    reports: Sequence[RunReport], *, dry_run: bool = False, table: bool | None = None, details: bool = False
+) -> None:
     """A summary table on a terminal (``table=None``: when stdout is one), else one plain
-    line per run and a total line, which is what scripts read."""
+    line per run and a total line, which is what scripts read.
+
+    :param details: after the counts, how each file was read (its text column and key;
+        with ``dry_run`` every column) and the rows the file rules refused, indented.
+    """
     if table is None:
         table = sys.stdout.isatty()
     if table:
@@ -119,8 +131,63 @@ def print_reports(reports: Sequence[RunReport], *, dry_run: bool = False, table:
         if len(reports) > 1:
             total = totals(reports)
             click.echo("total: " + " ".join(f"{k} {v}" for k, v in total.items()))
+    if details:
+        for report in reports:
+            for line in report_details(report, columns=dry_run):
+                click.echo(line)
     if dry_run:
         click.echo("dry run: nothing was written")
+
+
+def report_details(report: RunReport, *, columns: bool = False) -> list[str]:
+    """Indented lines: how each file of ``report`` was read, and the rows the file rules
+    refused or let through (see ``bihuan.core.batches``).
+
+    :param columns: every column and the field it holds (``--dry-run``), not only the
+        text column and the key.
+    """
+    lines: list[str] = []
+    for info in report.files:
+        where = info.get("file", "?")
+        head = f"  {where}:"
+        if "header_row" in info:
+            rows = info.get("header_rows") or [info["header_row"]]
+            head += f" header row {'+'.join(map(str, rows))}"
+            skipped = info.get("skipped_rows") or []
+            if skipped:
+                above = ", ".join(f"row {row['row']} {row['text']!r}" for row in skipped)
+                head += f" (above it: {above})"
+            head += ";"
+        text = info.get("text") or {}
+        key = info.get("key") or {}
+        head += f" text: {text.get('column')!r}; key: {key.get('column') or 'the row content'}"
+        lines.append(head)
+        lines.append(f"    key: {key.get('reason', '')}")
+        if len(text.get("candidates") or []) > 1 or columns:
+            lines.append(f"    text: {text.get('column')!r}, {text.get('reason', '')}")
+        if columns:
+            mapped = [f"{name} → {field}" for field, name in (info.get("columns") or {}).items()]
+            mapped += [f"{name} (counts rows {run}: not kept)" for name, run in (info.get("row_numbers") or {}).items()]
+            mapped += [f"{name} → metadata" for name in info.get("metadata") or []]
+            lines.append(f"    columns: {'; '.join(mapped)}")
+    examples = report.examples
+    if report.refused_updates:
+        lines.append(
+            f"  {report.refused_updates} rows quarantined: their id is stored from another file with other content, "
+            f"e.g. {examples.get('refused_updates', '')}. Nothing was overwritten; --update-across-files updates "
+            "them, or --no-id / --id-column COLUMN when that column is not a record id."
+        )
+    if report.repeated_ids:
+        lines.append(
+            f"  {report.repeated_ids} rows quarantined: they repeat an id read earlier in the same file with other "
+            f"content, e.g. {examples.get('repeated_ids', '')}; the first row of each id is kept."
+        )
+    if report.updated_across_files:
+        lines.append(
+            f"  {report.updated_across_files} of the updated items were read from another file "
+            f"(--update-across-files), e.g. {examples.get('updated_across_files', '')}."
+        )
+    return lines
 
 
 def _print_report_table(reports: Sequence[RunReport]) -> None:

@@ -86,7 +86,7 @@ def test_a_stray_byte_in_a_utf8_file_quarantines_only_its_row(tmp_path: Path, co
     path = write(tmp_path / "mixed.csv", body)
     detected = detect_encoding(path)
     assert (detected.name, detected.how) == ("utf-8", "mostly")
-    out = collect(CsvCollector(), path)
+    out = collect(CsvCollector(), path, id_column="id")  # 0..51 would count rows: say it is the id
     assert len(out.items) == 51 and out.items[-1].text == "也好"
     record = out.bad_at("mixed.csv row 52")
     assert record.field == "text" and record.reason == "row contains bytes that are not valid utf-8"
@@ -95,7 +95,7 @@ def test_a_stray_byte_in_a_utf8_file_quarantines_only_its_row(tmp_path: Path, co
 
 def test_declared_encoding_keeps_undecodable_bytes_to_quarantine(tmp_path: Path, collect) -> None:
     path = write(tmp_path / "d.csv", "id,text,备注\n1,好的,\n".encode() + b"2,ok,\x81\n" + "3,也好,\n".encode())
-    out = collect(CsvCollector(), path, encoding="utf-8")
+    out = collect(CsvCollector(), path, encoding="utf-8", id_column="id")
     assert [i.external_id for i in out.items] == ["1", "3"]
     record = out.bad_at("d.csv row 3")
     assert record.field == "备注", "the field names the column holding the bad byte"
@@ -165,7 +165,7 @@ def test_jsonl_that_is_binary_says_json(tmp_path: Path, collect) -> None:
 
 def test_a_few_stray_nul_bytes_do_not_make_a_file_binary(tmp_path: Path, collect) -> None:
     path = write(tmp_path / "nul.csv", "id,text\n1,好\n2,坏\x00了\n3,也好\n".encode())
-    out = collect(CsvCollector(), path)
+    out = collect(CsvCollector(), path, id_column="id")
     assert [i.external_id for i in out.items] == ["1", "3"]
     assert out.bad_at("nul.csv row 3").reason == "contains NUL bytes"
 
@@ -217,12 +217,12 @@ def test_utf16_without_a_bom_holding_chinese_is_read_not_refused_as_binary(
     tmp_path: Path, store, encoding: str
 ) -> None:
     # few NUL bytes, and some on the "wrong" side: 一 is U+4E00, 最 U+6700, 退 U+9000
-    rows = "".join(f"{i},{CHINESE[i % 4]}，最后一次退款{i}\r\n" for i in range(300))
+    rows = "".join(f"R{i},{CHINESE[i % 4]}，最后一次退款{i}\r\n" for i in range(300))
     path = write(tmp_path / "u16.csv", ("编号,意见\r\n" + rows).encode(encoding))
     assert detect_encoding(path) == DetectedEncoding(encoding, "strict")
     stored = store(CsvCollector(), path)
     assert (stored.report.read, stored.report.new, stored.report.quarantined) == (300, 300, 0)
-    assert stored.items["299"] == f"{CHINESE[3]}，最后一次退款299"
+    assert stored.items["R299"] == f"{CHINESE[3]}，最后一次退款299"
 
 
 def test_utf16_with_a_broken_code_unit_is_refused_naming_the_bytes(tmp_path: Path, collect) -> None:
@@ -234,12 +234,12 @@ def test_utf16_with_a_broken_code_unit_is_refused_naming_the_bytes(tmp_path: Pat
 
 def test_gb18030_four_byte_characters_survive_a_stray_byte(tmp_path: Path, store) -> None:
     rare = "生僻字㐀和𠀀的客户"  # 𠀀 is a four-byte GB18030 sequence
-    rows = "".join(f"{i},{rare}{i}\n" for i in range(40)).encode("gb18030")
+    rows = "".join(f"R{i},{rare}{i}\n" for i in range(40)).encode("gb18030")
     path = write(tmp_path / "rare.csv", "编号,意见\n".encode("gb18030") + rows + b"40,\x80\xff\n")
     assert str(detect_encoding(path)) == "gb18030 (mostly)"
     stored = store(CsvCollector(), path)
     assert (stored.report.new, stored.report.quarantined) == (40, 1)
-    assert stored.items["39"] == f"{rare}39"
+    assert stored.items["R39"] == f"{rare}39"
 
 
 def test_utf8_latin_text_with_a_stray_byte_is_not_read_as_chinese(tmp_path: Path, store) -> None:

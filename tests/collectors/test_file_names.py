@@ -42,13 +42,13 @@ def test_gbk_named_files_of_every_kind_import_with_printable_locations(tmp_path:
 
 def test_the_resume_state_of_a_gbk_named_file_is_text_and_still_resumes(tmp_path: Path, collect) -> None:
     path = gbk_named(tmp_path, "问卷.csv")
-    path.write_text("编号,意见\n" + "".join(f"{i},第{i}条\n" for i in range(10)), encoding="utf-8")
+    path.write_text("编号,意见\n" + "".join(f"R{i},第{i}条\n" for i in range(10)), encoding="utf-8")
     out = collect(CsvCollector(), path, checkpoint_every=4)
     keys = [key for state in out.checkpoints for key in state["files"]]
     assert keys and set(keys) == {str(tmp_path / "问卷.csv")}
     json.dumps(out.checkpoints).encode("utf-8")  # storable
     state = {"files": {str(tmp_path / "问卷.csv"): {"fingerprint": fingerprint(path), "rows_done": 6}}}
-    assert [i.external_id for i in collect(CsvCollector(), path, state=state).items] == ["6", "7", "8", "9"]
+    assert [i.external_id for i in collect(CsvCollector(), path, state=state).items] == ["R6", "R7", "R8", "R9"]
 
 
 def test_printable_names_and_storable_text() -> None:
