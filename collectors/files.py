@@ -221,7 +221,10 @@ class XlsxCollector(FileCollector):
             if header is None:
                 raise InputError(f"{path}: sheet {sheet.title!r} is empty (expected a header row)", path=str(path))
             width = max(i + 1 for i, c in enumerate(header) if _filled(c))
-            mapper = RowMapper(header[:width], ctx, label=label, where=f"{path} sheet {sheet.title}")
+            # a number cell in the date column is an Excel serial day number
+            mapper = RowMapper(
+                header[:width], ctx, label=label, where=f"{path} sheet {sheet.title}", excel_serials=True
+            )
             number += sum(1 for _ in islice(rows, skip))
             map_row = mapper.keyed if keyed else mapper.map
             for row in rows:

@@ -102,6 +102,8 @@ class RowMapper:
     :param encoding: the codec the file was decoded with, for the reason of rows that
         hold undecodable bytes.
     :param where: how configuration errors name the file (its path); ``label`` if not given.
+    :param excel_serials: the cells come from a spreadsheet: a number in the date column
+        is an Excel serial day number (see :class:`~bihuan.core.values.DateParser`).
     :raises CollectorConfigError: when no column holds the text or ``--map`` names a
         missing column: the fix is a ``--map`` option, so it is a usage error.
     """
@@ -115,6 +117,7 @@ class RowMapper:
         unit: str = "row",
         encoding: str | None = None,
         where: str | None = None,
+        excel_serials: bool = False,
     ) -> None:
         names = [cell_text(h).strip() for h in header]
         config = ctx.config
@@ -140,7 +143,7 @@ class RowMapper:
         self.rating_max = float(getattr(config, "rating_max", 5))
         self.max_text = int(getattr(config, "max_text_chars", 20_000))
         self.default_channel = ctx.channel
-        self.dates = DateParser(ctx.timezone)
+        self.dates = DateParser(ctx.timezone, excel_serials=excel_serials)
         self._dates_get = self.dates.cache.get
         self.field_of = {index: field for field, index in columns.items()}
         self.extra_columns = [(i, self.keys[i]) for i in range(self.width) if i not in self.field_of]
@@ -164,7 +167,9 @@ class RowMapper:
                 "|",
                 ctx.channel,
                 str(ctx.timezone),
-                repr(self.rating_max),
+                # another scale's ratings are stored rescaled to 0..5 (they were stored as
+                # read before): the mark makes a re-import update them
+                repr(self.rating_max) if self.rating_max == 5 else f"{self.rating_max!r}->5",
             ]
         )
         # content_hash = blake2b(digest of the signature + the row's cells); copying a hash
@@ -199,7 +204,8 @@ class RowMapper:
                 values = texts = cells
             else:
                 values, texts = self._fit(cells, all_text)
-            return Item(*self._fields(values, texts, self._bytes(texts), None, None))
+            # where it was read: named if the pipeline refuses the item (a date beyond the horizon)
+            return Item(*self._fields(values, texts, self._bytes(texts), None, None), self.location(number))
         except RecordError as exc:
             return self._bad(cells, number, exc)
 
@@ -415,6 +421,16 @@ class KeyedRow(KeyedRecord):
         except RecordError as exc:
             return mapper._bad(cells, number, exc)
 
+    def build(self) -> Item | BadRecord:
+        built = super().build()
+        if isinstance(built, Item):  # as :meth:`RowMapper.map` builds it
+            built.location = self[2].location(self[5])
+        return built
+
+    def reject(self, reason: str, field: str | None) -> BadRecord:
+        _, _, mapper, cells, _, number = self
+        return mapper._bad(cells, number, RecordError(reason, field=field))
+
 
 def map_raw_record(ctx: RunContext, raw: dict[str, Any]) -> Item:
     """``parse_record`` of the file collectors: a quarantined ``{column: cell}`` → item.
@@ -433,4 +449,5 @@ def map_raw_record(ctx: RunContext, raw: dict[str, Any]) -> Item:
     result = mapper.map(cells, 1)
     if isinstance(result, BadRecord):
         raise RecordError(result.reason, field=result.field)
+    result.location = None  # "record row 1" would mislead: the pipeline names the item by its id
     return result

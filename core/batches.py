@@ -36,6 +36,7 @@ from sqlalchemy import Engine
 
 from bihuan.core.collector import RunContext
 from bihuan.core.types import BadRecord, Checkpoint, Item, KeyedRecord
+from bihuan.core.values import DateBounds
 from bihuan.storage import bulk, queries
 from bihuan.storage.engine import session_scope
 from bihuan.storage.types import utcnow
@@ -109,7 +110,11 @@ class BatchWriter:
         dry_run: bool,
         validate: Callable[[Item], Item | BadRecord],
         payload_text: Callable[[Any, Callable[[str], str]], str],
+        bounds: DateBounds | None = None,
     ) -> None:
+        """:param validate: checks an item (the keyed records' fields are valid as built).
+        :param bounds: the timestamps the run stores; keyed records outside are
+            quarantined when built (items are checked by ``validate``)."""
         self.ctx = ctx
         self.engine = engine
         self.hooks = hooks
@@ -118,6 +123,7 @@ class BatchWriter:
         self.dry_run = dry_run
         self.validate = validate
         self.payload_text = payload_text
+        self.bounds = bounds
         self.encoder = bulk.ItemEncoder(engine.dialect)
 
     # ── stage 1 ───────────────────────────────────────────────────────────────────────
@@ -178,6 +184,8 @@ class BatchWriter:
         now = time(utcnow())
         last_at: Any = None
         last_time: Any = None
+        bounds = self.bounds
+        low, high = (bounds.low, bounds.high) if bounds is not None else (None, None)
         rows: list[tuple[Any, ...]] = []
         recheck: list[tuple[Any, ...]] = []
         built_bad: list[tuple[KeyedRecord, BadRecord]] = []
@@ -192,6 +200,16 @@ class BatchWriter:
                     built_bad.append((record, fields))
                     continue
                 _, text, created_at, channel, rating, nps, customer_ref, url, extra, content_hash = fields
+                # the timestamp's plausibility depends on the run, not on the row: checked
+                # here (once per distinct value: exports repeat timestamps row after row)
+                if (
+                    created_at is not None
+                    and created_at is not last_at
+                    and low is not None
+                    and not low <= created_at <= high
+                ):
+                    built_bad.append((record, record.reject(bounds.problem(created_at) or "", "created_at")))  # type: ignore[union-attr]
+                    continue
             else:
                 text, created_at, channel, content_hash = (
                     record.text,

@@ -21,6 +21,7 @@ from bihuan.core.config import Settings, validate_collector_config
 from bihuan.core.errors import ConfigError, UsageError
 from bihuan.core.pipeline import PipelineHooks, RunReport, run_collector
 from bihuan.core.types import CHANNELS
+from bihuan.core.values import DateWindow
 
 #: instance-name prefix of ad-hoc ``bihuan import`` runs
 IMPORT_PREFIX = "import:"
@@ -41,13 +42,15 @@ class CollectorInstance:
     #: the table as written, ``{"$env": NAME}`` references unresolved
     raw: Mapping[str, Any] | None = None
 
-    def context(self, timezone: ZoneInfo) -> RunContext:
+    def context(self, timezone: ZoneInfo, date_window: DateWindow | None = None) -> RunContext:
+        """The context of one run; ``date_window``: ``[bihuan]``'s (default: its defaults)."""
         return RunContext(
             instance=self.name,
             source=self.source,
             channel=self.channel,
             config=self.config,
             timezone=timezone,
+            date_window=date_window or DateWindow(),
             log=logging.getLogger(f"bihuan.collector.{self.name}"),
         )
 
@@ -189,8 +192,12 @@ def run_instances(
     dry_run: bool = False,
     progress: Callable[[RunReport], None] | None = None,
     on_start: Callable[[CollectorInstance], None] | None = None,
+    date_window: DateWindow | None = None,
 ) -> list[RunReport]:
-    """Run instances one after another; a failing one is reported and the others go on."""
+    """Run instances one after another; a failing one is reported and the others go on.
+
+    :param date_window: ``[bihuan]``'s :attr:`~bihuan.core.config.GeneralSettings.date_window`.
+    """
     reports = []
     for instance in instances:
         if on_start:
@@ -198,7 +205,7 @@ def run_instances(
         reports.append(
             run_collector(
                 instance.cls(),
-                instance.context(timezone),
+                instance.context(timezone, date_window),
                 engine=engine,
                 collector_type=instance.collector_type,
                 hooks=hooks,

@@ -125,7 +125,7 @@ def retry_records(
     for instance, pairs in by_instance.values():
         report = run_collector(
             _ReplayCollector([item for _, item in pairs]),  # type: ignore[arg-type]
-            instance.context(zone),
+            instance.context(zone, settings.bihuan.date_window),
             engine=engine,
             collector_type=instance.collector_type,
             hooks=hooks,
