@@ -28,15 +28,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
 from bihuan.core.collector import RunContext
 from bihuan.core.types import BadRecord, Checkpoint, Item, KeyedRecord
-from bihuan.core.values import DateBounds
+from bihuan.core.values import DateBounds, DateWindow
 from bihuan.storage import bulk, queries
 from bihuan.storage.engine import session_scope
 from bihuan.storage.types import utcnow
@@ -46,6 +47,14 @@ if TYPE_CHECKING:
 
 #: cut-off for stored error reasons
 MAX_REASON = 2_000
+
+#: bounds that hold every timestamp (a writer built without the run's)
+_NO_BOUNDS = DateBounds(
+    low=datetime.min.replace(tzinfo=UTC),
+    high=datetime.max.replace(tzinfo=UTC),
+    window=DateWindow(),
+    zone=ZoneInfo("UTC"),
+)
 
 #: what a collector's buffer holds between checkpoints
 Record = Item | KeyedRecord | BadRecord
@@ -184,8 +193,9 @@ class BatchWriter:
         now = time(utcnow())
         last_at: Any = None
         last_time: Any = None
-        bounds = self.bounds
-        low, high = (bounds.low, bounds.high) if bounds is not None else (None, None)
+        # the run's date window (no limits without one)
+        bounds = self.bounds or _NO_BOUNDS
+        low, high = bounds.low, bounds.high
         rows: list[tuple[Any, ...]] = []
         recheck: list[tuple[Any, ...]] = []
         built_bad: list[tuple[KeyedRecord, BadRecord]] = []
@@ -202,13 +212,8 @@ class BatchWriter:
                 _, text, created_at, channel, rating, nps, customer_ref, url, extra, content_hash = fields
                 # the timestamp's plausibility depends on the run, not on the row: checked
                 # here (once per distinct value: exports repeat timestamps row after row)
-                if (
-                    created_at is not None
-                    and created_at is not last_at
-                    and low is not None
-                    and not low <= created_at <= high
-                ):
-                    built_bad.append((record, record.reject(bounds.problem(created_at) or "", "created_at")))  # type: ignore[union-attr]
+                if created_at is not None and created_at is not last_at and not low <= created_at <= high:
+                    built_bad.append((record, record.reject(bounds.problem(created_at) or "", "created_at")))
                     continue
             else:
                 text, created_at, channel, content_hash = (

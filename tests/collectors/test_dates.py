@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 from openpyxl import Workbook
 from sqlalchemy import text
 
+from bihuan.core import pipeline
 from bihuan.storage.engine import create_db_engine
 from bihuan.tui.cli import cli
 
@@ -74,9 +75,18 @@ def test_dates_beyond_the_horizon_or_before_the_floor_are_quarantined_with_row_a
     db_url: str, tmp_path: Path, helper: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BIHUAN_HELPER_PROCESS", helper)  # "always": batches prepared in a forked helper
+    forked: list[bool] = []
+
+    class Recorded(pipeline.HelperBatches):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            forked.append(True)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "HelperBatches", Recorded)
     path = survey(tmp_path / "dates.csv")
     result = cli_run(db_url, "import", str(path), "--json")
     assert result.exit_code == 3, result.output  # 3: records were quarantined
+    assert forked == ([True] if helper == "always" else [])
     report = json.loads(result.stdout)
     assert (report["read"], report["new"], report["quarantined"]) == (8, 3, 5)
     assert sorted(stored_dates(db_url, "dates")) == ["A1", "A5", "A8"]
@@ -95,6 +105,11 @@ def test_dates_beyond_the_horizon_or_before_the_floor_are_quarantined_with_row_a
     )
     assert "earliest_date" in refused["dates.csv row 8"]["reason"]
     assert json.loads(refused["dates.csv row 3"]["payload"])["编号"] == "A2"  # the row as read, to fix and retry
+    fixed = cli_run(
+        db_url, "quarantine", "retry", str(refused["dates.csv row 3"]["id"]), "--set", "提交时间=2026-10-01 09:05"
+    )
+    assert fixed.exit_code == 0, fixed.output
+    assert stored_dates(db_url, "dates")["A2"] == datetime(2026, 10, 1, 1, 5, tzinfo=UTC)
 
     # both limits are settings: with a wider window the same file stores what was refused
     config = tmp_path / "plugins.toml"
@@ -102,9 +117,10 @@ def test_dates_beyond_the_horizon_or_before_the_floor_are_quarantined_with_row_a
     again = CliRunner().invoke(cli, ["--db", db_url, "--config", str(config), "import", str(path), "--json"])
     assert again.exit_code == 3, again.output
     report = json.loads(again.stdout)
-    assert (report["new"], report["duplicates"], report["quarantined"]) == (3, 3, 2)  # 2099 and 2062 still refused
+    # the rows dated 2099 and 2062 are still refused (A2 stays as its fixed retry stored it)
+    assert (report["new"], report["duplicates"], report["quarantined"]) == (3, 3, 2)
     dates = stored_dates(db_url, "dates")
-    assert sorted(dates) == ["A1", "A4", "A5", "A6", "A7", "A8"]
+    assert sorted(dates) == ["A1", "A2", "A4", "A5", "A6", "A7", "A8"]
     assert dates["A6"].astimezone(SH).date().isoformat() == "1900-01-01"
 
 
