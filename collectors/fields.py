@@ -2,9 +2,10 @@
 
 Exports from Chinese bank systems name their columns in many ways (``您的意见或建议``,
 ``通话摘要``, ``投诉内容``…); :func:`resolve_columns` recognises the common ones, Chinese
-and English, and a user's ``--map field=column`` overrides. The value parsers raise
-``RecordError`` naming the field, so the collector can quarantine the row with a reason
-a person can act on.
+and English, and a user's ``--map field=column`` overrides. The value parsers (from
+:mod:`bihuan.core.values`, shared with every other collector) raise ``RecordError``
+naming the field, so the collector can quarantine the row with a reason a person can
+act on.
 """
 
 from __future__ import annotations
@@ -19,10 +20,30 @@ from datetime import UTC, date, datetime, time, timedelta
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from bihuan.core.errors import RecordError
-from bihuan.core.types import CHANNELS
+from bihuan.core.values import (
+    CHANNEL_WORDS,
+    RATING_WORDS,
+    DateParser,
+    parse_channel,
+    parse_nps,
+    parse_rating,
+)
+
+__all__ = [
+    "ALIASES",
+    "CHANNEL_WORDS",
+    "EXACT_ALIASES",
+    "FIELDS",
+    "RATING_WORDS",
+    "DateParser",
+    "MappingError",
+    "normalise_header",
+    "parse_channel",
+    "parse_nps",
+    "parse_rating",
+    "resolve_columns",
+]
 
 #: fields a column can be mapped to (``--map field=column``)
 FIELDS = ("text", "created_at", "rating", "nps", "channel", "customer_ref", "external_id", "url")
@@ -265,274 +286,6 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
-# ── dates ─────────────────────────────────────────────────────────────────────────────
-
-# 2026/10/1 9:05[:33], 2026.10.1, 2026-10-1, 2026年10月1日 09时05分, with optional AM/PM
-_YMD = re.compile(
-    r"(?P<y>\d{4})\s*[/.年-]\s*(?P<m>\d{1,2})\s*[/.月-]\s*(?P<d>\d{1,2})\s*日?"
-    r"(?:(?:(?<=日)\s*|[\sT]+)(?P<H>\d{1,2})\s*[:：时]\s*(?P<M>\d{1,2})(?:\s*[:：分]\s*(?P<S>\d{1,2})(?:\.(?P<f>\d{1,9}))?)?\s*[秒分]?"
-    r"\s*(?P<ampm>[ap]\.?m\.?)?)?$",
-    re.IGNORECASE,
-)
-# 10/01/2026 [9:05 PM] as US exports (CFPB "Date received") write it: month first
-_MDY = re.compile(
-    r"(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})"
-    r"(?:\s+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d{1,9}))?)?\s*(?P<ampm>[ap]\.?m\.?)?)?$",
-    re.IGNORECASE,
-)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_NAIVE_EPOCH = datetime(1970, 1, 1)
-_MISSING = object()
-_EXCEL_EPOCH = datetime(1899, 12, 30)
-_DATE_CACHE_MAX = 100_000
-_MIN_YEAR, _MAX_YEAR = 1900, 2200
-
-
-def _quick_ymd_hm(text: str) -> datetime | None:
-    """``2026/10/1 9:05[:33]`` (Excel's CSV format on Chinese Windows) without a regex.
-
-    ``None`` for anything else, and for impossible dates: the full parser decides those.
-    """
-    day, _, clock = text.partition(" ")
-    ymd = day.split("/")
-    if len(ymd) != 3 or len(ymd[0]) != 4:
-        return None
-    hms = clock.split(":") if clock else ("0", "0")
-    try:
-        if len(hms) == 2:
-            return datetime(int(ymd[0]), int(ymd[1]), int(ymd[2]), int(hms[0]), int(hms[1]))
-        if len(hms) == 3:
-            return datetime(int(ymd[0]), int(ymd[1]), int(ymd[2]), int(hms[0]), int(hms[1]), int(hms[2]))
-    except ValueError:
-        pass
-    return None
-
-
-class DateParser:
-    """Parses the timestamps of one run into UTC; naive values are in ``zone``.
-
-    Accepts ISO 8601 (``T`` or space, fractional seconds, ``Z`` or an offset), Chinese
-    and slash-separated dates with or without a time, US ``m/d/Y``, RFC 2822, epoch
-    seconds or milliseconds (10 or 13 digits), Excel datetime cells and Excel serial
-    numbers. Exports repeat timestamps (date-only columns, minute precision), so results
-    are cached per string; the cache is bounded.
-    """
-
-    def __init__(self, zone: ZoneInfo) -> None:
-        self.zone = zone
-        self.cache: dict[str, datetime | None] = {}
-
-    def parse(self, value: Any) -> datetime | None:
-        """``value`` as an aware UTC datetime; ``None`` for an empty cell.
-
-        :raises RecordError: ``invalid date '…'`` on field ``created_at``.
-        """
-        if value.__class__ is str:
-            parsed = self.cache.get(value, _MISSING)
-            if parsed is not _MISSING:
-                return parsed  # type: ignore[return-value]
-            return self.parse_new(value)
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            return self._aware(value, str(value))
-        if isinstance(value, date):
-            return self._aware(datetime.combine(value, time()), str(value))
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return self._number(value)
-        return self.parse(str(value))
-
-    def parse_new(self, value: str) -> datetime | None:
-        """:meth:`parse` of a string not in :attr:`cache` (callers that looked it up)."""
-        parsed = None
-        # fast path: "2026-10-01 09:05:33" and other ISO 8601 without an offset
-        if len(value) >= 10 and value[4] == "-" and value[7] == "-":
-            try:
-                naive = datetime.fromisoformat(value)
-            except ValueError:
-                pass
-            else:
-                if naive.tzinfo is None and _MIN_YEAR <= naive.year <= _MAX_YEAR:
-                    parsed = _EPOCH + (naive - self.zone.utcoffset(naive) - _NAIVE_EPOCH)
-        if parsed is None and value and not value.isspace():
-            parsed = self._parse_text(value.strip())
-        cache = self.cache
-        if len(cache) >= _DATE_CACHE_MAX:
-            cache.clear()
-        cache[value] = parsed
-        return parsed
-
-    def _aware(self, value: datetime, shown: str) -> datetime:
-        """``value`` as UTC; a naive one is wall time in the run's zone.
-
-        Same result as ``value.replace(tzinfo=zone).astimezone(UTC)`` (``fold=0`` for
-        ambiguous wall times), but with timedelta arithmetic: ``datetime.replace`` costs
-        about 0.7 µs on CPython 3.11, a third of the budget of a whole row.
-        """
-        if not _MIN_YEAR <= value.year <= _MAX_YEAR:
-            raise RecordError(f"invalid date {shown[:60]!r} (year {value.year})", field="created_at")
-        if value.tzinfo is None:
-            return _EPOCH + (value - self.zone.utcoffset(value) - _NAIVE_EPOCH)
-        return _EPOCH + (value - _EPOCH)
-
-    def _number(self, value: float) -> datetime:
-        if not math.isfinite(value):
-            raise RecordError(f"invalid date {value!r}", field="created_at")
-        if 20_000 <= value < 100_000:  # an Excel serial day number (1954…2173)
-            return self._aware(_EXCEL_EPOCH + timedelta(days=value), str(value))
-        return self._parse_text(str(int(value)) if float(value).is_integer() else str(value))
-
-    def _parse_text(self, text: str) -> datetime:
-        if len(text) >= 8 and (text[4:5] == "-" or (len(text) == 8 and text.isdigit())):
-            try:
-                return self._aware(datetime.fromisoformat(text), text)
-            except ValueError:
-                pass
-        quick = _quick_ymd_hm(text)
-        if quick is not None:
-            return self._aware(quick, text)
-        if text.isdigit() and len(text) in (10, 13):  # epoch seconds or milliseconds
-            seconds = int(text) / (1000 if len(text) == 13 else 1)
-            return self._aware(_EPOCH + timedelta(seconds=seconds), text)
-        match = _YMD.match(text) or _MDY.match(text)
-        if match is not None:
-            parts = match.groupdict()
-            hour = int(parts["H"] or 0)
-            ampm = (parts["ampm"] or "").lower()[:1]
-            if ampm and 1 <= hour <= 12:
-                hour = hour % 12 + (12 if ampm == "p" else 0)
-            try:
-                value = datetime(
-                    int(parts["y"]),
-                    int(parts["m"]),
-                    int(parts["d"]),
-                    hour,
-                    int(parts["M"] or 0),
-                    int(parts["S"] or 0),
-                    int((parts["f"] or "0")[:6].ljust(6, "0")),
-                )
-            except ValueError:
-                pass
-            else:
-                return self._aware(value, text)
-        elif "," in text or " " in text:
-            try:
-                return self._aware(parsedate_to_datetime(text), text)  # RFC 2822, as feeds write it
-            except (TypeError, ValueError, IndexError):
-                pass
-        raise RecordError(f"invalid date {text[:60]!r}", field="created_at")
-
-
-# ── ratings, NPS, channels ────────────────────────────────────────────────────────────
-
-# fmt: off
-RATING_WORDS: dict[str, float] = {
-    "非常满意": 5.0, "很满意": 5.0, "十分满意": 5.0, "满意": 4.0, "比较满意": 4.0, "较满意": 4.0,
-    "基本满意": 3.0, "一般": 3.0, "还行": 3.0, "不太满意": 2.0, "不满意": 2.0, "较不满意": 2.0,
-    "非常不满意": 1.0, "很不满意": 1.0, "极不满意": 1.0,
-    "very satisfied": 5.0, "satisfied": 4.0, "neutral": 3.0, "dissatisfied": 2.0, "unsatisfied": 2.0,
-    "very dissatisfied": 1.0, "very unsatisfied": 1.0,
-}
-# fmt: on
-_NUMBER_SUFFIXES = ("分", "星", "颗星", "stars", "star", "points", "pts")
-
-
-def _number(text: str) -> float:
-    text = text.strip()
-    for suffix in _NUMBER_SUFFIXES:
-        if text.endswith(suffix):
-            text = text[: -len(suffix)].strip()
-            break
-    return float(text)
-
-
-def parse_rating(value: Any, rating_max: float) -> float | None:
-    """A satisfaction rating in ``0..rating_max``, as given; words like 非常满意 are understood.
-
-    :raises RecordError: on field ``rating`` for words, out-of-range numbers and junk.
-    """
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        rating = float(value)
-        shown = f"{rating:g}"
-    else:
-        text = str(value).strip()
-        if not text:
-            return None
-        word = RATING_WORDS.get(" ".join(text.lower().split()))
-        if word is not None:
-            return word
-        try:
-            rating = _number(text)
-        except ValueError:
-            raise RecordError(f"rating {text[:40]!r} is not a number or a satisfaction word", field="rating") from None
-        shown = text[:40]
-    if not 0 <= rating <= rating_max:  # NaN fails this too
-        raise RecordError(f"rating {shown} outside 0..{rating_max:g}", field="rating")
-    return rating
-
-
-def parse_nps(value: Any) -> int | None:
-    """A likelihood-to-recommend score, an integer 0..10 (``"8"``, ``"8分"``, ``8.0``).
-
-    :raises RecordError: on field ``nps``.
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise RecordError(f"NPS score {value!r} is not a number", field="nps")
-    text = str(value).strip()
-    if not text:
-        return None
-    try:
-        number = float(value) if isinstance(value, int | float) else _number(text)
-    except ValueError:
-        raise RecordError(f"NPS score {text[:40]!r} is not a number", field="nps") from None
-    if not 0 <= number <= 10:
-        raise RecordError(f"NPS score {text[:40]} outside 0..10", field="nps")
-    if not number.is_integer():
-        raise RecordError(f"NPS score {text[:40]} is not a whole number 0..10", field="nps")
-    return int(number)
-
-
-# fmt: off
-CHANNEL_WORDS: dict[str, str] = {
-    "问卷": "survey", "调查": "survey", "满意度调查": "survey", "调研": "survey", "问卷调查": "survey",
-    "微博": "social", "抖音": "social", "小红书": "social", "黑猫投诉": "social", "社交媒体": "social",
-    "微信": "social", "知乎": "social", "快手": "social", "贴吧": "social", "论坛": "social",
-    "weibo": "social", "douyin": "social", "twitter": "social", "facebook": "social",
-    "工单": "ticket", "投诉": "ticket", "投诉工单": "ticket", "邮件": "ticket", "email": "ticket",
-    "热线": "hotline", "电话": "hotline", "客服电话": "hotline", "客服热线": "hotline", "来电": "hotline",
-    "phone": "hotline", "call center": "hotline", "call centre": "hotline",
-    "应用商店": "app_review", "应用市场": "app_review", "app store": "app_review", "appstore": "app_review",
-    "google play": "app_review", "华为应用市场": "app_review",
-}
-# Words found inside longer values (新浪微博, 抖音私信, 95588热线); checked in this order.
-_CHANNEL_PARTS = (
-    ("应用商店", "app_review"), ("应用市场", "app_review"), ("app store", "app_review"),
-    ("黑猫", "social"), ("微博", "social"), ("论坛", "social"), ("抖音", "social"), ("小红书", "social"), ("微信", "social"),
-    ("热线", "hotline"), ("电话", "hotline"), ("工单", "ticket"), ("投诉", "ticket"),
-    ("问卷", "survey"), ("调查", "survey"),
-)
-# fmt: on
-_HOTLINE_NUMBER = re.compile(r"95\d{3}(?!\d)")  # 95588, 95533…: the banks' service numbers
-
-
-@lru_cache(maxsize=1024)
-def parse_channel(value: str) -> str | None:
-    """A channel name, or ``None`` when the value is not one (the caller keeps the raw value)."""
-    text = " ".join(value.lower().split())
-    if not text:
-        return None
-    if text in CHANNELS:
-        return text
-    found = CHANNEL_WORDS.get(text)
-    if found is not None:
-        return found
-    if _HOTLINE_NUMBER.match(text):
-        return "hotline"
-    for part, channel in _CHANNEL_PARTS:
-        if part in text:
-            return channel
-    return None
+# ── values ────────────────────────────────────────────────────────────────────────────
+# The value parsers serve every collector (files, HTTP, plugins) and the pipeline: they
+# live in core (bihuan.core.values); imported here, where the file importer finds them.

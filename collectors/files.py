@@ -311,7 +311,15 @@ class XlsxCollector(FileCollector):
                 raise InputError(f"{shown}: sheet {sheet.title!r} is empty (expected a header row)", path=str(path))
             names = header.names
             width = max((i + 1 for i, name in enumerate(names) if name), default=1)
-            mapper = RowMapper(names[:width], ctx, label=label, where=where, sample=data_sample(sample, header.row))
+            # a number cell in the date column is an Excel serial day number
+            mapper = RowMapper(
+                names[:width],
+                ctx,
+                label=label,
+                where=where,
+                sample=data_sample(sample, header.row),
+                excel_serials=True,
+            )
             self.note(read_info(mapper, header))
             values = RowValues(mapper.field_of, mapper.i_date, workbook.epoch)
             rows = SheetRows(workbook, sheet, path, shown)

@@ -92,6 +92,8 @@ class RowMapper:
     :param where: how configuration errors name the file (its path); ``label`` if not given.
     :param sample: the first data rows, which tell a column that counts rows from an id
         column (see :func:`bihuan.collectors.layout.choose_key`); ``None`` for none.
+    :param excel_serials: the cells come from a spreadsheet: a number in the date column
+        is an Excel serial day number (see :class:`~bihuan.core.values.DateParser`).
     :raises CollectorConfigError: when no column holds the text, two hold it equally or
         ``--map`` names a missing column: the fix is an option, so it is a usage error.
     """
@@ -106,6 +108,7 @@ class RowMapper:
         encoding: str | None = None,
         where: str | None = None,
         sample: Sequence[Sequence[Any]] | None = None,
+        excel_serials: bool = False,
     ) -> None:
         names = [cell_text(h).strip() for h in header]
         config = ctx.config
@@ -148,7 +151,7 @@ class RowMapper:
         self.rating_max = float(getattr(config, "rating_max", 5))
         self.max_text = int(getattr(config, "max_text_chars", 20_000))
         self.default_channel = ctx.channel
-        self.dates = DateParser(ctx.timezone)
+        self.dates = DateParser(ctx.timezone, excel_serials=excel_serials)
         self._dates_get = self.dates.cache.get
         self.field_of = {index: field for field, index in columns.items()}
         self.extra_columns = [
@@ -174,7 +177,9 @@ class RowMapper:
                 "|",
                 ctx.channel,
                 str(ctx.timezone),
-                repr(self.rating_max),
+                # another scale's ratings are stored rescaled to 0..5 (they were stored as
+                # read before): the mark makes a re-import update them
+                repr(self.rating_max) if self.rating_max == 5 else f"{self.rating_max!r}->5",
                 # (only when there are any: the hashes of other files stay what they were)
                 *(["|rows=" + ",".join(map(str, sorted(self.row_numbers)))] if self.row_numbers else []),
             ]
@@ -466,6 +471,10 @@ class KeyedRow(KeyedRecord):
             field="external_id",
             external_id=external_id,
         )
+
+    def reject(self, reason: str, field: str | None) -> BadRecord:
+        _, _, mapper, cells, _, number = self
+        return mapper._bad(cells, number, RecordError(reason, field=field))
 
 
 def map_raw_record(ctx: RunContext, raw: dict[str, Any]) -> Item:

@@ -45,14 +45,16 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
 from bihuan.core.collector import RunContext
 from bihuan.core.types import BadRecord, Checkpoint, Item, KeyedRecord, ReadInfo
+from bihuan.core.values import DateBounds, DateWindow
 from bihuan.storage import bulk, queries
 from bihuan.storage.engine import session_scope
 from bihuan.storage.types import utcnow
@@ -62,6 +64,14 @@ if TYPE_CHECKING:
 
 #: cut-off for stored error reasons
 MAX_REASON = 2_000
+
+#: bounds that hold every timestamp (a writer built without the run's)
+_NO_BOUNDS = DateBounds(
+    low=datetime.min.replace(tzinfo=UTC),
+    high=datetime.max.replace(tzinfo=UTC),
+    window=DateWindow(),
+    zone=ZoneInfo("UTC"),
+)
 
 #: what a collector's buffer holds between checkpoints
 Record = Item | KeyedRecord | BadRecord
@@ -227,7 +237,11 @@ class BatchWriter:
         dry_run: bool,
         validate: Callable[[Item], Item | BadRecord],
         payload_text: Callable[[Any, Callable[[str], str]], str],
+        bounds: DateBounds | None = None,
     ) -> None:
+        """:param validate: checks an item (the keyed records' fields are valid as built).
+        :param bounds: the timestamps the run stores; keyed records outside are
+            quarantined when built (items are checked by ``validate``)."""
         self.ctx = ctx
         self.engine = engine
         self.hooks = hooks
@@ -236,6 +250,7 @@ class BatchWriter:
         self.dry_run = dry_run
         self.validate = validate
         self.payload_text = payload_text
+        self.bounds = bounds
         self.encoder = bulk.ItemEncoder(engine.dialect)
         #: whether file rows may change items read from another file
         self.across = bool(getattr(ctx.config, "update_across_files", False))
@@ -319,6 +334,9 @@ class BatchWriter:
         now = time(utcnow())
         last_at: Any = None
         last_time: Any = None
+        # the run's date window (no limits without one)
+        bounds = self.bounds or _NO_BOUNDS
+        low, high = bounds.low, bounds.high
         rows: list[tuple[Any, ...]] = []
         recheck: list[tuple[Any, ...]] = []
         recheck_raw: list[Any] = []
@@ -341,6 +359,11 @@ class BatchWriter:
                     built_bad.append((record, fields))
                     continue
                 _, text, created_at, channel, rating, nps, customer_ref, url, extra, content_hash, origin = fields
+                # the timestamp's plausibility depends on the run, not on the row: checked
+                # here (once per distinct value: exports repeat timestamps row after row)
+                if created_at is not None and created_at is not last_at and not low <= created_at <= high:
+                    built_bad.append((record, record.reject(bounds.problem(created_at) or "", "created_at")))
+                    continue
             else:
                 text, created_at, channel, content_hash = (
                     record.text,

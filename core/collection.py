@@ -23,6 +23,7 @@ from bihuan.core.pipeline import PipelineHooks, RunReport, run_collector
 from bihuan.core.printable import printable_name
 from bihuan.core.runs import mark_interrupted_runs
 from bihuan.core.types import CHANNELS
+from bihuan.core.values import DateWindow
 
 #: instance-name prefix of ad-hoc ``bihuan import`` runs
 IMPORT_PREFIX = "import:"
@@ -43,13 +44,15 @@ class CollectorInstance:
     #: the table as written, ``{"$env": NAME}`` references unresolved
     raw: Mapping[str, Any] | None = None
 
-    def context(self, timezone: ZoneInfo) -> RunContext:
+    def context(self, timezone: ZoneInfo, date_window: DateWindow | None = None) -> RunContext:
+        """The context of one run; ``date_window``: ``[bihuan]``'s (default: its defaults)."""
         return RunContext(
             instance=self.name,
             source=self.source,
             channel=self.channel,
             config=self.config,
             timezone=timezone,
+            date_window=date_window or DateWindow(),
             log=logging.getLogger(f"bihuan.collector.{self.name}"),
         )
 
@@ -199,11 +202,14 @@ def run_instances(
     dry_run: bool = False,
     progress: Callable[[RunReport], None] | None = None,
     on_start: Callable[[CollectorInstance], None] | None = None,
+    date_window: DateWindow | None = None,
 ) -> list[RunReport]:
     """Run instances one after another; a failing one is reported and the others go on.
 
     Runs left ``running`` by a killed process are marked ``interrupted`` first (not in a
     dry run, which writes nothing): the new runs resume from their checkpoints.
+
+    :param date_window: ``[bihuan]``'s :attr:`~bihuan.core.config.GeneralSettings.date_window`.
     """
     if not dry_run:
         mark_interrupted_runs(engine)
@@ -214,7 +220,7 @@ def run_instances(
         reports.append(
             run_collector(
                 instance.cls(),
-                instance.context(timezone),
+                instance.context(timezone, date_window),
                 engine=engine,
                 collector_type=instance.collector_type,
                 hooks=hooks,

@@ -10,8 +10,15 @@
 * a collector that raises stops only its own run: the items it yielded before the
   error are still stored (without advancing its state) and the run is marked failed
   with its error class;
-* items that break the contract (empty text, naive timestamps, …) are quarantined like
-  bad records, so a buggy third-party collector cannot corrupt the store.
+* items that break the contract (empty text, naive timestamps, ratings off bihuan's
+  0..5 scale, NPS scores off 0..10, …) are quarantined like bad records, so a buggy
+  third-party collector cannot corrupt the store;
+* so are timestamps outside the run's :class:`~bihuan.core.values.DateBounds` (later
+  than ``[bihuan] future_horizon_days`` after the run started, or before
+  ``earliest_date``): one row dated 2099 would otherwise move every "latest" figure to
+  that year. The bounds are computed once per run; the check is two comparisons an item,
+  for the file importer's keyed rows too (:meth:`BatchWriter.build`), in this process
+  or in the helper.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine
@@ -35,6 +43,7 @@ from bihuan.core.printable import printable_name, storable_text
 from bihuan.core.redaction import redact as default_redact
 from bihuan.core.runs import run_owner
 from bihuan.core.types import CHANNELS, BadRecord, Item
+from bihuan.core.values import NPS_SCALE, RATING_SCALE, DateBounds, DateWindow, parse_channel, scale_problem
 from bihuan.storage import queries
 from bihuan.storage.engine import session_scope
 from bihuan.storage.models import RunStatus
@@ -114,8 +123,12 @@ def item_content_hash(item: Item) -> str:
     return hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-def item_problem(item: Item) -> tuple[str, str] | None:
-    """``(field, reason)`` when an item breaks the contract, else ``None``."""
+def item_problem(item: Item, bounds: DateBounds | None = None) -> tuple[str, str] | None:
+    """``(field, reason)`` when an item breaks the contract, else ``None``.
+
+    :param bounds: the timestamps the run accepts; ``None``: the default
+        :class:`~bihuan.core.values.DateWindow` from now (the pipeline passes the run's).
+    """
     external_id = item.external_id
     if type(external_id) is not str or not external_id:
         return "external_id", "external_id must be a non-empty string"
@@ -135,22 +148,30 @@ def item_problem(item: Item) -> tuple[str, str] | None:
     if origin is not None and (type(origin) is not str or len(origin) > 2_000):
         return "origin", "origin must be a string of at most 2,000 characters"
     created_at = item.created_at
-    if created_at is not None and (type(created_at) is not datetime or created_at.tzinfo is None):
-        if not isinstance(created_at, datetime) or created_at.tzinfo is None:
+    if created_at is not None:
+        if (type(created_at) is not datetime or created_at.tzinfo is None) and (
+            not isinstance(created_at, datetime) or created_at.tzinfo is None
+        ):
             return "created_at", "created_at must be a timezone-aware datetime"
-    if item.channel is not None and item.channel not in CHANNELS:
-        return "channel", f"unknown channel {item.channel!r}"
+        if bounds is None:
+            bounds = DateWindow().bounds(utcnow(), UTC)
+        if not bounds.low <= created_at <= bounds.high:
+            return "created_at", bounds.problem(created_at) or ""
+    channel = item.channel
+    if channel is not None and channel not in CHANNELS and (type(channel) is not str or parse_channel(channel) is None):
+        return "channel", f"unknown channel {channel!r}"
     nps = item.nps
-    if nps is not None and (type(nps) is not int or not 0 <= nps <= 10):
-        if not isinstance(nps, int) or isinstance(nps, bool) or not 0 <= nps <= 10:
-            return "nps", f"nps {nps!r} is not an integer 0..10"
+    if nps is not None and (type(nps) is not int or not NPS_SCALE[0] <= nps <= NPS_SCALE[1]):
+        if not isinstance(nps, int) or isinstance(nps, bool):
+            return "nps", f"nps {nps!r} is not a whole number {NPS_SCALE[0]}..{NPS_SCALE[1]}"
+        return "nps", f"{scale_problem('nps', nps, *NPS_SCALE, whole=True)}, the NPS scale"
     rating = item.rating
-    if (
-        rating is not None
-        and type(rating) is not float
-        and (isinstance(rating, bool) or not isinstance(rating, int | float))
-    ):
-        return "rating", f"rating {rating!r} is not a number"
+    if rating is not None and (type(rating) is not float or not RATING_SCALE[0] <= rating <= RATING_SCALE[1]):
+        if isinstance(rating, bool) or not isinstance(rating, int | float):
+            return "rating", f"rating {rating!r} is not a number"
+        problem = scale_problem("rating", rating, *RATING_SCALE)
+        if problem is not None:
+            return "rating", f"{problem}, bihuan's rating scale"
     return None
 
 
@@ -171,15 +192,22 @@ def quarantine_payload(raw: Any, redact: Callable[[str], str]) -> str:
     return json.dumps(_redact_value(raw, redact), ensure_ascii=False, default=str)
 
 
-def prepare_item(item: Item) -> Item | BadRecord:
-    """Validate ``item`` and fill in its content hash; a broken item becomes a bad record."""
-    problem = item_problem(item)
+def prepare_item(item: Item, bounds: DateBounds | None = None) -> Item | BadRecord:
+    """Validate ``item`` and fill in its content hash; a broken item becomes a bad record.
+
+    A channel written as people write it (``微博``, ``95588热线``) becomes bihuan's
+    (:func:`~bihuan.core.values.parse_channel`), as the file importer reads it.
+    """
+    channel = item.channel
+    if channel is not None and channel not in CHANNELS and type(channel) is str:
+        item.channel = parse_channel(channel) or channel
+    problem = item_problem(item, bounds)
     if problem is not None:
         return BadRecord(
             raw=item_as_raw(item),
             reason=problem[1],
             field=problem[0],
-            location=f"item {item.external_id!r}",
+            location=item.origin or item.location or f"item {item.external_id!r}",
             external_id=item.external_id if isinstance(item.external_id, str) else None,
         )
     if item.content_hash is None:
@@ -228,6 +256,8 @@ def run_collector(
         :mod:`bihuan.core.helper`): ``None`` decides by the collector and its input size.
     """
     hooks = hooks or PipelineHooks()
+    # once per run: the check per item is then two comparisons
+    bounds = ctx.date_window.bounds(utcnow(), ctx.timezone)
     report = RunReport(collector=ctx.instance, collector_type=collector_type, source=ctx.source, dry_run=dry_run)
     if not dry_run:
         pid, host = run_owner()
@@ -249,8 +279,9 @@ def run_collector(
         collector_type=collector_type,
         report=report,
         dry_run=dry_run,
-        validate=prepare_item,
+        validate=partial(prepare_item, bounds=bounds),
         payload_text=quarantine_payload,
+        bounds=bounds,
     )
 
     def flush(records: list[Record], state: dict[str, Any] | None) -> None:

@@ -127,7 +127,7 @@ def retry_records(
 
     reports = []
     for instance, pairs in by_instance.values():
-        context = instance.context(zone)
+        context = instance.context(zone, settings.bihuan.date_window)
         if getattr(context.config, "update_across_files", None) is False:
             context.config = context.config.model_copy(update={"update_across_files": True})
         report = run_collector(

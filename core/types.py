@@ -45,6 +45,8 @@ class Item:
     that the pipeline can upsert on ``(source, external_id)``. ``created_at`` must be
     timezone-aware when given. ``content_hash`` may be precomputed by the collector from
     the raw record (cheaper than hashing the item); when ``None`` the pipeline computes it.
+    ``location`` says where the collector read it (``"survey.csv row 17"``, ``"page 2
+    record 5"``): not stored with the item, but named when the pipeline quarantines it.
     """
 
     external_id: str
@@ -63,6 +65,9 @@ class Item:
     #: ``update_across_files`` (see ``bihuan.core.batches``). ``None`` for other sources,
     #: whose records change in place when they come again.
     origin: str | None = None
+    #: where another source's record was read (``"page 2 record 3"``): named if the
+    #: pipeline refuses the item (a date beyond the horizon); not stored, no file rules
+    location: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -124,7 +129,9 @@ class KeyedRecord(tuple):  # type: ignore[type-arg]
     big import makes one per row and a tuple is the cheapest object Python makes.
     Subclasses implement :meth:`fields`: the item's fields in :class:`Item` order, with
     this ``external_id`` and ``content_hash``, already valid (the pipeline does not
-    validate them again) — or a :class:`BadRecord`.
+    validate them again, but for what depends on the run: the timestamp's plausibility,
+    see :class:`bihuan.core.values.DateWindow`) — or a :class:`BadRecord`; and
+    :meth:`reject`, for the record the pipeline refuses.
     """
 
     __slots__ = ()
@@ -140,9 +147,21 @@ class KeyedRecord(tuple):  # type: ignore[type-arg]
     def fields(self) -> tuple[Any, ...] | BadRecord:
         raise NotImplementedError
 
+    def reject(self, reason: str, field: str | None) -> BadRecord:
+        """This record for quarantine: the pipeline refused its built fields (e.g. a date
+        beyond the horizon) for ``reason``. Subclasses give the raw record and where it
+        was read; this default keeps the built fields."""
+        fields = self.fields()
+        if isinstance(fields, BadRecord):
+            return fields
+        names = ("external_id", "text", "created_at", "channel", "rating", "nps", "customer_ref", "url", "extra")
+        raw = {name: value.isoformat() if isinstance(value, datetime) else value for name, value in zip(names, fields)}
+        return BadRecord(raw=raw, reason=reason, field=field, external_id=self.external_id)
+
     def refused(self, reason: str) -> BadRecord:
-        """The record as a bad record with ``reason`` (the pipeline refused it as it is)."""
-        raise NotImplementedError
+        """The record as a bad record with ``reason``: the file rules refused its id
+        (another file's item, an id repeated in its file)."""
+        return self.reject(reason, "external_id")
 
     def build(self) -> Item | BadRecord:
         """The item (or the bad record) this record turns into."""

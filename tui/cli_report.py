@@ -11,7 +11,15 @@ from rich.table import Table
 from rich.text import Text
 
 from bihuan.core.analysis.report import Report, build_report, render_html, render_markdown
-from bihuan.core.analysis.report_render import KPI_ROWS, bucket_title, change_text, format_kpi, period_text, sparkline
+from bihuan.core.analysis.report_render import (
+    KPI_ROWS,
+    bucket_title,
+    change_text,
+    format_kpi,
+    period_text,
+    previous_text,
+    sparkline,
+)
 from bihuan.core.errors import UsageError
 from bihuan.storage import analysis_queries as aq
 from bihuan.storage.engine import session_scope
@@ -34,7 +42,7 @@ def _day(value: datetime | None) -> date | None:
     default=4,
     show_default=True,
     type=click.IntRange(1, 520),
-    help="Length of the period without --since (default: the complete weeks before the newest item's week).",
+    help="Length of the period without --since: the complete weeks before today's week (in the configured zone).",
 )
 @click.option("--by", "by", type=click.Choice(["week", "month"]), default="week", show_default=True, help="KPIs by.")
 @click.option("--top", default=10, show_default=True, type=click.IntRange(1, 500), help="Groups to list.")
@@ -122,7 +130,7 @@ def _print(result: Report) -> None:
         kpis.add_row(
             title,
             format_kpi(overall["current"][key], kind),
-            format_kpi(overall["previous"][key], kind),
+            previous_text(overall, key, kind),
             change_text(overall["change"][key], kind),
         )
     console.print(kpis)

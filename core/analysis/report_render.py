@@ -17,10 +17,12 @@ if TYPE_CHECKING:  # report.py re-exports the renderers: no import of it at run 
 
 __all__ = [
     "KPI_ROWS",
+    "NO_PREVIOUS_DATA",
     "bucket_title",
     "change_text",
     "format_kpi",
     "period_text",
+    "previous_text",
     "render_html",
     "render_markdown",
     "sparkline",
@@ -37,6 +39,9 @@ KPI_ROWS: tuple[tuple[str, str, str], ...] = (
 )
 
 _BARS = "▁▂▃▄▅▆▇█"
+
+#: what the previous-period column says when that period had no items at all
+NO_PREVIOUS_DATA = "no data in the previous period"
 
 
 def sparkline(values: list[int] | tuple[int, ...]) -> str:
@@ -69,12 +74,19 @@ def change_text(delta: Any, kind: str) -> str:
 
 
 def period_text(data: dict[str, Any]) -> str:
-    """``2026-10-19 – 2026-11-15 (28 days), against 2026-09-21 – 2026-10-18``."""
+    """``2026-10-19 – 2026-11-15 (28 days), against the 28 days from 2026-09-21``, and
+    ``(no data in the previous period)`` when those held no items."""
     period = data["period"]
-    return (
+    text = (
         f"{period['start']} – {period['last_day']} ({period['days']} days), "
         f"against the {period['days']} days from {period['previous_start']}"
     )
+    return f"{text} ({NO_PREVIOUS_DATA})" if data["kpis"]["all"].get("no_previous_data") else text
+
+
+def previous_text(values: dict[str, Any], key: str, kind: str) -> str:
+    """The previous period's value of one KPI; ``no data`` for a period without items."""
+    return "no data" if values.get("no_previous_data") else format_kpi(values["previous"][key], kind)
 
 
 def bucket_title(entry: dict[str, Any], granularity: str) -> str:
@@ -89,6 +101,8 @@ def _with_change(values: dict[str, Any], key: str, kind: str) -> str:
     text = format_kpi(values["current"][key], kind)
     if values["current"][key] is None:
         return text
+    if values.get("no_previous_data"):
+        return f"{text} (no data before)" if key == "items" else text
     return f"{text} ({change_text(values['change'][key], kind)})"
 
 
@@ -130,7 +144,7 @@ def render_markdown(report: Report) -> str:
                 [
                     title,
                     format_kpi(overall["current"][key], kind),
-                    format_kpi(overall["previous"][key], kind),
+                    previous_text(overall, key, kind),
                     change_text(overall["change"][key], kind),
                 ]
                 for key, title, kind in KPI_ROWS
@@ -281,7 +295,7 @@ def render_html(report: Report) -> str:
             [
                 e(title),
                 e(format_kpi(overall["current"][key], kind)),
-                e(format_kpi(overall["previous"][key], kind)),
+                e(previous_text(overall, key, kind)),
                 e(change_text(overall["change"][key], kind)),
             ]
             for key, title, kind in KPI_ROWS

@@ -8,7 +8,7 @@ commits, and only then tells the plugins' event hooks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -55,14 +55,19 @@ class TaskView:
 
 @dataclass(frozen=True)
 class PdcaContext:
-    """Settings every PDCA operation shares."""
+    """Settings every PDCA operation shares.
+
+    :ivar clock: what "now" is (the workplace's today, the dashboard's period); tests
+        and demos pin it.
+    """
 
     zone: ZoneInfo
     settings: PdcaSettings
     hooks: PdcaHooks
+    clock: Callable[[], datetime] = utcnow
 
     def today(self, now: datetime | None = None) -> date:
-        return (now or utcnow()).astimezone(self.zone).date()
+        return (now or self.clock()).astimezone(self.zone).date()
 
 
 def load_task(engine: Engine, task_id: int) -> TaskView:

@@ -161,6 +161,7 @@ class CollectorsScreen(BihuanScreen):
             chosen,
             engine=services.engine,
             timezone=services.pdca.zone,
+            date_window=services.settings.bihuan.date_window,
             hooks=services.pipeline_hooks,
             progress=tick,
             on_start=start,

@@ -111,9 +111,10 @@ class DashboardScreen(BihuanScreen):
         last_day = report.period_end.toordinal() - 1
         from datetime import date
 
-        self.query_one("#period", Static).update(
-            f" {report.period_start} .. {date.fromordinal(last_day)} against the {(report.period_end - report.period_start).days} days before"
-        )
+        compared = f"against the {(report.period_end - report.period_start).days} days before"
+        if report.kpis["all"].get("no_previous_data"):
+            compared += " (no data in the previous period)"
+        self.query_one("#period", Static).update(f" {report.period_start} .. {date.fromordinal(last_day)} {compared}")
         for rank, group in enumerate(report.groups, 1):
             table.add_row(
                 str(rank),
@@ -140,6 +141,10 @@ class DashboardScreen(BihuanScreen):
             ("#tile-nps", "—" if current["nps"] is None else f"{current['nps']:+.1f}", change.get("nps"), False, False),
         )
         for selector, value, delta, percent, lower_is_better in specs:
+            if kpis.get("no_previous_data"):
+                # nothing to compare with: not "+503", and not silence either
+                self.query_one(selector, KpiTile).set_value(value, "no data before", good=None)
+                continue
             if selector == "#tile-nps" and delta is not None:
                 text, good = f"{delta:+.1f}", (delta > 0 if delta else None)
             else:

@@ -73,7 +73,10 @@ class GroupsScreen(BihuanScreen):
     def load_groups(self) -> None:
         services = self.bihuan.services
         rows = group_rows(
-            services.engine, zone=services.pdca.zone, repeat_window_days=services.settings.analysis.repeat_window_days
+            services.engine,
+            zone=services.pdca.zone,
+            repeat_window_days=services.settings.analysis.repeat_window_days,
+            as_of=services.pdca.clock(),
         )
         self.app.call_from_thread(self.show_groups, rows)
 
