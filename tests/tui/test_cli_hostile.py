@@ -93,8 +93,12 @@ def test_groups_runs_tasks_and_actions(hostile_db: tuple[str, Seeded]) -> None:
     assert (actions[1][2], actions[1][3]) == (visible("AT"), visible("AO"))
 
 
-def test_report_on_the_terminal_and_in_files(hostile_db: tuple[str, Seeded], tmp_path: Path) -> None:
+def test_report_on_the_terminal_and_in_files(hostile_db: tuple[str, Seeded], engine: Engine, tmp_path: Path) -> None:
+    from bihuan.core.analysis.group_ops import rename_group
+
     db, _ = hostile_db
+    with session_scope(engine, write=True) as session:
+        rename_group(2, "好评 | 第一行\r\n第二行\t<i>", actor="王", session=session)
     terminal = run(db, "report", "--since", "2026-10-26", "--until", "2026-11-22")
     assert "G␛[2J␛]8;;" in terminal  # the label folds over lines in its column
 
@@ -106,6 +110,8 @@ def test_report_on_the_terminal_and_in_files(hostile_db: tuple[str, Seeded], tmp
     [row] = [line for line in markdown.splitlines() if line.startswith("| ") and "#1)" in line]
     assert len(re.findall(r"(?<!\\)\|", row)) == 9
     assert "G␛\\[2J␛\\]8;;http://evil/␛\\\\click" in row and "&lt;U+202E&gt;反&lt;U+200B&gt;" in row
+    [other] = [line for line in markdown.splitlines() if line.startswith("| ") and "#2)" in line]
+    assert "好评 \\| 第一行⏎第二行 &lt;i&gt; (#2)" in other and len(re.findall(r"(?<!\\)\|", other)) == 9
 
     run(db, "report", "--since", "2026-10-26", "--until", "2026-11-22", "--out", str(html_path))
     page = html_path.read_text(encoding="utf-8")
