@@ -150,7 +150,7 @@ def show(app: App, group_id: int, as_json: bool) -> None:
         emit_json(data)
         return
     for key in ("id", "label", "category", "status", "merged_into", "items"):
-        click.echo(f"{key}: {display_text(data[key])}")
+        click.echo(f"{key}: {display_text(str(data[key]))}")
     click.echo(f"keywords: {display_text(', '.join(group.keywords))}")
     click.echo("history:")
     for event in history:

@@ -77,7 +77,7 @@ def show(app: App, record_id: int, as_json: bool) -> None:
         "reason",
         "external_id",
     ):
-        click.echo(f"{key}: {display_text(data[key])}")
+        click.echo(f"{key}: {display_text(str(data[key]))}")
     click.echo("payload:")
     # JSON escapes the C0 controls; DEL, C1 controls, bidi and zero-width characters are made visible
     click.echo(display_text(json.dumps(data["payload"], ensure_ascii=False, indent=2), multiline=True))
