@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 
 import click
 
@@ -51,9 +52,15 @@ def open_workplace(app: App, actor: str) -> None:
 
 def _crashed(crash: Exception | None) -> BihuanError:
     """The one-line error of a workplace that an unexpected error stopped (exit code 1)."""
+    from textual.worker import WorkerFailed
+
     if crash is None:
         return BihuanError("the workplace stopped on an error")
-    logging.getLogger(__name__).debug("the workplace stopped", exc_info=crash)
+    if isinstance(crash, WorkerFailed) and isinstance(crash.error, Exception):
+        crash = crash.error  # an error on a worker thread (the screens' database work) comes wrapped
+    # -vv: the traceback (without the local variables), its controls made visible too
+    trace = "".join(traceback.format_exception(crash)).rstrip()
+    logging.getLogger(__name__).debug("the workplace stopped:\n%s", display_text(trace, multiline=True))
     # the message may quote what the app was showing: one line, its controls made visible
     message = display_text(f"{type(crash).__name__}: {crash}", limit=300)
     return BihuanError(f"the workplace stopped on an unexpected error: {message} (-vv shows the traceback)")

@@ -261,8 +261,9 @@ async def test_collectors_and_quarantine_never_parse_markup(engine: Engine, pm, 
         assert app.is_running
 
 
+@pytest.mark.parametrize("where", ["refresh_data", "_instances"])  # on the app's loop, on a worker thread
 def test_a_crash_in_the_workplace_exits_1_with_one_line(
-    engine: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, where: str
 ) -> None:
     """An unexpected error ends ``bihuan tui`` with exit code 1 and one line (it was 0, and
     Textual printed a traceback with every frame's local variables)."""
@@ -277,7 +278,8 @@ def test_a_crash_in_the_workplace_exits_1_with_one_line(
         await pilot.app.workers.wait_for_complete()
         pilot.app.exit()  # only reached when nothing crashed
 
-    monkeypatch.setattr(CollectorsScreen, "refresh_data", broken)
+    monkeypatch.setattr(CollectorsScreen, where, broken)
+    caplog.set_level("DEBUG", logger="bihuan.tui.cli_tui")
     monkeypatch.setattr(BihuanApp, "run", lambda self: App.run(self, headless=True, auto_pilot=press_f7))
     result = CliRunner().invoke(cli, ["--db", db_url, "tui"])
     assert result.exit_code == 1, result.output
@@ -285,6 +287,11 @@ def test_a_crash_in_the_workplace_exits_1_with_one_line(
     assert lines == [
         f"error: the workplace stopped on an unexpected error: RuntimeError: boom {SHOWN} (-vv shows the traceback)"
     ]
+
+    # what -vv shows (logged at debug): the traceback, no local variables, nothing raw
+    [logged] = [r.getMessage() for r in caplog.records if r.name == "bihuan.tui.cli_tui"]
+    assert "Traceback (most recent call last):" in logged and ", in broken\n" in logged
+    assert raw_controls(logged) == [] and "boom ␛[2J" in logged
 
 
 def test_the_workplace_quits_with_exit_code_0(engine: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
