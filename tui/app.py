@@ -107,6 +107,8 @@ class BihuanApp(App[None]):
         self._services_ready = threading.Event()
         #: why the services could not be opened (the workplace closed; the caller reports it)
         self.startup_error: Exception | None = None
+        #: the first unhandled exception that stopped the workplace (the caller reports it)
+        self.crash: Exception | None = None
         if isinstance(services, Services):
             self._services = services
             self._services_ready.set()
@@ -120,6 +122,15 @@ class BihuanApp(App[None]):
         self.theme = tui.theme
         if tui.keys:
             self.set_keymap(tui.keys)
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Textual ends the app with return code 1 and prints a traceback with every frame's
+        # local variables on exit: customer texts, payloads, tokens. Keep the error for
+        # ``bihuan tui`` to report in one line instead (the traceback is logged at debug).
+        if self.crash is None:
+            self.crash = error
+        super()._handle_exception(error)
+        self._exit_renderables.clear()
 
     @property
     def services(self) -> Services:

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bihuan.core.analysis.engine import AnalysisReport, analyze
 from bihuan.core.analysis.group_ops import merge_groups, rename_group, split_group
 from bihuan.core.analysis.taxonomy import load_taxonomy
+from bihuan.core.display import display_text
 from bihuan.core.errors import UsageError
 from bihuan.storage import analysis_queries as aq
 from bihuan.storage.engine import session_scope
@@ -63,7 +64,7 @@ def analyze_command(app: App, rebuild: bool, batch: int, as_json: bool) -> None:
     )
     for spike in report.spikes:
         click.echo(
-            f"spike: group {spike['group_id']} {spike['label']} — {spike['count']} in the week of "
+            f"spike: group {spike['group_id']} {display_text(spike['label'])} — {spike['count']} in the week of "
             f"{spike['week']} (baseline {spike['baseline']:.1f})"
         )
 
@@ -149,11 +150,11 @@ def show(app: App, group_id: int, as_json: bool) -> None:
         emit_json(data)
         return
     for key in ("id", "label", "category", "status", "merged_into", "items"):
-        click.echo(f"{key}: {data[key]}")
-    click.echo(f"keywords: {', '.join(group.keywords)}")
+        click.echo(f"{key}: {display_text(str(data[key]))}")
+    click.echo(f"keywords: {display_text(', '.join(group.keywords))}")
     click.echo("history:")
     for event in history:
-        click.echo(f"  {event.at:%Y-%m-%d %H:%M} {event.actor}: {event.action} {event.detail}")
+        click.echo(f"  {event.at:%Y-%m-%d %H:%M} {display_text(f'{event.actor}: {event.action} {event.detail}')}")
 
 
 @groups.command()
@@ -169,7 +170,7 @@ def rename(app: App, group_id: int, label: str, actor: str, as_json: bool) -> No
     if as_json:
         emit_json({"id": group_id, "old": old, "label": label})
     else:
-        click.echo(f"group {group_id}: {old} → {label}")
+        click.echo(f"group {group_id}: {display_text(old)} → {display_text(label)}")
 
 
 @groups.command()
@@ -188,7 +189,9 @@ def merge(app: App, target: int, sources: tuple[int, ...], actor: str, as_json: 
         )
     else:
         merged = ", ".join(map(str, result.merged))
-        click.echo(f"merged {merged} into group {result.target} ({result.label}): {result.moved:,} items moved")
+        click.echo(
+            f"merged {merged} into group {result.target} ({display_text(result.label)}): {result.moved:,} items moved"
+        )
 
 
 @groups.command()
@@ -224,7 +227,7 @@ def split(
     else:
         click.echo(
             f"split {result.moved:,} items of group {result.source} into new group {result.new_group} "
-            f"({result.label}); {result.remaining:,} stay"
+            f"({display_text(result.label)}); {result.remaining:,} stay"
         )
 
 

@@ -20,6 +20,7 @@ from bihuan.core.analysis.report_render import (
     previous_text,
     sparkline,
 )
+from bihuan.core.display import display_text
 from bihuan.core.errors import UsageError
 from bihuan.storage import analysis_queries as aq
 from bihuan.storage.engine import session_scope
@@ -114,7 +115,9 @@ def _values_table(title: str, first: str, rows: list[tuple[str, dict[str, Any]]]
     for key, _, _ in KPI_ROWS:
         table.add_column(_short(key), justify="right", no_wrap=True)
     for label, values in rows:
-        table.add_row(Text(label), *(Text(format_kpi(values["current"][key], kind)) for key, _, kind in KPI_ROWS))
+        table.add_row(
+            Text(display_text(label)), *(Text(format_kpi(values["current"][key], kind)) for key, _, kind in KPI_ROWS)
+        )
     return table
 
 
@@ -156,7 +159,7 @@ def _print(result: Report) -> None:
             line_drawn = True
         groups.add_row(
             str(rank),
-            Text(f"{'★ ' if g['vital_few'] else ''}{g['label']} (#{g['group_id']})"),
+            Text(f"{'★ ' if g['vital_few'] else ''}{display_text(g['label'])} (#{g['group_id']})"),
             f"{g['volume']:,}",
             f"{g['negative_share'] * 100:.0f} %",
             f"×{g['trend']:.2f}",
@@ -169,7 +172,7 @@ def _print(result: Report) -> None:
     for s in data["spikes"]:
         console.print(
             Text(
-                f"spike: {s['label']} (#{s['group_id']}) {s['count']} in the week of {s['week']}, "
+                f"spike: {display_text(s['label'])} (#{s['group_id']}) {s['count']} in the week of {s['week']}, "
                 f"baseline {s['baseline']:.1f} a week (×{s['score']:.1f})"
             )
         )

@@ -1,12 +1,15 @@
 """Terminal output for the CLI: JSON for scripts, tables and progress for people.
 
-Untrusted text (feedback, file names, reasons from a source) is always rendered as
-text, never parsed as Rich markup.
+Untrusted text (feedback, file names, reasons from a source, labels, owners) is always
+rendered as text, never parsed as Rich markup, and passes through
+:func:`~bihuan.core.display.display_text` first: its control characters are shown
+(``␛``, ``␍``, ``<U+202E>``), never sent to the terminal. Every table cell is one line.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -19,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bihuan.core.collection import CollectorInstance
+from bihuan.core.display import display_text
 from bihuan.core.errors import (
     DATABASE_ERROR_CLASSES,
     EXIT_DATABASE,
@@ -34,8 +38,33 @@ COUNT_KEYS = ("read", "new", "updated", "duplicates", "quarantined")
 
 
 def emit_json(data: Any) -> None:
-    """Print one JSON document on stdout."""
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    """Print one JSON document on stdout.
+
+    JSON escapes the C0 controls itself; the other characters a terminal acts on or
+    hides (DEL, C1 controls, bidi and zero-width characters, lone surrogates) are written
+    as ``\\uXXXX`` escapes too: the document shows nothing raw and still holds exactly the
+    stored values.
+    """
+    click.echo(_HIDDEN_IN_JSON.sub(_json_escape, json.dumps(data, ensure_ascii=False, indent=2, default=str)))
+
+
+#: the code points above U+001F that are controls, format characters, surrogates or line
+#: and paragraph separators (Unicode categories Cc, Cf, Cs, Zl, Zp; JSON escapes the C0
+#: controls itself). Outside strings JSON has only spaces and newlines, so these occur
+#: only inside strings, where the escape stands for the same character.
+_HIDDEN_IN_JSON = re.compile(
+    "[\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+    "\u2028-\u202e\u2060-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+)
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code > 0xFFFF:  # a surrogate pair, as JSON writes characters beyond the BMP
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
 
 
 def stdout_console() -> Console:
@@ -43,18 +72,19 @@ def stdout_console() -> Console:
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
-    """A table on a terminal; tab-separated lines with a header when piped."""
-    rows = list(rows)
+    """A table on a terminal; tab-separated lines with a header when piped. Every cell is
+    shown as one line of plain text (a tab in it a space, a line break ``⏎``)."""
+    cells = [[display_text(v) for v in row] for row in rows]
     if not sys.stdout.isatty():
         click.echo("\t".join(columns))
-        for row in rows:
-            click.echo("\t".join("" if v is None else str(v).replace("\t", " ").replace("\n", " ") for v in row))
+        for row in cells:
+            click.echo("\t".join(row))
         return
     table = Table(title=title, highlight=False)
     for column in columns:
         table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(Text("" if v is None else str(v)) for v in row))
+    for row in cells:
+        table.add_row(*(Text(v) for v in row))
     stdout_console().print(table)
 
 
@@ -73,9 +103,9 @@ def run_exit_code(reports: Sequence[RunReport]) -> int:
 
 def summary_line(report: RunReport) -> str:
     counts = " ".join(f"{key} {getattr(report, key)}" for key in COUNT_KEYS)
-    line = f"{report.collector}: {counts}"
+    line = f"{display_text(report.collector)}: {counts}"
     if report.status == "failed":
-        line += f" — FAILED ({report.error_class}): {report.error}"
+        line += f" — FAILED ({report.error_class}): {display_text(report.error)}"
     return line
 
 
@@ -202,10 +232,10 @@ def _print_report_table(reports: Sequence[RunReport]) -> None:
     for report in reports:
         failed = report.status == "failed"
         table.add_row(
-            Text(report.collector),
+            Text(display_text(report.collector)),
             Text(report.status, style="bold red" if failed else "green"),
             *(Text(f"{getattr(report, key):,}") for key in COUNT_KEYS),
-            Text(f"{report.error_class}: {report.error}" if failed else ""),
+            Text(display_text(f"{report.error_class}: {report.error}") if failed else ""),
         )
     stdout_console().print(table)
 
@@ -241,7 +271,7 @@ class RunProgress:
         if self._progress is not None:
             if self._task is not None:
                 self._progress.remove_task(self._task)
-            self._task = self._progress.add_task(instance.name, counts="starting")
+            self._task = self._progress.add_task(display_text(instance.name), counts="starting")
 
     def update(self, report: RunReport) -> None:
         if self._progress is None or self._task is None:

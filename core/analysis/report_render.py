@@ -1,8 +1,10 @@
 """The report as a shareable file: Markdown, or self-contained HTML with inline SVG charts.
 
-Everything that came from data (group labels, channel names) is untrusted: HTML escapes
-it; Markdown escapes it too (``<script>`` becomes ``&lt;script&gt;``) and backslash-escapes
-the characters that would make it a link, emphasis, code or a new table cell.
+Everything that came from data (group labels, channel names) is untrusted: its control,
+bidi and zero-width characters are made visible (:func:`~bihuan.core.display.display_text`:
+``␛``, ``<U+202E>``, a line break in a cell ``⏎``), then HTML escapes it; Markdown escapes
+it too (``<script>`` becomes ``&lt;script&gt;``) and backslash-escapes the characters that
+would make it a link, emphasis, code or a new table cell.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import html
 import re
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
+
+from bihuan.core.display import display_text
 
 if TYPE_CHECKING:  # report.py re-exports the renderers: no import of it at run time
     from bihuan.core.analysis.report import Report
@@ -115,8 +119,13 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 def _md(text: Any) -> str:
     """Untrusted text in a Markdown table cell or list item: shown literally, one line."""
-    escaped = html.escape(" ".join(str(text).split()), quote=False)
+    escaped = html.escape(" ".join(display_text(text).split()), quote=False)
     return _MD_SPECIAL.sub(r"\\\1", escaped)
+
+
+def _html(text: Any) -> str:
+    """Untrusted text in HTML: shown literally, one line."""
+    return html.escape(display_text(text))
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -238,7 +247,7 @@ def pareto_svg(groups: list[dict[str, Any]], width: int = 720, height: int = 260
         x = left + i * step
         bar = plot_h * group["share"] / scale
         fill = "#2e86c1" if group["vital_few"] else "#aab7b8"
-        title = html.escape(f"{group['label']}: {group['volume']} items, {group['share'] * 100:.1f} % of the impact")
+        title = _html(f"{group['label']}: {group['volume']} items, {group['share'] * 100:.1f} % of the impact")
         parts.append(
             f'<rect x="{x + 2:.1f}" y="{top + plot_h - bar:.1f}" width="{max(step - 4, 1):.1f}" '
             f'height="{bar:.1f}" fill="{fill}"><title>{title}</title></rect>'
@@ -286,7 +295,7 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
 def render_html(report: Report) -> str:
     """The report as one self-contained HTML page (no scripts, no external files)."""
     data = report.to_dict()
-    e = html.escape
+    e = _html
     overall = data["kpis"]["all"]
     titles = [e(title) for _, title, _ in KPI_ROWS]
     kpi_table = _html_table(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -15,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from bihuan.tui.screens.base import BihuanScreen
 from bihuan.tui.widgets.kpi_tile import KpiTile
 from bihuan.tui.widgets.sparkline import sparkline
+from bihuan.tui.widgets.untrusted import display_text, untrusted
 
 if TYPE_CHECKING:  # the first screen drawn: the database layer is imported by its worker
     from bihuan.core.dashboard import Dashboard
@@ -118,7 +118,7 @@ class DashboardScreen(BihuanScreen):
         for rank, group in enumerate(report.groups, 1):
             table.add_row(
                 str(rank),
-                Text(group.label),
+                untrusted(group.label),
                 f"{group.volume:,}",
                 _pct(group.negative_share),
                 _pct(group.cumulative_share),
@@ -127,7 +127,7 @@ class DashboardScreen(BihuanScreen):
                 key=str(group.group_id),
             )
         spikes = [
-            f"{s['label']}: {s['count']} in the week of {s['week']} (baseline {s['baseline']:.1f})"
+            f"{display_text(s['label'])}: {s['count']} in the week of {s['week']} (baseline {s['baseline']:.1f})"
             for s in report.spikes
         ]
         self.query_one("#spikes", Static).update("\n".join(spikes) or "no spikes in the period")
