@@ -359,7 +359,9 @@ def test_two_candidate_text_columns_are_named_and_map_text_chooses(tmp_path: Pat
 
 @pytest.fixture
 def db(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cli.db'}"
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    run(url, "init")  # only init creates a database named by --db
+    return url
 
 
 def test_id_options_are_checked(tmp_path: Path, db: str) -> None:
