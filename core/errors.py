@@ -14,6 +14,8 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_QUARANTINED = 3
+#: the work is being done by another process now (an analysis already running): retry later
+EXIT_BUSY = 6
 
 
 class BihuanError(Exception):
@@ -51,6 +53,14 @@ class StaleWriteError(StorageError):
     """Someone else changed the row since it was read; the write was refused."""
 
     error_class = "conflict"
+
+
+class AlreadyRunningError(BihuanError):
+    """Another process is doing this work on the same database now (one analysis at a
+    time); the message names it. Retrying later is the fix."""
+
+    exit_code = EXIT_BUSY
+    error_class = "busy"
 
 
 class CollectorError(BihuanError):
