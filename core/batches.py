@@ -119,6 +119,8 @@ class BatchWriter:
         self.validate = validate
         self.payload_text = payload_text
         self.encoder = bulk.ItemEncoder(engine.dialect)
+        #: rows written since the table's statistics were last looked at (PostgreSQL)
+        self._unchecked_rows = 0
 
     # ── stage 1 ───────────────────────────────────────────────────────────────────────
 
@@ -342,6 +344,7 @@ class BatchWriter:
                     quarantined=counts.quarantined,
                     session=session,
                 )
+            self._keep_statistics(len(rows))
         report = self.report
         report.read += counts.read
         report.new += counts.new
@@ -356,6 +359,15 @@ class BatchWriter:
                 new=counts.new,
                 updated=counts.updated,
             )
+
+    def _keep_statistics(self, written: int) -> None:
+        """After every :data:`bulk.STATISTICS_EVERY` rows written, bring PostgreSQL's
+        statistics of the items up to date if the load outgrew them (autovacuum may be
+        off or behind): the statements after the load are planned on them."""
+        self._unchecked_rows += written
+        if self._unchecked_rows >= bulk.STATISTICS_EVERY and self.engine.dialect.name == "postgresql":
+            self._unchecked_rows = 0
+            bulk.refresh_statistics(self.engine)
 
     def _settle(self, rows: list[tuple[Any, ...]], counts: Counts, session: Any) -> list[tuple[Any, ...]]:
         """Classify unsettled rows against what this transaction sees; the rows to write."""
