@@ -146,13 +146,19 @@ class HeldLock:
         mine = delete(_TABLE).where(_TABLE.c.name == self.name, _TABLE.c.token == self.token)
         connection = self._connection
         if connection is None:
-            with session_scope(self.engine, write=True) as session:
-                session.execute(mine)
+            try:
+                with session_scope(self.engine, write=True) as session:
+                    session.execute(mine)
+            except Exception:  # the row stays; its process gone, the next run takes it over
+                log.warning("could not release the %s lock", self.name, exc_info=True)
             return
         try:
             connection.execute(mine)
             connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY})
             connection.commit()
+            # closed, not back to the pool: no session state survives the run, and the
+            # pool keeps no extra idle connection for it
+            connection.invalidate()
             connection.close()
         except Exception:  # a broken connection: the server released the lock
             log.warning("could not release the %s lock cleanly", self.name, exc_info=True)
@@ -194,11 +200,7 @@ def _try_sqlite(engine: Engine, name: str) -> HeldLock | Holder:
 
 
 def _try_postgresql(engine: Engine, name: str) -> HeldLock | Holder:
-    connection = engine.connect()
-    # a connection of its own, closed at the end (not back to the pool): the advisory lock
-    # lives and dies with it, and a pool keeps no extra idle connection after the run
-    connection.detach()
-    connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+    connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
         taken = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_KEY}).scalar()
         if not taken:
