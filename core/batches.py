@@ -262,6 +262,8 @@ class BatchWriter:
         self.dry_seen: dict[str, tuple[str, str | None]] | None = {} if dry_run else None
         #: the keys earlier batches of this run read from the file being read
         self.seen = SeenKeys()
+        #: rows written since the table's statistics were last looked at (PostgreSQL)
+        self._unchecked_rows = 0
 
     # ── stage 1 ───────────────────────────────────────────────────────────────────────
 
@@ -653,6 +655,7 @@ class BatchWriter:
                     quarantined=counts.quarantined,
                     session=session,
                 )
+            self._keep_statistics(len(rows))
         report = self.report
         report.read += counts.read
         report.new += counts.new
@@ -672,6 +675,15 @@ class BatchWriter:
                 new=counts.new,
                 updated=counts.updated,
             )
+
+    def _keep_statistics(self, written: int) -> None:
+        """After every :data:`bulk.STATISTICS_EVERY` rows written, bring PostgreSQL's
+        statistics of the items up to date if the load outgrew them (autovacuum may be
+        off or behind): the statements after the load are planned on them."""
+        self._unchecked_rows += written
+        if self._unchecked_rows >= bulk.STATISTICS_EVERY and self.engine.dialect.name == "postgresql":
+            self._unchecked_rows = 0
+            bulk.refresh_statistics(self.engine)
 
     def _settle(
         self, rows: list[tuple[Any, ...]], raws: list[tuple[int, Any]] | None, counts: Counts, session: Any

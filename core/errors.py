@@ -35,6 +35,8 @@ EXIT_USAGE = 2
 EXIT_QUARANTINED = 3
 EXIT_CONFLICT = 4
 EXIT_DATABASE = 5
+#: the work is being done by another process now (an analysis already running): retry later
+EXIT_BUSY = 6
 
 
 class BihuanError(Exception):
@@ -120,6 +122,12 @@ class DatabaseFullError(DatabaseUnavailableError):
     """The disk (or the quota) of the database is full."""
 
     error_class = "disk_full"
+class AlreadyRunningError(BihuanError):
+    """Another process is doing this work on the same database now (one analysis at a
+    time); the message names it. Retrying later is the fix."""
+
+    exit_code = EXIT_BUSY
+    error_class = "busy"
 
 
 class CollectorError(BihuanError):

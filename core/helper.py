@@ -25,7 +25,8 @@ What keeps the pipeline's guarantees:
   transaction (see :mod:`bihuan.core.batches`);
 * the helper ignores SIGINT: Ctrl+C reaches this process, which stops the helper and
   reaps it (:meth:`HelperBatches.close`) on any way out — the end, an error, an
-  interrupt; if this process is killed, the helper's next send fails and it exits;
+  interrupt; if this process is killed, the helper dies with it
+  (:func:`bihuan.core.lifeline.die_with_parent`; without it, its next send would fail);
 * the helper's log records are sent here and logged here; its failure is re-raised here
   as :class:`HelperFailure` with the error class and message it would have had.
 """
@@ -49,6 +50,7 @@ from bihuan.core.batches import BatchWriter, KeyedBatch, PreparedBatch, Record, 
 from bihuan.core.collector import RunContext
 from bihuan.core.errors import CollectorError, describe_failure
 from bihuan.core.types import ReadInfo
+from bihuan.core.lifeline import die_with_parent
 from bihuan.storage import bulk
 from bihuan.storage.engine import create_db_engine
 
@@ -393,6 +395,7 @@ def _helper_main(
 ) -> None:
     receive.close()  # the parent's end: when the parent is gone, sending fails
     parent = os.getppid()
+    die_with_parent(parent)  # and while it reads, between two sends
     _isolate(send)
     # A connection of its own: the inherited engine's connections belong to the parent
     # (the engine object stays referenced, so they are never closed from here). Pooled:

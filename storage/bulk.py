@@ -17,6 +17,7 @@ from itertools import islice
 from typing import Any
 
 import orjson
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import Dialect
 from sqlmodel import Session
 
@@ -240,10 +241,14 @@ def existing_hashes(source: str, external_ids: Iterable[str], *, session: Sessio
     conn = session.connection()
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     cursor = _sqlite_json_cursor(session)
+    postgresql = conn.dialect.name == "postgresql"
     # driver-level SQL: compiling an expanding IN of 5,000 parameters through
     # SQLAlchemy costs more than the query, and its result rows more than the lookup
     for start in range(0, len(ids), _LOOKUP_CHUNK):
         chunk = ids[start : start + _LOOKUP_CHUNK]
+        if postgresql:
+            found.update(conn.exec_driver_sql(PG_LOOKUP, (source, chunk)).fetchall())
+            continue
         if cursor is not None:
             array = _json_param(chunk)
             if array is not None:
@@ -265,15 +270,22 @@ def changed_hashes(source: str, hashes: Mapping[str, str], *, session: Session) 
     stored with that hash: ``{external_id: the stored hash, or None when not stored}``,
     in the order of ``hashes``. Ids stored with the same hash — duplicates — are left out.
 
-    On SQLite the comparison is made in the database: a re-import, every row a
+    The comparison is made in the database: a re-import, every row a
     duplicate, gets an empty answer instead of every stored ``(id, hash)`` pair to build
-    and compare here (measured 1.1 s against 1.6–1.9 s for a million ids). A chunk whose
-    key range holds nothing stored (new ids after the stored ones) is not looked up.
+    and compare here (measured 1.1 s against 1.6–1.9 s for a million ids on SQLite). On
+    SQLite, a chunk whose key range holds nothing stored (new ids after the stored ones)
+    is not looked up.
     """
     changed: dict[str, str | None] = {}
+    conn = session.connection()
     cursor = _sqlite_json_cursor(session)
+    postgresql = conn.dialect.name == "postgresql"
     items = iter(hashes.items())
     while chunk := dict(islice(items, _LOOKUP_CHUNK)):
+        if postgresql:
+            params = (source, list(chunk), list(chunk.values()))
+            changed.update(conn.exec_driver_sql(PG_CHANGED, params).fetchall())
+            continue
         if cursor is not None:
             pairs = _json_param(chunk)
             if pairs is not None:
@@ -305,8 +317,12 @@ def stored_versions(
     found: dict[str, tuple[str, str | None, int | None]] = {}
     conn = session.connection()
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    postgresql = conn.dialect.name == "postgresql"
     for start in range(0, len(ids), _LOOKUP_CHUNK):
         chunk = ids[start : start + _LOOKUP_CHUNK]
+        if postgresql:  # an index probe per id, whatever the statistics (see PG_LOOKUP)
+            found.update((r[0], r[1:]) for r in conn.exec_driver_sql(PG_VERSIONS, (chunk, source)))
+            continue
         sql = (
             f"SELECT external_id, content_hash, origin, run_id FROM {_TABLE.name} "
             f"WHERE source = {marker} AND external_id IN ({', '.join([marker] * len(chunk))})"
@@ -331,6 +347,36 @@ _SQLITE_CHANGED = (
     "ON f.source = ? AND f.external_id = j.key WHERE f.content_hash IS NOT j.value"
 )
 
+# PostgreSQL: the ids as one array, each looked up by a subquery of its own. Not
+# ``IN (%s, … 5,000 times)``: psycopg prepares a statement from its fifth execution on,
+# PostgreSQL then plans it once for any parameters, the list is no constant any more and
+# every row of the source is compared with each of the 5,000 values (one lookup took
+# 45–90 s at 250,000 rows). Not a join with ``unnest`` either: with statistics that say
+# the table is small (fresh, or autovacuum off or behind) the planner hashes every row
+# of the source for each lookup. A subquery in the select list is never flattened into
+# a join, and an equality on both columns of the unique index (at most one row) is an
+# index probe whatever the statistics say; ``OFFSET 0`` keeps the filter on its answer
+# from running it a second time. tests/storage/test_bulk_plans.py pins the plans.
+_PG_PROBE = f"(SELECT f.content_hash FROM {_TABLE.name} AS f WHERE f.source = %s AND f.external_id = k.id)"
+#: parameters: source, the ids (a list)
+PG_LOOKUP = (
+    f"SELECT id, stored FROM (SELECT k.id, {_PG_PROBE} AS stored FROM unnest(%s::text[]) AS k(id) OFFSET 0) AS s "
+    "WHERE stored IS NOT NULL"
+)
+#: parameters: source, the ids, their hashes (two lists of one length); the ids not
+#: stored with their hash, in order, with what is stored (NULL: nothing)
+PG_CHANGED = (
+    f"SELECT id, stored FROM (SELECT k.id, k.hash, {_PG_PROBE} AS stored "
+    "FROM unnest(%s::text[], %s::text[]) AS k(id, hash) OFFSET 0) AS s WHERE stored IS DISTINCT FROM hash"
+)
+
+#: parameters: the ids (a list), source; ``OFFSET 0`` keeps the lateral subquery from
+#: being pulled up into a join the planner could hash
+PG_VERSIONS = (
+    "SELECT k.id, f.content_hash, f.origin, f.run_id FROM unnest(%s::text[]) AS k(id) CROSS JOIN LATERAL "
+    f"(SELECT content_hash, origin, run_id FROM {_TABLE.name} WHERE source = %s AND external_id = k.id OFFSET 0) AS f"
+)
+
 
 def _json_param(ids: list[str] | dict[str, str]) -> str | None:
     """Ids (or ``{id: hash}``) as one JSON parameter, or ``None`` when JSON cannot carry
@@ -349,6 +395,34 @@ def _sqlite_json_cursor(session: Session) -> Any | None:
     if conn.dialect.name != "sqlite" or not _SQLITE_JSON:
         return None
     return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+
+#: rows an import writes between two looks at PostgreSQL's statistics of the items
+STATISTICS_EVERY = 50_000
+
+
+def refresh_statistics(engine: Engine) -> bool:
+    """PostgreSQL: ``ANALYZE feedback_item`` when its statistics are missing or the rows
+    changed since the last ``ANALYZE`` outnumber the rows it counted (so a growing table
+    is analysed at about every doubling: a handful of times in a million-row load, each
+    under a second or two); returns whether it ran. Autovacuum would do this, where it
+    is on and keeps up; bihuan does not count on it. No-op on SQLite.
+    """
+    if engine.dialect.name != "postgresql":
+        return False
+    with engine.connect() as conn:
+        counted, changed = conn.execute(
+            text(
+                "SELECT c.reltuples, coalesce(s.n_mod_since_analyze, 0) FROM pg_class AS c "
+                "LEFT JOIN pg_stat_user_tables AS s ON s.relid = c.oid WHERE c.oid = CAST(:table AS regclass)"
+            ),
+            {"table": _TABLE.name},
+        ).one()
+        if counted >= 0 and changed <= counted:
+            return False
+        conn.exec_driver_sql(f"ANALYZE {_TABLE.name}")
+        conn.commit()
+    return True
 
 
 def upsert_items(rows: Sequence[Sequence[Any]], *, run_id: int | None, now: datetime, session: Session) -> None:

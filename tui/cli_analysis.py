@@ -14,33 +14,47 @@ from bihuan.core.analysis.engine import AnalysisReport, analyze
 from bihuan.core.analysis.group_ops import merge_groups, rename_group, split_group
 from bihuan.core.analysis.taxonomy import load_taxonomy
 from bihuan.core.display import display_text
-from bihuan.core.errors import UsageError
+from bihuan.core.errors import EXIT_BUSY, UsageError
 from bihuan.storage import analysis_queries as aq
 from bihuan.storage.engine import session_scope
 from bihuan.tui.cli_collect import json_option
 from bihuan.tui.context import App, pass_app
 from bihuan.tui.output import emit_json, print_table
 
+#: seconds ``bihuan analyze`` waits for a running analysis by default: a run started just
+#: as another finishes goes on; one started while another works stops soon, and says so
+DEFAULT_WAIT = 10.0
+
 
 @click.command("analyze")
 @click.option(
-    "--rebuild", is_flag=True, help="Forget every result and group and analyse everything again (new group ids)."
+    "--rebuild",
+    is_flag=True,
+    help="Forget every result and analyse everything again; groups that tasks point to keep their ids, "
+    "the others go (new ids).",
 )
 @click.option("--batch", default=20_000, show_default=True, type=click.IntRange(100), help="Items per transaction.")
+@click.option(
+    "--wait",
+    "wait",
+    default=DEFAULT_WAIT,
+    show_default=True,
+    type=click.FloatRange(0),
+    metavar="SECONDS",
+    help=f"How long to wait for an analysis already running on the database; then exit {EXIT_BUSY}.",
+)
 @json_option
 @pass_app
-def analyze_command(app: App, rebuild: bool, batch: int, as_json: bool) -> None:
+def analyze_command(app: App, rebuild: bool, batch: int, wait: float, as_json: bool) -> None:
     """Analyse new and changed feedback: sentiment, keywords, categories, root-cause groups, spikes.
 
     Incremental: items analysed before (and unchanged since) are skipped, groups keep
-    their ids. Progress goes to stderr on a terminal.
+    their ids. One analysis runs at a time per database: a second one waits up to --wait
+    seconds, then stops with its own exit code. Progress goes to stderr on a terminal.
     """
     settings = app.settings
     taxonomy = load_taxonomy(settings.taxonomy_path())
     engine = app.engine()
-    if rebuild:
-        with session_scope(engine, write=True) as session:
-            aq.forget_results(session=session)
     # the engine tells the bar its total before the first batch (no separate count: a scan)
     progress_bar = _AnalysisProgress(enabled=sys.stderr.isatty() and not as_json)
     with progress_bar:
@@ -52,6 +66,8 @@ def analyze_command(app: App, rebuild: bool, batch: int, as_json: bool) -> None:
             repeat_window_days=settings.analysis.repeat_window_days,
             batch=batch,
             progress=progress_bar.update,
+            rebuild=rebuild,
+            wait=wait,
         )
     if as_json:
         emit_json(report.to_dict())
