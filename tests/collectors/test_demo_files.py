@@ -67,6 +67,7 @@ def test_demo_columns_land_in_the_right_fields(tmp_path: Path, collect) -> None:
     assert all(set(i.extra or {}) <= {"处理状态", "业务类型"} for i in tickets)
 
 
+
 def test_the_demo_is_the_same_whatever_day_it_is_made(tmp_path: Path) -> None:
     """Every day of a week makes the same files; a later week the same records, weeks later."""
     import json
@@ -77,9 +78,7 @@ def test_the_demo_is_the_same_whatever_day_it_is_made(tmp_path: Path) -> None:
     monday, sunday, later = date(2026, 11, 30), date(2026, 12, 6), date(2027, 3, 3)
     assert demo_end(monday) == demo_end(sunday) == demo_end(date(2026, 12, 2))
     assert demo_end(monday).isoformat() == "2026-11-29T16:00:00+00:00"  # Monday 00:00 in China
-    made = {
-        day: generate_demo_dataset(tmp_path / day.isoformat(), now=demo_end(day)) for day in (monday, sunday, later)
-    }
+    made = {day: generate_demo_dataset(tmp_path / day.isoformat(), now=demo_end(day)) for day in (monday, sunday, later)}
     for demo_file in made[monday].files:
         twin = tmp_path / sunday.isoformat() / demo_file.name
         assert demo_file.path.read_bytes() == twin.read_bytes(), demo_file.name
