@@ -362,12 +362,14 @@ def _sheet(workbook: Any, ctx: RunContext, shown: str) -> Any:
         if wanted not in names:
             raise CollectorConfigError(f"{shown}: no sheet {wanted!r}; sheets are {names}")
         sheet = workbook[wanted]
+        if sheet not in workbook.worksheets:
+            raise CollectorConfigError(f"{shown}: sheet {wanted!r} is a chart, not a worksheet")
         if sheet.sheet_state != "visible":
             ctx.log.info("%s: reading sheet %s, which is %s in Excel", shown, wanted, sheet.sheet_state)
         return sheet
     sheets = workbook.worksheets
     if not sheets:
-        raise InputError(f"{shown}: the workbook has no worksheet", path=None)
+        raise InputError(f"{shown}: the workbook has no worksheet")
     visible = [s for s in sheets if s.sheet_state == "visible"]
     sheet = (visible or sheets)[0]
     hidden = [s.title for s in sheets if s.sheet_state != "visible"]

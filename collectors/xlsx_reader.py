@@ -1,8 +1,9 @@
 """The rows of an XLSX sheet, with one defined outcome for everything a workbook holds.
 
 * **A zip bomb** — a part that would unpack to far more than any workbook does (a
-  sheet of a billion empty rows, shared strings of 10 GB in a 10 MB file): the workbook
-  is refused before anything is unpacked (:func:`check_archive`). Python's ``zipfile``
+  sheet of a billion empty rows, shared strings of 10 GB in a 10 MB file), or shared
+  strings too big to hold in memory (openpyxl reads them whole): the workbook is
+  refused before anything is unpacked (:func:`check_archive`). Python's ``zipfile``
   never unpacks more than the size a part declares, so the declared sizes are the ones
   to check.
 * **Formulas** are never evaluated. A formula cell is read as the value Excel saved with
@@ -49,6 +50,9 @@ BOMB_SIZE = 64 << 20
 MAX_RATIO = 200
 #: no part of a workbook is bigger than this unpacked
 MAX_PART = 4 << 30
+#: parts openpyxl reads whole into memory (the sheets are streamed), and their limit
+WHOLE_PARTS = frozenset({"xl/sharedStrings.xml", "xl/styles.xml", "xl/workbook.xml"})
+MAX_WHOLE_PART = 512 << 20
 #: Excel serial day numbers read as dates in the date column (as the date parser does)
 SERIAL_DATES = (20_000, 100_000)
 
@@ -78,7 +82,8 @@ def check_archive(path: Path, shown: str) -> None:
         return  # not a zip: openpyxl says what it is
     for part in parts:
         size, packed = part.file_size, max(part.compress_size, 1)
-        if size > MAX_PART or (size > BOMB_SIZE and size > MAX_RATIO * packed):
+        limit = MAX_WHOLE_PART if part.filename in WHOLE_PARTS else MAX_PART
+        if size > limit or (size > BOMB_SIZE and size > MAX_RATIO * packed):
             raise InputError(
                 f"{shown}: refused: part {part.filename} would unpack to {size:,} bytes from {packed:,} "
                 f"({size // packed:,} to 1), far more than a workbook holds (a zip bomb?)",

@@ -123,7 +123,9 @@ def configured_instances(settings: Settings, registry: CollectorRegistry) -> dic
     return {name: build_instance(name, raw, registry) for name, raw in settings.collectors.items()}
 
 
-def select_instances(settings: Settings, registry: CollectorRegistry, names: Sequence[str]) -> list[CollectorInstance]:
+def select_instances(
+    settings: Settings, registry: CollectorRegistry, names: Sequence[str]
+) -> list[CollectorInstance]:
     """The named instances, or every enabled one when ``names`` is empty."""
     if names:
         unknown = [n for n in names if n not in settings.collectors]
@@ -131,7 +133,9 @@ def select_instances(settings: Settings, registry: CollectorRegistry, names: Seq
             known = ", ".join(sorted(settings.collectors)) or "none configured"
             raise UsageError(f"no collector instance {', '.join(unknown)} in plugins.toml (known: {known})")
         return [build_instance(n, settings.collectors[n], registry) for n in names]
-    return [build_instance(n, raw, registry) for n, raw in settings.collectors.items() if raw.get("enabled", True)]
+    return [
+        build_instance(n, raw, registry) for n, raw in settings.collectors.items() if raw.get("enabled", True)
+    ]
 
 
 def collector_for_path(path: Path, registry: CollectorRegistry) -> str:

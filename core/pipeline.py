@@ -309,9 +309,7 @@ def run_collector(
             report.error_class = exc.error_class
             report.error = printable_name(exc.message, lines=True)[:MAX_ERROR_MESSAGE]
             report.status = RunStatus.FAILED
-            log.warning(
-                "collector %s failed: %s%s", ctx.instance, report.error, f"\n{exc.details}" if exc.details else ""
-            )
+            log.warning("collector %s failed: %s%s", ctx.instance, report.error, f"\n{exc.details}" if exc.details else "")
         else:
             report.status = RunStatus.SUCCEEDED
     except DatabaseUnavailableError as exc:

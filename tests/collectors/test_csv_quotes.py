@@ -114,6 +114,7 @@ def test_resuming_after_a_stray_quote_reads_the_same_rows(tmp_path: Path, collec
         ("编号,意见\r1,一\r2,二\r", ["一", "二"]),  # old Mac line ends only
         ("编号,意见\n1,一\n\n\r\n2,二", ["一", "二"]),  # blank lines of each kind, no final newline
     ],
+    ids=["every-kind", "cr-only", "blank-lines"],
 )
 def test_mixed_line_endings(tmp_path: Path, store, body: str, texts: list[str]) -> None:
     path = tmp_path / "le.csv"

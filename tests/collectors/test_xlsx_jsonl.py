@@ -286,6 +286,7 @@ def test_hostile_items_of_a_json_document(tmp_path: Path, store) -> None:
         ('[{"id": 1, "text": "x", "rating": NaN}]', "NaN is not a JSON value"),
         ("[" * 100_000 + "]" * 100_000, "nested too deeply to read"),
     ],
+    ids=["nan", "deep"],
 )
 def test_a_json_document_that_is_not_json_is_refused(tmp_path: Path, collect, body: str, reason: str) -> None:
     path = tmp_path / "doc.json"
