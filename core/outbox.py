@@ -229,8 +229,17 @@ class Outbox:
         self._lock = threading.Lock()
 
     def targets_for(self, kind: str) -> list[str]:
-        """Names of the targets that take notices of ``kind``."""
-        return [name for name, target in self.targets.items() if target.accepts(kind)]
+        """Names of the targets that take notices of ``kind``. Asked inside the event's
+        transaction: a target whose ``accepts`` raises is logged and left out, never
+        allowed to undo the event."""
+        names = []
+        for name, target in self.targets.items():
+            try:
+                if target.accepts(kind):
+                    names.append(name)
+            except Exception:
+                log.exception("notify %s: accepts(%r) failed; the notice is not sent there", name, kind)
+        return names
 
     # ── recording ─────────────────────────────────────────────────────────────────
 

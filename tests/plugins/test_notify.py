@@ -259,14 +259,30 @@ def test_a_third_party_target_gets_its_notices_through_the_outbox(
             register(Pager())
             register(Pager())  # a second target under a taken name is refused
 
+    class Broken:
+        name = "broken"
+
+        def accepts(self, kind: str) -> bool:
+            raise KeyError(kind)
+
+        def send(self, envelope: Envelope, *, timeout: float) -> None:
+            raise AssertionError("never asked")
+
+    class BrokenPlugin:
+        @hookimpl
+        def register_notice_targets(self, register: Any) -> None:
+            register(Broken())
+
     register_plugin(Plugin(), "pager-plugin")
+    register_plugin(BrokenPlugin(), "broken-plugin")
     settings = Settings.model_validate({"notify": {"backoff_seconds": 0}})
     pm.hook.configure(settings=settings)  # the built-in notifier: no targets
     outbox = notice_outbox(pm, settings)
-    assert list(outbox.targets) == ["pager"]
+    assert sorted(outbox.targets) == ["broken", "pager"]
     assert any("notice target name 'pager' is taken" in e for e in pm.records["pager-plugin"].errors)
     assert record(engine, outbox, MOVED) == []  # not a kind it takes: nothing stored
-    record(engine, outbox, BREACH)
+    record(engine, outbox, BREACH)  # the broken target's accepts() raising does not undo anything
+    assert list(deliveries(engine)) == ["pager"]
     assert outbox.deliver(engine).retrying == 1
     assert deliveries(engine)["pager"].last_error == "RuntimeError: gateway said: bad access_token=***"
     assert outbox.deliver(engine).delivered == 1

@@ -33,6 +33,25 @@ def receiver() -> Iterator[Receiver]:
     server.close()
 
 
+@pytest.fixture(autouse=True)
+def _engines_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each command's engine is closed after the test: in-process commands would keep their
+    pooled connections open, and the PostgreSQL server is shared."""
+    from bihuan.storage import engine as engine_module
+
+    made: list[Engine] = []
+    original = engine_module.create_db_engine
+
+    def create(*args: Any, **kwargs: Any) -> Engine:
+        made.append(original(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(engine_module, "create_db_engine", create)
+    yield
+    for made_engine in made:
+        made_engine.dispose()
+
+
 @pytest.fixture
 def breached(engine: Engine) -> int:
     """A social item of two days ago whose case opened in time and whose 24 h are over."""
