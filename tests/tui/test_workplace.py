@@ -438,3 +438,17 @@ async def test_opening_the_workplace_takes_new_items_into_the_search_index(
         with session_scope(engine) as session:
             matching = session.exec(select(FeedbackItem.id).where(col(FeedbackItem.text).contains("r1-d1"))).all()
         assert table.row_count == min(len(matching), 50) > 0
+
+
+async def test_the_dashboard_says_when_nothing_came_in_the_previous_period(engine: Engine) -> None:
+    """Feedback that started inside the period: the tiles say "no data before", not "+42"."""
+    from tests.core.pdca.conftest import Run, seed
+
+    seed(engine, [Run(1, date(2026, 10, 26), 21, 2)])  # 10-26 .. 11-15, the period's last three weeks
+    app = BihuanApp(services_for(engine))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        tiles = {t.id: str(t.render()) for t in app.screen.query(KpiTile)}
+        assert tiles["tile-volume"] == "42\nfeedback\nno data before"
+        period = str(app.screen.query_one("#period").render())
+        assert "2026-10-19 .. 2026-11-15" in period and "(no data in the previous period)" in period
