@@ -40,6 +40,7 @@ from tests.tui.hostile import (
     hostile,
     make_hostile,
     raw_controls,
+    screen_text,
     visible,
 )
 
@@ -56,11 +57,6 @@ async def settle(app: App, pilot) -> None:  # type: ignore[no-untyped-def, type-
     await pilot.pause()
     await app.workers.wait_for_complete()
     await pilot.pause()
-
-
-def screen_text(app: App) -> str:  # type: ignore[type-arg]
-    """What the terminal is sent for the current screen: the compositor's lines."""
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
 def cell(table: DataTable, row: int, column: int) -> str:  # type: ignore[type-arg]
