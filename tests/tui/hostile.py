@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import col, select
@@ -43,6 +44,11 @@ def hostile(tag: str) -> str:
 
 def visible(tag: str) -> str:
     return tag + SHOWN
+
+
+def screen_text(app: Any) -> str:
+    """What the terminal is sent for the app's current screen: the compositor's lines."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
 def raw_controls(text: str) -> list[str]:

@@ -40,6 +40,7 @@ from tests.tui.hostile import (
     hostile,
     make_hostile,
     raw_controls,
+    screen_text,
     visible,
 )
 
@@ -56,11 +57,6 @@ async def settle(app: App, pilot) -> None:  # type: ignore[no-untyped-def, type-
     await pilot.pause()
     await app.workers.wait_for_complete()
     await pilot.pause()
-
-
-def screen_text(app: App) -> str:  # type: ignore[type-arg]
-    """What the terminal is sent for the current screen: the compositor's lines."""
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
 def cell(table: DataTable, row: int, column: int) -> str:  # type: ignore[type-arg]
@@ -88,8 +84,15 @@ async def click_every_cell(app: App, pilot, table: DataTable, rows: int = 1) -> 
     assert app.is_running and app.return_code is None
 
 
-def assert_safe(app: App) -> str:  # type: ignore[type-arg]
-    shown = screen_text(app)
+async def assert_safe(app: App, pilot, *drawn: str) -> str:  # type: ignore[no-untyped-def, type-arg]
+    """What the screen shows, once it shows everything in ``drawn`` (a table measures its
+    columns when idle: a busy machine may not be there yet); no raw control in it."""
+    for _ in range(200):
+        shown = screen_text(app)
+        if all(text in shown for text in drawn):
+            break
+        await pilot.pause(0.05)
+    assert all(text in shown for text in drawn), shown
     assert raw_controls(shown) == [], shown
     return shown
 
@@ -111,8 +114,7 @@ async def test_inbox_table_and_detail_show_every_field_visibly(
             assert shown in detail
         assert f"{visible('EK')}: {visible('EV')}" in detail
         assert raw_controls(detail) == []
-        shown = assert_safe(workplace)
-        assert "T␛[2J␛]8;;http://evil/␛\\click" in shown
+        await assert_safe(workplace, pilot, "T␛[2J␛]8;;http://evil/␛\\click", "CH␛[2J␍␈[/]<U+202E>")
         await click_every_cell(workplace, pilot, table)
         assert isinstance(workplace.screen, InboxScreen)
 
@@ -133,7 +135,7 @@ async def test_groups_list_detail_and_items(workplace: BihuanApp, engine: Engine
         assert f"last change: renamed by {visible('A')}" in summary
         items = screen.query_one("#group-items", DataTable)
         assert (cell(items, 0, 1), cell(items, 0, 2)) == ("CH" + SHORT_SHOWN, visible("T") + "⏎第二行")
-        assert_safe(workplace)
+        await assert_safe(workplace, pilot, "G␛[2J␛]8;;", "T␛[2J␛]8;;")
         await click_every_cell(workplace, pilot, groups)
         await click_every_cell(workplace, pilot, items)
 
@@ -145,7 +147,7 @@ async def test_dashboard_pareto_and_spikes(workplace: BihuanApp, engine: Engine,
         assert visible("G") in {cell(pareto, i, 1) for i in range(pareto.row_count)}
         spikes = text_of(workplace.screen.query_one("#spikes", Static))
         assert raw_controls(spikes) == []
-        assert_safe(workplace)
+        await assert_safe(workplace, pilot, "G␛[2J␛]8;;")
         await click_every_cell(workplace, pilot, pareto)
 
 
@@ -159,7 +161,7 @@ async def test_pdca_board_and_task_screen(workplace: BihuanApp, engine: Engine, 
             f"#{seeded.task_id} {visible('TT')}",
             f"{visible('OW')} · due 2027-01-31",
         ]
-        assert_safe(workplace)
+        await assert_safe(workplace, pilot, "TT␛[2J", "OW␛[2J")
         workplace.screen.query_one("#tasks-plan", ListView).focus()
         await pilot.press("enter")
         await settle(workplace, pilot)
@@ -172,7 +174,7 @@ async def test_pdca_board_and_task_screen(workplace: BihuanApp, engine: Engine, 
         assert (cell(actions, 0, 1), cell(actions, 0, 2)) == (visible("AT"), visible("AO"))
         history = text_of(screen.query_one("#history", Static))
         assert f" {visible('A')}: created " in history and raw_controls(history) == []
-        assert_safe(workplace)
+        await assert_safe(workplace, pilot, "TT␛[2J", "AT␛[2J", "AO␛[2J", "RC␛[2J")
         await click_every_cell(workplace, pilot, actions)
 
         # the plan form shows the stored values made visible; saved untouched, they stay as stored
@@ -182,7 +184,7 @@ async def test_pdca_board_and_task_screen(workplace: BihuanApp, engine: Engine, 
         assert isinstance(form, FormScreen)
         assert form.query_one("#field-owner", Input).value == visible("OW")
         assert form.query_one("#field-root_cause", Input).value == visible("RC")
-        assert_safe(workplace)
+        await assert_safe(workplace, pilot, "反<U+200B>")
         form.query_one("#field-due", Input).value = "2027-02-28"
         await pilot.press("ctrl+s")
         await settle(workplace, pilot)
@@ -218,7 +220,7 @@ async def test_sla_queue(engine: Engine) -> None:
         assert isinstance(app.screen, SlaScreen)
         cases = app.screen.query_one("#cases", DataTable)
         assert cell(cases, 0, 5) == (visible("T") + "⏎第二行")[:79] + "…"
-        assert_safe(app)
+        await assert_safe(app, pilot, "T␛[2J␛]8;;")
         await click_every_cell(app, pilot, cases)
 
 
@@ -240,7 +242,7 @@ async def test_collectors_and_quarantine_never_parse_markup(engine: Engine, pm, 
         rows = [[cell(quarantine, r, c) for c in range(1, 5)] for r in range(quarantine.row_count)]
         assert sorted(r[0] for r in rows) == sorted([visible("Q"), "[/]", "[@click=app.quit]quit[/]"])
         assert {tuple(r[1:]) for r in rows} == {(visible("L"), visible("F"), visible("R"))}
-        assert_safe(app)
+        await assert_safe(app, pilot, "Q␛[2J␛]8;;", "[@click=app.quit]quit[/]", "RUN␛[2J")
         await click_every_cell(app, pilot, quarantine, rows=3)
         await click_every_cell(app, pilot, collectors)
         assert isinstance(app.screen, CollectorsScreen)
@@ -255,7 +257,7 @@ async def test_collectors_and_quarantine_never_parse_markup(engine: Engine, pm, 
         assert title.endswith(f" {visible('L')}: {visible('R')}")
         assert [str(label.render()) for label in form.query(Label)] == [visible("PK")]
         assert [i.value for i in form.query(Input)] == [visible("PV")]
-        assert_safe(app)
+        await assert_safe(app, pilot, "PK␛[2J", "R␛[2J")
         await pilot.press("escape")
         await pilot.pause()
         assert app.is_running
