@@ -162,7 +162,10 @@ def cli(ctx: click.Context, db: str | None, config: str | None, verbose: int) ->
     """bihuan (闭环): collect customer feedback, find what hurts most, close the loop."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    ctx.obj = App(db=db, config_path=config)
+    ctx.obj = app = App(db=db, config_path=config)
+    # the database connections are closed when the command ends, not at exit: in one
+    # process running many commands (CliRunner, an embedding script) they would pile up
+    ctx.call_on_close(app.close)
 
 
 for _alias, _name in COMMAND_ALIASES.items():

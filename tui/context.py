@@ -139,6 +139,12 @@ class App:
             self._engine = engine
         return self._engine
 
+    def close(self) -> None:
+        """Close the database connections (the engine is opened again if used again)."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
     def registry(self) -> dict[str, Any]:
         return {name: entry.cls for name, entry in self.pm.collectors().items()}
 

@@ -496,3 +496,31 @@ def test_a_full_disk_on_postgresql_stops_the_import_in_one_line_and_the_rerun_co
             rows,
         )
     engine.dispose()
+
+
+def test_commands_close_their_connections(postgres_database: str) -> None:
+    """One process running many commands (CliRunner, a script embedding bihuan) must not
+    keep a connection per command: they piled up until the server refused clients."""
+    import time
+
+    from sqlalchemy import create_engine
+
+    from tests.conftest import _admin_url
+
+    name = postgres_database.rsplit("/", 1)[1]
+    admin = create_engine(_admin_url(), isolation_level="AUTOCOMMIT")
+
+    def connections() -> int:
+        with admin.connect() as conn:
+            query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = :name")
+            return int(conn.execute(query, {"name": name}).scalar() or 0)
+
+    before = connections()
+    for line in (["runs"], ["task", "list"], ["tick"]) * 4:
+        assert invoke("--db", postgres_database, *line, "--json").exit_code == 0
+    deadline = time.monotonic() + 5  # a closed connection's server process takes a moment to go
+    while connections() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    after = connections()
+    admin.dispose()
+    assert after <= before, f"{after - before} connections left open by 12 commands"
