@@ -5,6 +5,9 @@ State, per collector instance::
     {"files": {"/abs/path.csv": {"fingerprint": "<size>:<mtime_ns>:<blake2b of 64 KB>",
                                  "rows_done": 15000}}}
 
+A path (or fingerprint) with personal data in it is stored pseudonymised
+(``ctx.pseudonymise``), like every state.
+
 ``rows_done`` counts the records consumed after the header (CSV records, JSONL lines,
 sheet rows; blank ones too). A checkpoint is emitted every ``checkpoint_every`` records
 and when a file is finished. A finished file's entry is dropped, so importing the same
@@ -227,8 +230,10 @@ class FileCollector:
         }
         every = ctx.config.checkpoint_every
         for path in expand_paths(ctx.config.paths):
-            key = str(path)
-            stamp = fingerprint(path)
+            # the pipeline stores state with personal data pseudonymised (a file named
+            # after a customer's phone): look it up the same way
+            key = ctx.pseudonymise(str(path))
+            stamp = ctx.pseudonymise(fingerprint(path))
             entry = pending.get(key)
             skip = 0
             if entry is not None:

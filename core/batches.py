@@ -9,6 +9,11 @@ the driver, redacted, of the keyed records that are not stored yet). Stage 2,
 encoding, and one transaction — the rows, the quarantined records, the
 collector's state and the run's counts, committed together.
 
+What is stored besides the text goes through the run's :class:`~bihuan.core.privacy.Privacy`:
+ids (pseudonymised in :meth:`~BatchWriter.key`, before the lookup, so that a re-import
+finds them), customer references, URLs and ``extra`` (in :meth:`~BatchWriter.build`),
+quarantined payloads, reasons and locations, and the state (in :meth:`~BatchWriter.write`).
+
 Both stages run on the collector's thread, or stage 1 runs in a forked helper process
 (:mod:`bihuan.core.helper`) while this process writes the previous batch — all of it
 but the lookup, which this process makes between two writes: a re-import, with nothing
@@ -26,6 +31,7 @@ are classified when written, against what the writing transaction sees.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +48,7 @@ from bihuan.storage.types import utcnow
 
 if TYPE_CHECKING:
     from bihuan.core.pipeline import PipelineHooks, RunReport
+    from bihuan.core.privacy import Privacy
 
 #: cut-off for stored error reasons
 MAX_REASON = 2_000
@@ -66,7 +73,7 @@ class PreparedBatch:
 
     :ivar rows: new and changed items, classified and counted, in the order of
         ``storage.bulk.ITEM_COLUMNS``; ``created_at`` converted for the driver, the
-        text and ``extra`` redacted.
+        text, ``extra`` and ``url`` redacted, ``customer_ref`` pseudonymised.
     :ivar recheck: rows of unsettled keys, classified and counted when written.
     :ivar bad: the records to quarantine, in the order read (not redacted yet).
     """
@@ -108,7 +115,7 @@ class BatchWriter:
         report: RunReport,
         dry_run: bool,
         validate: Callable[[Item], Item | BadRecord],
-        payload_text: Callable[[Any, Callable[[str], str]], str],
+        privacy: Privacy,
     ) -> None:
         self.ctx = ctx
         self.engine = engine
@@ -117,7 +124,7 @@ class BatchWriter:
         self.report = report
         self.dry_run = dry_run
         self.validate = validate
-        self.payload_text = payload_text
+        self.privacy = privacy
         self.encoder = bulk.ItemEncoder(engine.dialect)
 
     # ── stage 1 ───────────────────────────────────────────────────────────────────────
@@ -174,6 +181,7 @@ class BatchWriter:
             changed = {key: changed.get(key, hashes[key]) for key in latest if key in changed or key in unsure}
         source, default_channel = self.ctx.source, self.ctx.channel
         redact = self.hooks.redact
+        privacy = self.privacy
         time = self.encoder.time
         now = time(utcnow())
         last_at: Any = None
@@ -217,7 +225,7 @@ class BatchWriter:
                 at = last_time = time(created_at)
                 last_at = created_at
             if extra:
-                extra = _redacted_extra(extra, redact)
+                extra = privacy.extra(extra)
             row = (
                 source,
                 external_id,
@@ -225,9 +233,9 @@ class BatchWriter:
                 redact(text),
                 rating,
                 nps,
-                customer_ref,
+                privacy.customer(customer_ref) if customer_ref else None,
                 at,
-                url,
+                privacy.url(url) if url else url,
                 extra or None,
                 content_hash,
             )
@@ -266,9 +274,11 @@ class BatchWriter:
         hashes: dict[str, str] = {}
         repeated: set[str] = set()
         validate = self.validate
+        # ids are stored pseudonymised (personal data in them): look them up that way
+        pseudonymise = self.privacy.external_id
         for position, record in enumerate(records):
             if isinstance(record, KeyedRecord):  # most of a big import: keep this short
-                key = record[0]
+                key = pseudonymise(record[0])
                 if key in latest:
                     repeated.add(key)
                 latest[key] = record
@@ -281,7 +291,7 @@ class BatchWriter:
             if isinstance(checked, BadRecord):
                 bad.append((position, checked))
                 continue
-            key = checked.external_id
+            key = pseudonymise(checked.external_id)
             previous = latest.get(key)
             if previous is not None:
                 if isinstance(previous, KeyedRecord):
@@ -294,7 +304,7 @@ class BatchWriter:
             hashes[key] = checked.content_hash  # type: ignore[assignment]
         if not repeated:
             return latest, hashes, records
-        built = [r.build() if isinstance(r, KeyedRecord) and r[0] in repeated else r for r in records]
+        built = [r.build() if isinstance(r, KeyedRecord) and pseudonymise(r[0]) in repeated else r for r in records]
         bad.clear()
         counts.duplicates = counts.updated = 0
         return self._latest(built, bad, counts)
@@ -327,7 +337,7 @@ class BatchWriter:
                 if batch.state is not None:
                     queries.save_state(
                         self.ctx.instance,
-                        batch.state,
+                        self.privacy.state(batch.state),
                         collector_type=self.collector_type,
                         run_id=self.report.run_id,
                         session=session,
@@ -376,19 +386,21 @@ class BatchWriter:
 
     def _quarantine_rows(self, bad: list[BadRecord], now: datetime) -> list[dict[str, Any]]:
         rows: dict[str, dict[str, Any]] = {}
+        privacy = self.privacy
         for record in bad:
-            payload = self.payload_text(record.raw, self.hooks.redact)
-            payload_hash = hashlib.blake2b(f"{record.location}\x1f{payload}".encode(), digest_size=16).hexdigest()
+            payload = json.dumps(privacy.payload(record.raw), ensure_ascii=False, default=str)
+            location = privacy.key(record.location) if record.location is not None else None
+            payload_hash = hashlib.blake2b(f"{location}\x1f{payload}".encode(), digest_size=16).hexdigest()
             rows[payload_hash] = {
                 "collector": self.ctx.instance,
                 "collector_type": self.collector_type,
                 "source": self.ctx.source,
-                "location": record.location,
-                "field": record.field,
-                "reason": record.reason[:MAX_REASON],
+                "location": location,
+                "field": privacy.key(record.field, 100) if record.field else record.field,
+                "reason": privacy.message(record.reason)[:MAX_REASON],
                 "payload": payload,
                 "payload_hash": payload_hash,
-                "external_id": record.external_id,
+                "external_id": privacy.external_id(record.external_id) if record.external_id else None,
                 "run_id": self.report.run_id,
                 "status": "open",
                 "created_at": now,
@@ -438,16 +450,3 @@ def read_batches(
         raise
     if records:
         flush(records, None)
-
-
-def _redacted_extra(extra: dict[str, Any], redact: Callable[[str], str]) -> dict[str, Any]:
-    """``extra`` with every string value redacted; the same dict when nothing changed."""
-    clean = extra
-    for key, value in extra.items():
-        if isinstance(value, str):
-            changed = redact(value)
-            if changed is not value:
-                if clean is extra:
-                    clean = dict(extra)
-                clean[key] = changed
-    return clean

@@ -20,6 +20,7 @@ from bihuan.core.collector import Collector, CollectorConfig, RunContext
 from bihuan.core.config import Settings, validate_collector_config
 from bihuan.core.errors import ConfigError, UsageError
 from bihuan.core.pipeline import PipelineHooks, RunReport, run_collector
+from bihuan.core.privacy import privacy_for
 from bihuan.core.types import CHANNELS
 
 #: instance-name prefix of ad-hoc ``bihuan import`` runs
@@ -190,7 +191,12 @@ def run_instances(
     progress: Callable[[RunReport], None] | None = None,
     on_start: Callable[[CollectorInstance], None] | None = None,
 ) -> list[RunReport]:
-    """Run instances one after another; a failing one is reported and the others go on."""
+    """Run instances one after another; a failing one is reported and the others go on.
+
+    :raises ConfigError: this host has no pseudonym key for the database, or another one
+        (before anything runs).
+    """
+    privacy = privacy_for(engine, (hooks or PipelineHooks()).redact, create=not dry_run)
     reports = []
     for instance in instances:
         if on_start:
@@ -205,6 +211,7 @@ def run_instances(
                 config_record=instance.config_record(),
                 dry_run=dry_run,
                 progress=progress,
+                privacy=privacy,
             )
         )
     return reports

@@ -7,7 +7,7 @@ buffering, transactions, state, deduplication, redaction and quarantine.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
@@ -52,6 +52,7 @@ class RunContext:
     :ivar config: the validated ``Config`` of the collector.
     :ivar timezone: the zone naive timestamps in the source are read in.
     :ivar log: a logger named after the instance.
+    :ivar pseudonymise: see the attribute's comment.
     :ivar http: the HTTP client for sources on the network (a property).
     """
 
@@ -61,6 +62,10 @@ class RunContext:
     config: Any
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("bihuan.collector"))
+    #: personal data in a string → keyed pseudonyms, as the pipeline stores identifiers
+    #: and state: a collector that keys its state by something that may hold personal
+    #: data (a file path) looks it up with this. Set by the pipeline for a run.
+    pseudonymise: Callable[[str], str] = field(default=lambda text: text, repr=False)
     _http: Http | None = field(default=None, repr=False)
 
     @property

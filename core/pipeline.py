@@ -11,7 +11,13 @@
   error are still stored (without advancing its state) and the run is marked failed
   with its error class;
 * items that break the contract (empty text, naive timestamps, …) are quarantined like
-  bad records, so a buggy third-party collector cannot corrupt the store.
+  bad records, so a buggy third-party collector cannot corrupt the store;
+* nothing is stored or reported with raw personal data or a secret in it: the text is
+  redacted by the ``redact_text`` hook, and everything else — ids, source and instance
+  names, customer references, URLs, ``extra``, quarantined payloads and reasons, the
+  state, the run's configuration and error — goes through the run's
+  :class:`~bihuan.core.privacy.Privacy` (keyed pseudonyms where a value must still be
+  compared, redaction and secret masking elsewhere).
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from bihuan.core.batches import BatchWriter, Record, read_batches
 from bihuan.core.collector import Collector, RunContext
 from bihuan.core.errors import describe_failure
 from bihuan.core.helper import HelperBatches, HelperFailure, helper_wanted
+from bihuan.core.masking import known_secrets
+from bihuan.core.privacy import Privacy, privacy_for
 from bihuan.core.redaction import redact as default_redact
 from bihuan.core.types import CHANNELS, BadRecord, Item
 from bihuan.storage import queries
@@ -137,28 +145,10 @@ def item_problem(item: Item) -> tuple[str, str] | None:
     return None
 
 
-def _redact_value(value: Any, redact: Callable[[str], str]) -> Any:
-    """Redact every string inside ``value`` and make it storable as text.
-
-    Undecodable bytes (lone surrogates from ``surrogateescape``) become ``\\xNN`` so the
-    payload can still be stored, shown and fixed.
-    """
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        return redact(value)
-    if isinstance(value, dict):
-        return {str(k): _redact_value(v, redact) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redact_value(v, redact) for v in value]
-    return value
-
-
-def quarantine_payload(raw: Any, redact: Callable[[str], str]) -> str:
-    """The raw record as JSON text, PII redacted, NUL bytes escaped by JSON."""
-    return json.dumps(_redact_value(raw, redact), ensure_ascii=False, default=str)
+def quarantine_payload(raw: Any, privacy: Privacy) -> str:
+    """The raw record as JSON text, personal data pseudonymised or redacted, secrets
+    masked, NUL bytes escaped by JSON."""
+    return json.dumps(privacy.payload(raw), ensure_ascii=False, default=str)
 
 
 def prepare_item(item: Item) -> Item | BadRecord:
@@ -211,6 +201,7 @@ def run_collector(
     progress: Callable[[RunReport], None] | None = None,
     max_buffer: int = MAX_BUFFER,
     helper: bool | None = None,
+    privacy: Privacy | None = None,
 ) -> RunReport:
     """Run one collector instance to the end and return its report.
 
@@ -223,8 +214,19 @@ def run_collector(
     :param progress: called with the report after every committed batch.
     :param helper: prepare the batches in a forked helper process (see
         :mod:`bihuan.core.helper`): ``None`` decides by the collector and its input size.
+    :param privacy: the database's :class:`Privacy` (:func:`privacy_for`), when the caller
+        runs several collectors; loaded here otherwise.
+    :raises ConfigError: this host has no pseudonym key for the database, or another one
+        (see :mod:`bihuan.core.pseudonyms`); nothing is read or written then.
     """
     hooks = hooks or PipelineHooks()
+    privacy = privacy or privacy_for(engine, hooks.redact, create=not dry_run)
+    privacy = privacy.with_secrets(known_secrets(ctx.config))
+    # the names items and state are stored under: personal data in them (a file named
+    # after a customer's phone) pseudonymised, the same way on every run
+    ctx.source = privacy.key(ctx.source, 200)
+    ctx.instance = privacy.key(ctx.instance, 200)
+    ctx.pseudonymise = privacy.pseudonymiser.tag
     report = RunReport(collector=ctx.instance, collector_type=collector_type, source=ctx.source, dry_run=dry_run)
     if not dry_run:
         with session_scope(engine, write=True) as session:
@@ -232,7 +234,7 @@ def run_collector(
                 collector=ctx.instance,
                 collector_type=collector_type,
                 source=ctx.source,
-                config=config_record,
+                config=privacy.config(config_record),
                 session=session,
             )
             report.run_id = run.id
@@ -244,7 +246,7 @@ def run_collector(
         report=report,
         dry_run=dry_run,
         validate=prepare_item,
-        payload_text=quarantine_payload,
+        privacy=privacy,
     )
 
     def flush(records: list[Record], state: dict[str, Any] | None) -> None:
@@ -263,16 +265,20 @@ def run_collector(
                 collect = getattr(collector, "collect_keyed", None) or collector.collect
                 read_batches(collect(ctx, state), ctx.instance, max_buffer, flush)
         except HelperFailure as exc:
-            report.error_class, report.error = exc.error_class, exc.message[:MAX_ERROR_MESSAGE]
+            report.error_class, report.error = exc.error_class, privacy.message(exc.message)[:MAX_ERROR_MESSAGE]
             report.status = RunStatus.FAILED
-            log.warning("collector %s failed: %s%s", ctx.instance, report.error, f"\n{exc.details}" if exc.details else "")
+            details = f"\n{privacy.message(exc.details)}" if exc.details else ""
+            log.warning("collector %s failed: %s%s", ctx.instance, report.error, details)
         else:
             report.status = RunStatus.SUCCEEDED
     except Exception as exc:
         report.status = RunStatus.FAILED
         report.error_class, message = describe_failure(exc)
-        report.error = message[:MAX_ERROR_MESSAGE]
-        log.warning("collector %s failed: %s", ctx.instance, report.error, exc_info=report.error_class == "internal")
+        report.error = privacy.message(message)[:MAX_ERROR_MESSAGE]
+        if report.error_class == "internal":  # a bug: its traceback, redacted like the rest
+            log.warning("collector %s failed: %s\n%s", ctx.instance, report.error, privacy.message(_traceback(exc)))
+        else:
+            log.warning("collector %s failed: %s", ctx.instance, report.error)
     except BaseException as exc:
         report.status = RunStatus.FAILED
         report.error_class = "interrupted"
@@ -319,6 +325,12 @@ def _finish(report: RunReport, engine: Engine) -> None:
             error_message=report.error,
             session=session,
         )
+
+
+def _traceback(exc: BaseException) -> str:
+    import traceback
+
+    return "".join(traceback.format_exception(exc)).rstrip()
 
 
 def summarize(reports: Iterable[RunReport]) -> dict[str, int]:

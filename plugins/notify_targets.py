@@ -85,8 +85,20 @@ def post_once(client: httpx.Client, target: NotifyTarget, notice: Notice) -> Non
             raise DeliveryError("the robot's answer is not JSON", retry=True) from None
         code = answer.get("errcode", 0) if isinstance(answer, dict) else 0
         if code != 0:
-            message = str(answer.get("errmsg", ""))[:100]
+            # robots echo the request back ("invalid webhook url, key: …"): masked
+            message = safe_reply(str(answer.get("errmsg", "")), url, headers, secret)[:100]
             raise DeliveryError(f"errcode {code}: {message}", retry=code in RATE_LIMIT_CODES or code == -1)
+
+
+def safe_reply(text: str, url: str, headers: dict[str, str], secret: str | None) -> str:
+    """What a target answered, fit to log or store: the target's URL, its key parameters,
+    header values and signing secret masked wherever the answer quotes them, and personal
+    data redacted. Every message about a delivery goes through this."""
+    from bihuan.core.masking import known_secrets
+    from bihuan.core.privacy import safe_text
+
+    known = [url, *known_secrets({"url": url}), *headers.values(), *([secret] if secret else [])]
+    return safe_text(text, sorted(known, key=len, reverse=True))
 
 
 def deliver(

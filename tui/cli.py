@@ -38,6 +38,7 @@ COMMAND_MODULES: dict[str, str] = {
     "sla": "cli_sla",
     "followups": "cli_sla",
     "tui": "cli_tui",
+    "privacy": "cli_privacy",
 }
 
 #: other names people type for a command
@@ -85,13 +86,13 @@ class BihuanGroup(AliasGroup):
         try:
             self._load_plugin_commands(ctx)
         except BihuanError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(_safe(str(exc))) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except BihuanError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {_safe(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
 
 
@@ -109,7 +110,19 @@ def cli(ctx: click.Context, db: str | None, config: str | None, verbose: int) ->
     """bihuan (闭环): collect customer feedback, find what hurts most, close the loop."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # nothing reaches the terminal with a secret or raw personal data in it: a file name
+    # with a phone number, a URL with a token, a record quoted by a collector's log line
+    from bihuan.core.privacy import install_log_filter
+
+    install_log_filter()
     ctx.obj = App(db=db, config_path=config)
+
+
+def _safe(message: str) -> str:
+    """An error message as printed: secrets masked, personal data redacted."""
+    from bihuan.core.privacy import safe_text
+
+    return safe_text(message)
 
 
 for _alias, _name in COMMAND_ALIASES.items():
@@ -121,7 +134,7 @@ def main() -> None:
     try:
         cli.main(prog_name="bihuan")
     except BihuanError as exc:  # raised outside a command (e.g. while loading plugins)
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {_safe(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

@@ -98,7 +98,12 @@ class App:
 
             engine = create_db_engine(self.database_url)
             check_connection(engine)
-            upgrade_database(engine)
+            if upgrade_database(engine):
+                # a new or upgraded database: its pseudonym key now (created on first use),
+                # and the rows stored before pseudonymised with it, in one transaction
+                from bihuan.core.privacy import privacy_for
+
+                privacy_for(engine, self.hooks.redact)
             self._engine = engine
         return self._engine
 

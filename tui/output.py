@@ -21,6 +21,7 @@ from rich.text import Text
 from bihuan.core.collection import CollectorInstance
 from bihuan.core.errors import EXIT_FAILURE, EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE, USAGE_ERROR_CLASSES
 from bihuan.core.pipeline import RunReport
+from bihuan.core.privacy import safe_text
 
 COUNT_KEYS = ("read", "new", "updated", "duplicates", "quarantined")
 
@@ -151,7 +152,7 @@ class RunProgress:
         if self._progress is not None:
             if self._task is not None:
                 self._progress.remove_task(self._task)
-            self._task = self._progress.add_task(instance.name, counts="starting")
+            self._task = self._progress.add_task(safe_text(instance.name), counts="starting")
 
     def update(self, report: RunReport) -> None:
         if self._progress is None or self._task is None:
