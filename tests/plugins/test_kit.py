@@ -434,8 +434,9 @@ def test_the_kit_passes_a_correct_collector_and_names_what_each_broken_one_does_
 
     logs = failed("TestLogsCallers")
     assert set(logs) == {"test_no_personal_data_or_secret_is_kept"}
-    assert "logged personal data or a secret (log: mobile): 'customer 13812345678 called" in (
-        logs["test_no_personal_data_or_secret_is_kept"]
+    assert (
+        "logged personal data or a secret (log: mobile): 'customer 13812345678 called"
+        in (logs["test_no_personal_data_or_secret_is_kept"])
     )
 
 
