@@ -81,7 +81,8 @@ class JsonApiCollector:
 
     def check(self, ctx: RunContext) -> None:
         config: JsonApiConfig = ctx.config
-        data, _ = ctx.http.get_json(config.base_url, params=config.params, headers=_headers(config))
+        # params=None, not {}: httpx replaces a URL's query (a token in base_url) with any params given
+        data, _ = ctx.http.get_json(config.base_url, params=config.params or None, headers=_headers(config))
         if not isinstance(field_of(data, config.items_path) if config.items_path else data, list):
             raise CollectorConfigError(
                 f"{ctx.instance}: items_path {config.items_path!r} does not lead to a list in the answer"

@@ -52,6 +52,9 @@ class Privacy:
         self.pseudonymiser = pseudonymiser
         self.redact = redact
         self.known = tuple(known)
+        # per field name (a file's headers repeat on every row): the stored name, and
+        # whether the name says its value is a secret
+        self._fields: dict[str, tuple[str, bool]] = {}
 
     def with_secrets(self, known: Iterable[str]) -> Privacy:
         """The same, also masking ``known`` (a collector run's configured secrets)."""
@@ -106,11 +109,20 @@ class Privacy:
         clean: dict[str, Any] = {}
         changed = False
         for key, value in extra.items():
-            new_key = self.key(key) if isinstance(key, str) else str(key)
+            new_key = self._field(key)[0] if isinstance(key, str) else str(key)
             new_value = self._value(value, new_key)
             changed = changed or new_key != key or new_value != value
             clean[new_key] = new_value
         return clean if changed else extra  # type: ignore[return-value]
+
+    def _field(self, name: str) -> tuple[str, bool]:
+        """A field's stored name and whether its value is a secret (cached per name)."""
+        found = self._fields.get(name)
+        if found is None:
+            if len(self._fields) >= 4096:
+                self._fields.clear()
+            found = self._fields[name] = (self.key(name), is_secret_name(name, loose=False))
+        return found
 
     def payload(self, raw: Any) -> Any:
         """A quarantined record's raw payload: like ``extra``, and every string's personal
@@ -125,7 +137,7 @@ class Privacy:
             except UnicodeEncodeError:  # undecodable bytes: storable, shown as \xNN
                 value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
             text = mask_secrets(value, self.known) if self.known or "=" in value or "://" in value else value
-            if name is not None and text and is_secret_name(name, loose=False):
+            if name is not None and text and self._field(name)[1]:
                 return "***"
             if tag:
                 text = self.pseudonymiser.tag(text)
@@ -238,4 +250,30 @@ def privacy_for(engine: Any, redact_text: Redact = redact, *, create: bool = Tru
     return Privacy(load_key(engine, create=create, on_first_use=first_use), redact_text)
 
 
-__all__ = ["Privacy", "SafeLogFilter", "digits_of", "install_log_filter", "privacy_for", "safe_text"]
+def protect_stored_rows(engine: Any, redact_text: Redact = redact) -> bool:
+    """After a schema upgrade: when the database holds rows but no pseudonym key yet (it
+    comes from a version without pseudonyms), create the key and pseudonymise the rows.
+    A new, empty database gets its key on its first import instead, on the host that
+    imports. Returns whether it did anything."""
+    from bihuan.core.pseudonyms import key_status
+    from bihuan.storage.engine import session_scope
+    from bihuan.storage.privacy_queries import any_rows
+
+    if key_status(engine).expected is not None:
+        return False
+    with session_scope(engine) as session:
+        if not any_rows(session=session):
+            return False
+    privacy_for(engine, redact_text)
+    return True
+
+
+__all__ = [
+    "Privacy",
+    "SafeLogFilter",
+    "digits_of",
+    "install_log_filter",
+    "privacy_for",
+    "protect_stored_rows",
+    "safe_text",
+]

@@ -8,20 +8,22 @@ HMAC-SHA256 of the value under a secret key: the same value always gives the sam
 pseudonym in one database, and nobody without the key can tell whose it is or test a
 guess (an unkeyed hash of a mobile number is reversed by trying the ~10⁹ numbers).
 
-* :meth:`Pseudonymiser.customer` — a whole customer reference: ``cref:`` and 16
-  characters. Numbers are compared as numbers: ``138-1234-5678``, ``+86 13812345678`` and
+* :meth:`Pseudonymiser.customer` — a whole customer reference: ``cref:`` and 20
+  letters. Numbers are compared as numbers: ``138-1234-5678``, ``+86 13812345678`` and
   ``１３８１２３４５６７８`` are one customer.
 * :meth:`Pseudonymiser.tag` — each piece of personal data *inside* a string (an id, a
-  source or file name, a state key) becomes ``[手机号 <16 characters>]``; the rest stays.
+  source or file name, a state key) becomes ``[手机号 <20 letters>]``; the rest stays.
 
-Pseudonyms are written in lower-case letters and the digits 2–7 (base32), so no pattern of
-:mod:`bihuan.core.redaction` ever finds personal data in one: tagging is idempotent.
+Pseudonyms are written in the letters a–p only (80 bits of the HMAC in hex, its digits as
+letters), so no pattern of :mod:`bihuan.core.redaction` ever finds personal data in one:
+tagging is idempotent.
 
 **Where the key lives** (never in the database), first match wins:
 
 1. ``$BIHUAN_PSEUDONYM_KEY`` — the key itself (at least 32 characters);
 2. ``$BIHUAN_PSEUDONYM_KEY_FILE`` — a file holding it;
-3. ``<data dir>/keys/<database id>.key`` — created on first use (permissions 0600, folder
+3. ``<data dir>/keys/<database id>.key`` — created on first use, by the first import
+   into the database or the upgrade of one that holds rows (permissions 0600, folder
    0700); the data dir is ``$BIHUAN_HOME`` or the user data dir.
 
 The database records its id and the key's *fingerprint* (an HMAC of a constant: it says
@@ -38,7 +40,6 @@ pseudonym, so a re-import stores such records again).
 
 from __future__ import annotations
 
-import base64
 import hmac
 import logging
 import os
@@ -69,11 +70,14 @@ FINGERPRINT = "pseudonym_key_fingerprint"
 MIN_KEY_CHARS = 32
 #: the prefix of a customer pseudonym
 CUSTOMER_PREFIX = "cref:"
-_DIGEST_CHARS = 16  # 80 bits of the HMAC, base32
+_DIGEST_CHARS = 20  # 80 bits of the HMAC, in hex written with letters
+# hex digits as the letters a–p: a pseudonym holds no digit, so no rule of
+# bihuan.core.redaction can ever find personal data in one (and hex() is C, base32 is not)
+_HEX_AS_LETTERS = str.maketrans("0123456789", "ghijklmnop")
 _LABELS = {kind: token[1:-1] for kind, token in REDACTION_TOKENS.items()}
 #: a tag :meth:`Pseudonymiser.tag` writes
-TAG = re.compile(rf"\[({'|'.join(_LABELS.values())}) ([a-z2-7]{{{_DIGEST_CHARS}}})\]")
-CUSTOMER = re.compile(rf"{CUSTOMER_PREFIX}[a-z2-7]{{{_DIGEST_CHARS}}}")
+TAG = re.compile(rf"\[({'|'.join(_LABELS.values())}) ([a-p]{{{_DIGEST_CHARS}}})\]")
+CUSTOMER = re.compile(rf"{CUSTOMER_PREFIX}[a-p]{{{_DIGEST_CHARS}}}")
 _CACHE_MAX = 65_536
 
 
@@ -101,9 +105,9 @@ class Pseudonymiser:
         self._tags: dict[str, str] = {}
 
     def digest(self, value: str) -> str:
-        """16 characters of base32 (a–z, 2–7) of HMAC-SHA256(key, value)."""
+        """80 bits of HMAC-SHA256(key, value), as 20 letters a–p."""
         raw = hmac.digest(self._key, value.encode("utf-8", "surrogatepass"), "sha256")
-        return base64.b32encode(raw[:10]).decode().lower()
+        return raw[:10].hex().translate(_HEX_AS_LETTERS)
 
     def _digest_of(self, kind: str, span: str) -> str:
         return self.digest(f"{kind}:{normalised(kind, span)}")
@@ -137,7 +141,7 @@ class Pseudonymiser:
         return result
 
     def _customer(self, value: str) -> str:
-        text = unicodedata.normalize("NFKC", value).strip()
+        text = (value if value.isascii() else unicodedata.normalize("NFKC", value)).strip()
         if CUSTOMER.fullmatch(text):
             return text
         tagged = TAG.fullmatch(text)

@@ -247,21 +247,28 @@ _RULES = (
 
 def _has_name_label(text: str) -> bool:
     # Two one-character scans first: every label holds 名 or 人, and fewer than one text
-    # in ten holds either. Measured with callgrind on 20,000 real texts: the quick check
-    # costs ~4,900 instructions a text without the labels, ~5,600 with this test, ~5,800
-    # with four substring tests and ~6,600 with a regex for the labels.
+    # in ten holds either (inlined in the quick checks below: a call costs as much).
     return ("名" in text and ("姓名" in text or "户名" in text)) or (
         "人" in text and ("联系人" in text or "持卡人" in text)
     )
 
 
 def _may_hold_pii(text: str) -> bool:
-    """The quick check: ``False`` only for texts no rule can match."""
+    """The quick check: ``False`` only for texts no rule can match.
+
+    An ASCII text (``isascii`` is O(1)) has no full-width sign and no name label. Measured
+    with callgrind on 20,000 real texts (23 characters on average): ~5,000 instructions a
+    text, against ~4,300 before the labels and separators were added; four substring
+    tests for the labels instead of the two-step test cost ~6,000, a regex for them ~6,600.
+    """
+    if text.isascii():
+        return "@" in text or (len(text) >= 11 and _LONG_DIGITS.search(text) is not None)
     return (
         "@" in text
         or "＠" in text
         or (len(text) >= 11 and _LONG_DIGITS.search(text) is not None)
-        or _has_name_label(text)
+        or ("名" in text and ("姓名" in text or "户名" in text))
+        or ("人" in text and ("联系人" in text or "持卡人" in text))
     )
 
 
@@ -296,8 +303,18 @@ def _find(text: str) -> list[PiiMatch]:
 
 def redact(text: str) -> str:
     """``text`` with every piece of personal data replaced by its token."""
-    if not _may_hold_pii(text):
-        return text  # the common case: one search, no call to the rules
+    # the common case, without a call to the quick check (a call costs as much as it)
+    if text.isascii():
+        if "@" not in text and (len(text) < 11 or _LONG_DIGITS.search(text) is None):
+            return text
+    elif (
+        "@" not in text
+        and "＠" not in text
+        and (len(text) < 11 or _LONG_DIGITS.search(text) is None)
+        and ("名" not in text or ("姓名" not in text and "户名" not in text))
+        and ("人" not in text or ("联系人" not in text and "持卡人" not in text))
+    ):
+        return text
     matches = _find(text)
     if not matches:
         return text

@@ -36,6 +36,17 @@ def set_info(name: str, value: str, *, session: Session) -> None:
     session.execute(statement.on_conflict_do_update(index_elements=["name"], set_={"value": value}))
 
 
+def any_rows(*, session: Session) -> bool:
+    """Whether any table a collector run writes holds a row."""
+    from bihuan.storage.models import CollectorRun, CollectorState, FeedbackItem, QuarantinedRecord
+
+    for model in (FeedbackItem, QuarantinedRecord, CollectorRun, CollectorState):
+        table = model.__table__  # type: ignore[attr-defined]
+        if session.execute(select(table).limit(1)).first() is not None:
+            return True
+    return False
+
+
 def rows_after(
     table: Table, key: str, columns: Sequence[str], after: Any, limit: int, *, session: Session
 ) -> list[tuple[Any, ...]]:

@@ -99,11 +99,11 @@ class App:
             engine = create_db_engine(self.database_url)
             check_connection(engine)
             if upgrade_database(engine):
-                # a new or upgraded database: its pseudonym key now (created on first use),
-                # and the rows stored before pseudonymised with it, in one transaction
-                from bihuan.core.privacy import privacy_for
+                # rows stored by a version without pseudonyms: pseudonymised now, with a
+                # key created for the database (a new one gets its key on its first import)
+                from bihuan.core.privacy import protect_stored_rows
 
-                privacy_for(engine, self.hooks.redact)
+                protect_stored_rows(engine, self.hooks.redact)
             self._engine = engine
         return self._engine
 

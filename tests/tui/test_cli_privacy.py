@@ -329,3 +329,17 @@ def test_a_database_from_before_is_pseudonymised_when_the_cli_upgrades_it(tmp_pa
         refs = conn.execute(text("SELECT DISTINCT customer_ref FROM feedback_item")).scalars().all()
     assert refs == [item.customer_ref]
     engine.dispose()
+
+
+def test_the_key_is_created_by_the_first_import_not_by_opening_the_database(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'new.db'}"
+    keys = Path.cwd() / "keys"  # the test's BIHUAN_HOME is its working directory
+    assert cli_run(db, "init").exit_code == 0 and cli_run(db, "runs").exit_code == 0
+    assert not keys.exists()  # a reading host never gets a key it would have to share
+    status = cli_run(db, "privacy", "status", "--json")
+    assert json.loads(status.stdout)["database_key_fingerprint"] is None
+    survey = write_csv(tmp_path / "s.csv", ["A1,2026-11-02 09:15,2,网点排队太久,C1,,,,,,,\n"])
+    assert cli_run(db, "import", str(survey)).exit_code == 0
+    [key] = keys.glob("*.key")
+    status = json.loads(cli_run(db, "privacy", "status", "--json").stdout)
+    assert status["ok"] and status["key_source"] == str(key) and status["database_key_fingerprint"]
