@@ -85,13 +85,10 @@ _ACCOUNT = re.compile(
     r"(?<!\d)(\d(?:[ -]?\d){11,20})(?!\d)"
 )
 # 3-4-4 with dots, or any grouping by single spaces or dashes; +86 / 0086 / 86 in front
-# neither rule takes part of a longer grouped number ("6222 0212 3456 7890 944")
-_MOBILE = re.compile(
-    r"(?<!\d)(?<!\d[ .-])(?:(?:\+|00)?86[ -]?)?(?:1[3-9]\d\.\d{4}\.\d{4}|1[3-9](?:[ -]?\d){9})(?![ .-]?\d)"
-)
+_MOBILE = re.compile(r"(?<!\d)(?:(?:\+|00)?86[ -]?)?(?:1[3-9]\d\.\d{4}\.\d{4}|1[3-9](?:[ -]?\d){9})(?!\d)")
 # area code (010, 02x, 0xxx), in brackets or followed by a separator or nothing, then a
 # local number of 7 or 8 digits, optionally split before its last four
-_LANDLINE = re.compile(r"(?<!\d)(?<!\d[ .-])(?:\(0\d{2,3}\)[ -]?|0\d{2,3}[ -]?)\d{3,4}[ -]?\d{4}(?![ .-]?\d)")
+_LANDLINE = re.compile(r"(?<!\d)(?:\(0\d{2,3}\)[ -]?|0\d{2,3}[ -]?)\d{3,4}[ -]?\d{4}(?!\d)")
 _NAME = re.compile(
     r"(?:姓名|联系人|户名|持卡人)(?:[:：=]\s*|\s+|(?:是|为|叫)(?!否))"
     rf"([{_CJK}]{{2,4}}?(?=先生|女士|小姐|[^{_CJK}]|$)|[{_CJK}]{{2,3}}|[A-Za-z][A-Za-z'.-]*(?: [A-Za-z][A-Za-z'.-]*){{0,2}})"
