@@ -27,13 +27,14 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from bihuan.collectors.fields import FIELDS
 from bihuan.collectors.rows import map_raw_record
 from bihuan.core.collector import CollectorConfig, CollectorOutput, RunContext
 from bihuan.core.errors import CollectorConfigError, MissingInputError, RecordError
-from bihuan.core.types import BadRecord, Checkpoint, Item, KeyedRecord
+from bihuan.core.printable import printable_name
+from bihuan.core.types import BadRecord, Checkpoint, Item, KeyedRecord, ReadInfo
 
 
 class FileCollectorConfig(CollectorConfig):
@@ -49,6 +50,25 @@ class FileCollectorConfig(CollectorConfig):
     max_text_chars: int = Field(default=20_000, gt=0)
     #: records between checkpoints (commit points a killed import resumes from)
     checkpoint_every: int = Field(default=5_000, gt=0)
+    #: the column with each record's id (``--id-column``; the same as ``mapping.external_id``).
+    #: Without it a column named like an id (编号, 工单号, id…) is the key, unless its
+    #: values count the rows (1, 2, 3 …): then rows are known by their content
+    id_column: str | None = None
+    #: the files have no id column: rows are known by their content (``--no-id``)
+    no_id: bool = False
+    #: let a file's rows change items read from another file (``--update-across-files``);
+    #: without it such rows are quarantined, so that ids restarting in every file never
+    #: replace another day's rows
+    update_across_files: bool = False
+
+    @model_validator(mode="after")
+    def _one_key(self) -> FileCollectorConfig:
+        if self.no_id and (self.id_column is not None or "external_id" in (self.mapping or {})):
+            raise ValueError("no_id (--no-id) and an id column (--id-column, --map external_id=…) exclude each other")
+        mapped = (self.mapping or {}).get("external_id")
+        if self.id_column is not None and mapped is not None and mapped != self.id_column:
+            raise ValueError(f"id_column {self.id_column!r} and mapping external_id={mapped!r} disagree")
+        return self
 
     @field_validator("mapping")
     @classmethod
@@ -83,8 +103,16 @@ class TextFileConfig(FileCollectorConfig):
 _NAMED_DELIMITERS = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
 
 
+#: the highest row ``header_row`` may name
+MAX_HEADER_ROW = 1_000
+
+
 class CsvConfig(TextFileConfig):
     """Keys of the ``csv`` collector."""
+
+    #: the header's row number (``--header-row``); found when not given: the first row
+    #: with a text column after title rows (see ``bihuan.collectors.layout``)
+    header_row: int | None = Field(default=None, ge=1, le=MAX_HEADER_ROW)
 
     #: one character; detected among , TAB ; | when not given (``\\t`` or ``tab`` for TAB)
     delimiter: str | None = None
@@ -107,8 +135,11 @@ class JsonlConfig(TextFileConfig):
 class XlsxConfig(FileCollectorConfig):
     """Keys of the ``xlsx`` collector."""
 
-    #: the sheet to read; the first one when not given
+    #: the sheet to read; the first visible one when not given (a hidden one only when named)
     sheet: str | None = None
+    #: the header's row number (``--header-row``); found when not given: the first row
+    #: with a text column after title rows, joined with a row of sub-headers below it
+    header_row: int | None = Field(default=None, ge=1, le=MAX_HEADER_ROW)
 
 
 #: a block of records (see :meth:`FileCollector.read_blocks`): the records, and how many were read
@@ -230,21 +261,28 @@ class FileCollector:
         }
         every = ctx.config.checkpoint_every
         for path in expand_paths(ctx.config.paths):
-            # the pipeline stores state with personal data pseudonymised (a file named
-            # after a customer's phone): look it up the same way
-            key = ctx.pseudonymise(str(path))
+            # stored in the state: text, whatever the name's bytes, and with personal data
+            # pseudonymised as the pipeline stores every state (a file named after a
+            # customer's phone): looked up the same way
+            key = ctx.pseudonymise(printable_name(path))
             stamp = ctx.pseudonymise(fingerprint(path))
             entry = pending.get(key)
             skip = 0
             if entry is not None:
                 if entry.get("fingerprint") == stamp:
                     skip = max(0, int(entry.get("rows_done") or 0))
-                    ctx.log.info("%s: resuming after %d records", path.name, skip)
+                    ctx.log.info("%s: resuming after %d records", printable_name(path.name), skip)
                 else:
-                    ctx.log.info("%s changed since the last checkpoint; reading it from the top", path.name)
+                    ctx.log.info(
+                        "%s changed since the last checkpoint; reading it from the top", printable_name(path.name)
+                    )
             done = skip
+            notes = self._read_notes = []
             if blocks:
                 for records, consumed in self.read_blocks(path, ctx, skip, block_sizes(skip, every)):
+                    if notes:
+                        yield from notes
+                        notes.clear()
                     done += consumed
                     if records:
                         yield records
@@ -253,12 +291,17 @@ class FileCollector:
                         yield Checkpoint({"files": {k: dict(v) for k, v in pending.items()}})
             else:
                 for output in self.read(path, ctx, skip):
+                    if notes:
+                        yield from notes
+                        notes.clear()
                     done += 1
                     if output is not None:
                         yield output
                     if done % every == 0:
                         pending[key] = {"fingerprint": stamp, "rows_done": done}
                         yield Checkpoint({"files": {k: dict(v) for k, v in pending.items()}})
+            if notes:  # a file without records
+                yield from notes
             pending.pop(key, None)
             yield Checkpoint({"files": {k: dict(v) for k, v in pending.items()}})
 
@@ -266,8 +309,17 @@ class FileCollector:
         """One output per record after the first ``skip`` (``None`` for a blank record).
 
         Skipped records must be passed over without mapping them (resuming is cheap).
+        How the file is read (its header, columns, key) goes to :meth:`note`.
         """
         raise NotImplementedError
+
+    def note(self, info: ReadInfo) -> None:
+        """Tell the run how the file being read is read: the report shows it (``--json``,
+        ``--dry-run``). Yielded before the file's next records."""
+        notes = getattr(self, "_read_notes", None)
+        if notes is None:
+            notes = self._read_notes = []
+        notes.append(info)
 
     def read_blocks(self, path: Path, ctx: RunContext, skip: int, sizes: Iterator[int]) -> Iterator[Block]:
         """The records after the first ``skip`` in blocks of ``next(sizes)`` records read

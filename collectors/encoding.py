@@ -57,6 +57,11 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 #: bytes that occur in text files: everything but the C0 controls other than TAB, LF, VT, FF, CR, ESC
 _TEXT_BYTES = bytes(b for b in range(256) if b >= 0x20 or b in b"\t\n\x0b\x0c\r\x1b")
 _SURROGATES = re.compile("[\udc80-\udcff]")
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+#: two bytes as a common (GB2312) Chinese character is encoded in GBK and GB18030
+_GB_PAIRS = re.compile(b"[\xa1-\xfe][\xa1-\xfe]")
+#: pairs counted before the evidence is plenty (counting costs ten times decoding)
+_ENOUGH_PAIRS = 4096
 #: a "mostly" verdict allows one bad byte per this many bytes of valid multi-byte text
 #: (a file of plain ASCII and a few high bytes is no evidence of UTF-8: it is left to
 #: charset-normalizer, since Windows-1252 is as likely as a stray byte)
@@ -105,56 +110,150 @@ def binary_kind(head: bytes, *, nuls: bool = True) -> str | None:
 
 
 def _utf16_without_bom(head: bytes) -> str | None:
-    """``utf-16-le``/``-be`` for BOM-less UTF-16 text (NULs on every other byte)."""
-    head = head[: _HEAD & ~1]
-    nuls = head.count(0)
-    if len(head) < 4 or nuls < max(2, len(head) // 4):
+    """``utf-16-le``/``-be`` for BOM-less UTF-16 text, ``None`` for anything else.
+
+    Text in UTF-16 has a NUL next to every ASCII character (the delimiters, digits and
+    line breaks of a CSV). Chinese characters have none, and a few have one on the other
+    side (一 is U+4E00), so a Chinese export has few NULs and no clean pattern of them;
+    what tells it from binary data is that its head, decoded, reads as text (common
+    characters, line breaks), which it does in one byte order only: read the other way,
+    a line break is U+0A00 and ASCII turns into unrelated scripts.
+    """
+    head = head[: len(head) & ~1]
+    if len(head) < 4 or head.count(0) < 2:
         return None
-    odd = head[1::2].count(0)
-    for name, share in (("utf-16-le", odd), ("utf-16-be", nuls - odd)):
-        if share >= 0.95 * nuls:
-            try:
-                head.decode(name)
-            except UnicodeDecodeError:
-                continue
+    for name in ("utf-16-le", "utf-16-be"):
+        # a bad code unit (or a pair cut at the end of the head) must not hide the
+        # pattern: the whole file is checked afterwards, and refused with where it fails
+        if _looks_like_text(head.decode(name, "replace")):
             return name
     return None
 
 
-def _scan(path: Path, encoding: str, *, lenient: bool) -> tuple[int, int] | None:
-    """Decode the whole file; ``(bad bytes, multi-byte surplus)`` or ``None`` if hopeless.
+#: characters of the text a CSV holds: ASCII, Latin-1, general punctuation, CJK
+#: symbols and punctuation, CJK (extension A and unified ideographs), full-width forms
+_COMMON_TEXT = re.compile("[\t\n\r\x20-\x7e\xa0-\xff\u2000-\u206f\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
 
-    Strict mode stops at the first bad byte (returns ``None``). Lenient mode counts the
-    bytes that do not decode and the surplus of bytes over characters (about one or two
-    per valid CJK character) and gives up as soon as bad bytes outnumber the tolerance.
+
+def _looks_like_text(text: str) -> bool:
+    """Whether decoded ``text`` reads as text: a line break, and nearly all of it
+    common characters (random bytes decode to every part of the code space)."""
+    if not text or ("\n" not in text and "\r" not in text):
+        return False
+    return len(_COMMON_TEXT.sub("", text)) <= 1 + len(text) // 50
+
+
+def _whole_file_decodes(path: Path, encoding: str, what: str) -> None:
+    """Raise ``InputError`` unless every byte of ``path`` decodes as ``encoding``.
+
+    For UTF-16/32 files: their bytes cannot be kept aside for one row as UTF-8 and
+    GB18030 bytes can (``surrogateescape`` handles bytes from 0x80 up only).
+    """
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    offset = 0
+    with path.open("rb") as f:
+        while True:
+            chunk = f.read(_CHUNK)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"{path}: not a valid {encoding} {what} file: bytes {offset + exc.start}-{offset + exc.end - 1}"
+                    f" do not decode ({exc.reason}); re-export the file",
+                    path=str(path),
+                ) from None
+            if not chunk:
+                return
+            offset += len(chunk)
+
+
+@dataclass(slots=True)
+class _Scan:
+    """What decoding a whole file leniently found.
+
+    :ivar bad: bytes that do not decode.
+    :ivar surplus: bytes over characters (one to three per valid multi-byte character).
+    :ivar pairs: byte pairs shaped like GB2312 Chinese characters (both bytes A1-FE).
+    :ivar high: bytes from 0x80 up.
+    :ivar first_bad_line: the line of the first byte that does not decode (from 1).
+    :ivar complete: whether the whole file was read (the scan gives up on hopeless ones).
+    """
+
+    bad: int = 0
+    surplus: int = 0
+    pairs: int = 0
+    high: int = 0
+    first_bad_line: int | None = None
+    complete: bool = True
+
+
+def _scan(path: Path, encoding: str, *, lenient: bool) -> _Scan | None:
+    """Decode the whole file: its :class:`_Scan`, or ``None`` if strict decoding fails.
+
+    For GB18030, pairs and high bytes are counted until :data:`_ENOUGH_PAIRS`. Lenient
+    mode also counts bad bytes and the surplus, and stops early once bad bytes clearly
+    outnumber the evidence for ``encoding`` (see :func:`_mostly`).
     """
     decoder = codecs.getincrementaldecoder(encoding)("surrogateescape" if lenient else "strict")
-    bad = surplus = 0
+    scan = _Scan()
+    lines = 0
+    gb = encoding == "gb18030"
     try:
         with path.open("rb") as f:
             while True:
                 chunk = f.read(_CHUNK)
                 text = decoder.decode(chunk, final=not chunk)
+                if gb and scan.pairs < _ENOUGH_PAIRS:  # evidence, until there is plenty of it
+                    _count_pairs(chunk, scan)
                 if lenient:
                     found = len(_SURROGATES.findall(text)) if not text.isascii() else 0
-                    bad += found
+                    if found and scan.first_bad_line is None:
+                        at = _SURROGATES.search(text)
+                        scan.first_bad_line = lines + text.count("\n", 0, at.start() if at else 0) + 1
+                    lines += text.count("\n")
+                    scan.bad += found
                     # a bad byte is one character; valid multi-byte ones are fewer characters than bytes
-                    surplus += len(chunk) - len(text)
-                    if bad > _MIN_BAD_TO_GIVE_UP and bad * _TOLERANCE > surplus:
-                        return None
+                    scan.surplus += len(chunk) - len(text)
+                    if scan.bad > _MIN_BAD_TO_GIVE_UP and not _mostly(encoding, scan):
+                        scan.complete = False
+                        return scan
                 if not chunk:
                     break
     except UnicodeDecodeError:
         return None
-    return bad, surplus
+    return scan
 
 
-def _mostly(path: Path, encoding: str) -> bool:
-    result = _scan(path, encoding, lenient=True)
-    if result is None:
+def _count_pairs(chunk: bytes, scan: _Scan) -> None:
+    """Add the high bytes and GB2312-shaped pairs of ``chunk`` to ``scan``, 64 KB at a
+    time until there are :data:`_ENOUGH_PAIRS` (the first few KB of a Chinese file)."""
+    for at in range(0, len(chunk), 1 << 16):
+        piece = chunk[at : at + (1 << 16)]
+        high = len(piece) - len(piece.translate(None, _HIGH_BYTES))
+        if high:
+            scan.high += high
+            scan.pairs += len(_GB_PAIRS.findall(piece))
+            if scan.pairs >= _ENOUGH_PAIRS:
+                return
+
+
+def _mostly(encoding: str, scan: _Scan) -> bool:
+    """Whether a file that does not decode whole is still, by the evidence, ``encoding``
+    with a few stray bytes (whose rows are quarantined).
+
+    UTF-8: at least as many bytes of valid multi-byte characters as bad bytes — valid
+    UTF-8 sequences hardly occur by chance (a Latin-1 file has none, a GBK file few).
+    GB18030: most high bytes sit in pairs shaped like common Chinese characters, at
+    least two such pairs per bad byte (a Latin-1 file's accented letters stand alone).
+    Either: one bad byte per :data:`_TOLERANCE` bytes of multi-byte text is always fine.
+    """
+    if scan.surplus <= 0:
         return False
-    bad, surplus = result
-    return surplus > 0 and bad * _TOLERANCE <= surplus
+    if scan.bad * _TOLERANCE <= scan.surplus:
+        return True
+    if encoding == "utf-8":
+        return scan.bad <= scan.surplus
+    return scan.pairs >= 2 * scan.bad and 4 * scan.pairs >= scan.high
 
 
 def check_codec(name: str) -> str:
@@ -175,32 +274,74 @@ def detect_encoding(path: Path, declared: str | None = None, *, what: str = "CSV
         head = f.read(_HEAD)
     for bom, name in _BOMS:
         if head.startswith(bom):
+            if name != "utf-8-sig":
+                _whole_file_decodes(path, name, what)
             return DetectedEncoding(name, "bom")
     if declared:
         try:
             name = check_codec(declared)
         except LookupError:
             raise CollectorConfigError(f"{path}: unknown encoding {declared!r}") from None
+        wide = name.startswith(("utf-16", "utf-32"))
         # UTF-16/32 text is full of NUL bytes: only the magic numbers tell binary apart
-        kind = binary_kind(head, nuls=not name.startswith(("utf-16", "utf-32")))
+        kind = binary_kind(head, nuls=not wide)
         if kind is not None:
             raise InputError(f"{path}: not a {what} text file (looks like {kind})", path=str(path))
+        if wide:
+            _whole_file_decodes(path, name, what)
         return DetectedEncoding(name, "declared")
     utf16 = _utf16_without_bom(head)
     if utf16 is not None:
-        return DetectedEncoding(utf16, "guess")
+        _whole_file_decodes(path, utf16, what)
+        return DetectedEncoding(utf16, "strict")
     kind = binary_kind(head)
     if kind is not None:
         raise InputError(f"{path}: not a {what} text file (looks like {kind})", path=str(path))
-    for name in ("utf-8", "gb18030"):
-        if _scan(path, name, lenient=False) is not None:
-            return DetectedEncoding(name, "strict")
-    for name in ("utf-8", "gb18030"):
-        if _mostly(path, name):
-            return DetectedEncoding(name, "mostly")
+    if _scan(path, "utf-8", lenient=False) is not None:
+        return DetectedEncoding("utf-8", "strict")
+    # before GB18030: UTF-8 text with accents and a stray byte often decodes as GB18030
+    # too ("é" is C3 A9, a GBK character), and would be read as Chinese
+    scan = _scan(path, "utf-8", lenient=True)
+    if scan is not None and scan.complete and _mostly("utf-8", scan):
+        return DetectedEncoding("utf-8", "mostly")
+    scan = _scan(path, "gb18030", lenient=False)
+    if scan is not None:
+        if _chinese_looking(scan):
+            return DetectedEncoding("gb18030", "strict")
+        # it decodes, but as rare characters made of accented letters and the ASCII
+        # after them (German, French in a Latin code page): left to the guesser
+    else:
+        scan = _scan(path, "gb18030", lenient=True)
+        if scan is not None and scan.complete and _mostly("gb18030", scan):
+            return DetectedEncoding("gb18030", "mostly")
+        if scan is not None and _chinese_looking(scan):
+            raise _refusal(path, scan)
     from charset_normalizer import from_path  # only for the rare file that needs it
 
     best = from_path(path).best()
     if best is not None:
         return DetectedEncoding(best.encoding, "guess")
     return DetectedEncoding("utf-8", "mostly")
+
+
+def _chinese_looking(scan: _Scan) -> bool:
+    """Whether most high bytes pair up like common Chinese characters in GBK (in a
+    Latin code page, accented letters mostly stand alone between ASCII letters)."""
+    return scan.pairs > 0 and 4 * scan.pairs >= scan.high
+
+
+def _refusal(path: Path, scan: _Scan) -> InputError:
+    """The error for a file that looks Chinese but is neither UTF-8 nor GB18030: any
+    guess (a Latin code page, Big5…) would store its text garbled."""
+    from charset_normalizer import from_path
+
+    best = from_path(path).best()
+    guess = f"the best guess, {best.encoding}," if best is not None else "a guess"
+    where = f", the first on line {scan.first_bad_line}" if scan.first_bad_line else ""
+    return InputError(
+        f"{path}: cannot tell how this file is encoded: it is neither UTF-8 nor GB18030 "
+        f"({scan.bad:,}{'' if scan.complete else '+'} bytes do not decode as GB18030{where}), "
+        f"and {guess} could garble its Chinese text; pass --encoding gb18030 to read it as GB18030 "
+        "and quarantine the rows whose bytes do not decode, or --encoding with its real encoding",
+        path=str(path),
+    )

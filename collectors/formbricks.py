@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr
 
@@ -32,6 +33,8 @@ from bihuan.collectors.http_base import (
     field_of,
     id_of,
     item_or_bad,
+    may_advance,
+    nps_of,
     number_of,
     secret,
     text_of,
@@ -96,7 +99,7 @@ class FormbricksCollector:
             responses = self._get(ctx, skip, config.page_size)
             older = False
             for n, raw in enumerate(responses, 1):
-                created = _created(raw)
+                created = _created(raw, ctx.timezone)
                 if created is not None and created < stop_at:
                     older = True
                     continue
@@ -105,7 +108,7 @@ class FormbricksCollector:
                     continue  # shifted down by a newer response: read already in this run
                 if key is not None:
                     seen.add(key)
-                if created is not None and (newest is None or created > newest):
+                if created is not None and (newest is None or created > newest) and may_advance(ctx, created):
                     newest = created
                 yield item_or_bad(ctx, raw, self.parse_record, f"responses page {page} response {n}")
             # the last run's newest stays the watermark until this run has read everything
@@ -129,7 +132,7 @@ class FormbricksCollector:
         if not text:
             raise RecordError("no text answer", field=f"data.{keys[0]}" if keys else "data")
         rating = number_of(answers, config.rating_field, low=1, high=5) if config.rating_field else None
-        nps = number_of(answers, config.nps_field, low=0, high=10) if config.nps_field else None
+        nps = nps_of(answers, config.nps_field) if config.nps_field else None
         contact = text_of(raw, "contact.id") or text_of(raw, "meta.userId")
         extra = {
             "survey_id": text_of(raw, "surveyId"),
@@ -139,16 +142,16 @@ class FormbricksCollector:
         return Item(
             external_id=id_of(raw),
             text=text,
-            created_at=time_of(raw, "createdAt", required=True),
+            created_at=time_of(raw, "createdAt", ctx.timezone, required=True),
             rating=rating,
-            nps=int(nps) if nps is not None else None,
+            nps=nps,
             customer_ref=contact,
             extra={k: v for k, v in extra.items() if v is not None} or None,
         )
 
 
-def _created(raw: Any) -> datetime | None:
+def _created(raw: Any, zone: ZoneInfo) -> datetime | None:
     try:
-        return time_of(raw, "createdAt") if isinstance(raw, dict) else None
+        return time_of(raw, "createdAt", zone) if isinstance(raw, dict) else None
     except RecordError:
         return None

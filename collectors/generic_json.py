@@ -28,7 +28,18 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 
-from bihuan.collectors.http_base import HttpCollectorConfig, field_of, id_of, item_or_bad, number_of, text_of, time_of
+from bihuan.collectors.http_base import (
+    HttpCollectorConfig,
+    channel_of,
+    field_of,
+    id_of,
+    item_or_bad,
+    may_advance,
+    nps_of,
+    rating_of,
+    text_of,
+    time_of,
+)
 from bihuan.core.collector import CollectorOutput, RunContext
 from bihuan.core.errors import CollectorConfigError, InputError, RecordError
 from bihuan.core.masking import is_secret_name, strip_url_secrets
@@ -53,7 +64,7 @@ class JsonApiConfig(HttpCollectorConfig):
     size_param: str = "limit"
     page_size: int = Field(default=100, gt=0)
     since_param: str | None = None
-    #: the top of the source's rating scale; ratings are stored on bihuan's 1..5 scale
+    #: the top of the source's rating scale (0..rating_max); ratings are stored on bihuan's 0..5 scale
     rating_max: float = Field(default=5, gt=0)
     #: a safety stop: pages per run
     max_pages: int = Field(default=10_000, gt=0)
@@ -123,7 +134,7 @@ class JsonApiCollector:
                 )
             for n, raw in enumerate(records, 1):
                 output = item_or_bad(ctx, raw, self.parse_record, f"page {page} record {n}")
-                if isinstance(output, Item) and output.created_at is not None:
+                if isinstance(output, Item) and output.created_at is not None and may_advance(ctx, output.created_at):
                     stamp = output.created_at.isoformat()
                     newest = stamp if newest is None or datetime.fromisoformat(newest) < output.created_at else newest
                 yield output
@@ -153,19 +164,23 @@ class JsonApiCollector:
         return None
 
     def parse_record(self, ctx: RunContext, raw: Any) -> Item:
+        """One record as an item; values are read as the file importer reads its cells
+        (naive times in ``ctx.timezone``, ``微博`` is social; :mod:`bihuan.core.values`)."""
         fields: dict[str, str] = ctx.config.fields
         if not isinstance(raw, dict):
             raise RecordError("a record must be an object")
-        nps = number_of(raw, fields["nps"], low=0, high=10) if "nps" in fields else None
+        channel, channel_raw = channel_of(raw, fields["channel"]) if "channel" in fields else (None, None)
         return Item(
             external_id=id_of(raw, fields["external_id"])[:300],
             text=text_of(raw, fields["text"], required=True) or "",
-            created_at=time_of(raw, fields["created_at"]) if "created_at" in fields else None,
-            channel=text_of(raw, fields["channel"]) if "channel" in fields else None,
-            rating=_rating(raw, fields, ctx.config.rating_max),
-            nps=int(nps) if nps is not None else None,
+            created_at=time_of(raw, fields["created_at"], ctx.timezone) if "created_at" in fields else None,
+            # a channel that names none of bihuan's is kept, as the file importer keeps it
+            channel=channel,
+            rating=rating_of(raw, fields["rating"], ctx.config.rating_max) if "rating" in fields else None,
+            nps=nps_of(raw, fields["nps"]) if "nps" in fields else None,
             customer_ref=text_of(raw, fields["customer_ref"]) if "customer_ref" in fields else None,
             url=text_of(raw, fields["url"]) if "url" in fields else None,
+            extra={"channel_raw": channel_raw} if channel is None and channel_raw else None,
         )
 
 
@@ -185,11 +200,3 @@ def _with_params(url: str, params: dict[str, str]) -> str:
     added = urlencode([(k, v) for k, v in params.items() if k not in present])
     query = "&".join(q for q in (parts.query, added) if q)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
-
-
-def _rating(raw: Any, fields: dict[str, str], rating_max: float) -> float | None:
-    """The record's rating on bihuan's 1..5 scale (a 1..10 source's 8 is 4)."""
-    if "rating" not in fields:
-        return None
-    value = number_of(raw, fields["rating"], low=0, high=rating_max)
-    return None if value is None else round(value * 5 / rating_max, 2)

@@ -94,7 +94,7 @@ class MastodonCollector:
         return Item(
             external_id=id_of(raw),
             text=text,
-            created_at=time_of(raw, "created_at", required=True),
+            created_at=time_of(raw, "created_at", ctx.timezone, required=True),
             customer_ref=text_of(raw, "account.acct"),
             url=text_of(raw, "url"),
             extra={"language": lang} if (lang := text_of(raw, "language")) else None,

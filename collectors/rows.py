@@ -26,13 +26,20 @@ same hash, so a re-imported file costs a join and a hash per row.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from datetime import date, datetime, time
 from hashlib import blake2b
 from typing import Any
 
-from bihuan.collectors.fields import DateParser, MappingError, parse_channel, parse_nps, parse_rating, resolve_columns
+from bihuan.collectors.fields import (
+    DateParser,
+    MappingError,
+    cell_text,
+    parse_channel,
+    parse_nps,
+    parse_rating,
+    plan_columns,
+)
+from bihuan.collectors.layout import choose_key
 from bihuan.core.collector import RunContext
 from bihuan.core.errors import CollectorConfigError, RecordError
 from bihuan.core.types import BadRecord, Item, KeyedRecord
@@ -46,25 +53,6 @@ ID_FIELDS = ("text", "created_at", "customer_ref", "rating", "nps", "channel")
 MAX_EXTERNAL_ID = 300
 _MISSING = object()
 _CACHE_MAX = 2048
-
-
-def cell_text(value: Any) -> str:
-    """A cell as text, the same for the same value whatever the file type."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, date | time):
-        return value.isoformat()
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    return str(value)
 
 
 def _has_surrogates(text: str) -> bool:
@@ -102,8 +90,12 @@ class RowMapper:
     :param encoding: the codec the file was decoded with, for the reason of rows that
         hold undecodable bytes.
     :param where: how configuration errors name the file (its path); ``label`` if not given.
-    :raises CollectorConfigError: when no column holds the text or ``--map`` names a
-        missing column: the fix is a ``--map`` option, so it is a usage error.
+    :param sample: the first data rows, which tell a column that counts rows from an id
+        column (see :func:`bihuan.collectors.layout.choose_key`); ``None`` for none.
+    :param excel_serials: the cells come from a spreadsheet: a number in the date column
+        is an Excel serial day number (see :class:`~bihuan.core.values.DateParser`).
+    :raises CollectorConfigError: when no column holds the text, two hold it equally or
+        ``--map`` names a missing column: the fix is an option, so it is a usage error.
     """
 
     def __init__(
@@ -115,17 +107,36 @@ class RowMapper:
         unit: str = "row",
         encoding: str | None = None,
         where: str | None = None,
+        sample: Sequence[Sequence[Any]] | None = None,
+        excel_serials: bool = False,
     ) -> None:
         names = [cell_text(h).strip() for h in header]
         config = ctx.config
+        mapping = dict(getattr(config, "mapping", None) or {})
+        id_column = getattr(config, "id_column", None)
+        explicit = "--map external_id=…" if "external_id" in mapping else None
+        if id_column is not None:
+            mapping["external_id"] = id_column
+            explicit = "--id-column"
         try:
-            columns = resolve_columns(names, getattr(config, "mapping", None))
+            plan = plan_columns(names, mapping)
         except MappingError as exc:
-            raise CollectorConfigError(f"{where or label}: {exc}") from None
+            message = str(exc)
+            if id_column is not None:
+                message = message.replace("--map external_id=", "--id-column ")
+            raise CollectorConfigError(f"{where or label}: {message}") from None
+        columns = plan.columns
         if "text" not in columns:
             raise CollectorConfigError(
-                f"{where or label}: no text column; headers are {names}; use --map text=<column>"
+                f"{where or label}: no text column; headers are {names}; use --map text=<column> "
+                "(or --header-row N when the header is not the first row)"
             )
+        key = choose_key(names, columns, explicit=explicit, no_id=bool(getattr(config, "no_id", False)), sample=sample)
+        #: columns that count rows: not part of a row's content, not kept (see choose_key)
+        self.row_numbers = key.row_numbers
+        self.key_reason = key.reason
+        self.text_candidates = [names[i] for i in plan.text_candidates]
+        self.text_reason = plan.text_reason
         self.header = names
         self.keys = unique_keys(names)
         self.columns = columns
@@ -140,10 +151,12 @@ class RowMapper:
         self.rating_max = float(getattr(config, "rating_max", 5))
         self.max_text = int(getattr(config, "max_text_chars", 20_000))
         self.default_channel = ctx.channel
-        self.dates = DateParser(ctx.timezone)
+        self.dates = DateParser(ctx.timezone, excel_serials=excel_serials)
         self._dates_get = self.dates.cache.get
         self.field_of = {index: field for field, index in columns.items()}
-        self.extra_columns = [(i, self.keys[i]) for i in range(self.width) if i not in self.field_of]
+        self.extra_columns = [
+            (i, self.keys[i]) for i in range(self.width) if i not in self.field_of and i not in self.row_numbers
+        ]
         get = columns.get
         self.i_text = columns["text"]
         self.i_date, self.i_rating, self.i_nps = get("created_at"), get("rating"), get("nps")
@@ -164,7 +177,11 @@ class RowMapper:
                 "|",
                 ctx.channel,
                 str(ctx.timezone),
-                repr(self.rating_max),
+                # another scale's ratings are stored rescaled to 0..5 (they were stored as
+                # read before): the mark makes a re-import update them
+                repr(self.rating_max) if self.rating_max == 5 else f"{self.rating_max!r}->5",
+                # (only when there are any: the hashes of other files stay what they were)
+                *(["|rows=" + ",".join(map(str, sorted(self.row_numbers)))] if self.row_numbers else []),
             ]
         )
         # content_hash = blake2b(digest of the signature + the row's cells); copying a hash
@@ -174,6 +191,18 @@ class RowMapper:
         )
         self._ratings: dict[str, float | None] = {}
         self._nps: dict[str, int | None] = {}
+
+    def describe(self) -> dict[str, Any]:
+        """How this header is read, for the run's report (see ``ReadInfo``)."""
+        names = self.header
+        key = self.i_id
+        return {
+            "columns": {field: names[i] for field, i in sorted(self.columns.items(), key=lambda fi: fi[1])},
+            "key": {"column": names[key] if key is not None else None, "reason": self.key_reason},
+            "row_numbers": {names[i]: run for i, run in self.row_numbers.items()},
+            "text": {"column": names[self.i_text], "candidates": self.text_candidates, "reason": self.text_reason},
+            "metadata": [key for _, key in self.extra_columns],
+        }
 
     # ── per row ───────────────────────────────────────────────────────────────────────
 
@@ -199,7 +228,7 @@ class RowMapper:
                 values = texts = cells
             else:
                 values, texts = self._fit(cells, all_text)
-            return Item(*self._fields(values, texts, self._bytes(texts), None, None))
+            return Item(*self._fields(values, texts, self._bytes(texts), None, None, number))
         except RecordError as exc:
             return self._bad(cells, number, exc)
 
@@ -214,7 +243,7 @@ class RowMapper:
         if len(cells) != self.width:
             return self.map(cells, number, all_text=all_text)
         texts = cells if all_text else [cell_text(c) for c in cells]
-        joined = SEP.join(texts)
+        joined = SEP.join(texts) if not self.row_numbers else self._content(texts)
         try:
             data = joined.encode("utf-8")
         except UnicodeEncodeError:
@@ -234,7 +263,7 @@ class RowMapper:
     def _bytes(self, texts: Sequence[str]) -> bytes:
         """The row's cells as UTF-8 (hashed into the content hash); ``RecordError`` for
         undecodable or NUL bytes."""
-        joined = SEP.join(texts)
+        joined = SEP.join(texts) if not self.row_numbers else self._content(texts)
         try:
             data = joined.encode("utf-8")
         except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates
@@ -242,6 +271,11 @@ class RowMapper:
         if "\x00" in joined:
             raise RecordError("contains NUL bytes", field=self._field_where(texts, lambda t: "\x00" in t))
         return data
+
+    def _content(self, texts: Sequence[str]) -> str:
+        """The cells that make a row's content, joined: all but the row-number columns."""
+        hidden = self.row_numbers
+        return SEP.join("" if i in hidden else text for i, text in enumerate(texts))
 
     def _bad(self, cells: Sequence[Any], number: int, exc: RecordError) -> BadRecord:
         return BadRecord(
@@ -259,6 +293,7 @@ class RowMapper:
         data: bytes | None,
         external_id: str | None,
         content_hash: str | None,
+        number: int,
     ) -> tuple[Any, ...]:
         """The item's fields (in ``Item`` order) of a fitted row; raises ``RecordError``.
 
@@ -331,7 +366,8 @@ class RowMapper:
             content = self.hash_prefix.copy()
             content.update(data)  # type: ignore[arg-type]
             content_hash = content.hexdigest()
-        return (external_id, text, created_at, channel, rating, nps, customer_ref, url, extra, content_hash)
+        origin = f"{self.label} {self.unit} {number}"
+        return (external_id, text, created_at, channel, rating, nps, customer_ref, url, extra, content_hash, origin)
 
     # ── helpers ───────────────────────────────────────────────────────────────────────
 
@@ -392,9 +428,16 @@ class RowMapper:
         return "h:" + blake2b(key.encode("utf-8"), digest_size=16).hexdigest()
 
     def _own_id(self, cells: Sequence[Any]) -> str | None:
-        """The id column's value for a bad record, so a fixed retry upserts in place."""
+        """The id column's value for a bad record, so a fixed retry upserts in place: the
+        content id of a file without one (its retry is read with another header)."""
         i = self.i_id
-        if i is None or i >= len(cells):
+        if i is None:
+            texts = [cell_text(c) for c in cells[: self.width]]
+            texts += [""] * (self.width - len(texts))
+            if any(_has_surrogates(t) or "\x00" in t for t in texts):
+                return None
+            return self._external_id(texts)
+        if i >= len(cells):
             return None
         own = cell_text(cells[i]).strip()
         if not own or len(own) > MAX_EXTERNAL_ID or _has_surrogates(own) or "\x00" in own:
@@ -408,12 +451,30 @@ class KeyedRow(KeyedRecord):
 
     __slots__ = ()
 
+    @property
+    def origin(self) -> str:
+        return self[2].location(self[5])
+
     def fields(self) -> tuple[Any, ...] | BadRecord:
         external_id, content_hash, mapper, cells, texts, number = self
         try:
-            return mapper._fields(cells, texts, None, external_id, content_hash)
+            return mapper._fields(cells, texts, None, external_id, content_hash, number)
         except RecordError as exc:
             return mapper._bad(cells, number, exc)
+
+    def refused(self, reason: str) -> BadRecord:
+        external_id, _, mapper, cells, _, number = self
+        return BadRecord(
+            raw=mapper.raw(cells),
+            reason=reason,
+            location=mapper.location(number),
+            field="external_id",
+            external_id=external_id,
+        )
+
+    def reject(self, reason: str, field: str | None) -> BadRecord:
+        _, _, mapper, cells, _, number = self
+        return mapper._bad(cells, number, RecordError(reason, field=field))
 
 
 def map_raw_record(ctx: RunContext, raw: dict[str, Any]) -> Item:
@@ -433,4 +494,5 @@ def map_raw_record(ctx: RunContext, raw: dict[str, Any]) -> Item:
     result = mapper.map(cells, 1)
     if isinstance(result, BadRecord):
         raise RecordError(result.reason, field=result.field)
+    result.origin = None  # not read from a file row now: the caller knows where it came from
     return result

@@ -90,7 +90,7 @@ class ZendeskTicketsCollector:
         return Item(
             external_id=ticket_id,
             text=text,
-            created_at=time_of(raw, "created_at", required=True),
+            created_at=time_of(raw, "created_at", ctx.timezone, required=True),
             channel=None,
             customer_ref=text_of(raw, "requester_id"),
             url=f"{ctx.config.base_url}/agent/tickets/{ticket_id}",
@@ -147,7 +147,7 @@ class ZendeskSatisfactionCollector:
         return Item(
             external_id=id_of(raw),
             text=comment or f"(rated {score}, no comment)",
-            created_at=time_of(raw, "created_at", required=True),
+            created_at=time_of(raw, "created_at", ctx.timezone, required=True),
             rating=self.SCORES[score],
             customer_ref=text_of(raw, "requester_id"),
             url=f"{ctx.config.base_url}/agent/tickets/{ticket}" if ticket else None,

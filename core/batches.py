@@ -11,8 +11,9 @@ collector's state and the run's counts, committed together.
 
 What is stored besides the text goes through the run's :class:`~bihuan.core.privacy.Privacy`:
 ids (pseudonymised in :meth:`~BatchWriter.key`, before the lookup, so that a re-import
-finds them), customer references, URLs and ``extra`` (in :meth:`~BatchWriter.build`),
-quarantined payloads, reasons and locations, and the state (in :meth:`~BatchWriter.write`).
+finds them), customer references, URLs, ``extra`` and origins (in
+:meth:`~BatchWriter.build`), quarantined payloads, reasons and locations, and the state
+(in :meth:`~BatchWriter.write`).
 
 Both stages run on the collector's thread, or stage 1 runs in a forked helper process
 (:mod:`bihuan.core.helper`) while this process writes the previous batch — all of it
@@ -26,22 +27,41 @@ SQLite): ``sqlite3`` hands the GIL back and forth for every row of an ``executem
 A helper's batch is looked up before the batches ahead of it are written. Keys written
 by those batches are *unsettled*: their rows go into :attr:`PreparedBatch.recheck` and
 are classified when written, against what the writing transaction sees.
+
+Rows of files (records with an ``origin``, see :class:`~bihuan.core.types.Item`) follow
+two more rules, checked only for the few keys stored with another hash:
+
+* **an id is read once per file**: a later row of the same file with the same id and
+  other content is quarantined, naming the first row, which is kept (the same content
+  again counts as a duplicate). So a file imported twice changes nothing;
+* **a file does not change what another file stored**: a row whose id is stored from
+  another file (or from a source that did not say) with other content is quarantined,
+  unless the run's configuration has ``update_across_files``; row numbers and ids that
+  restart in every file can then never replace another day's rows. A re-exported file
+  of the same name updates its rows in place.
+
+Records without an origin (API collectors) are versions of the same record: the last
+one wins, as the source says.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
 from bihuan.core.collector import RunContext
-from bihuan.core.types import BadRecord, Checkpoint, Item, KeyedRecord
+from bihuan.core.types import BadRecord, Checkpoint, Item, KeyedRecord, ReadInfo
+from bihuan.core.values import DateBounds, DateWindow
 from bihuan.storage import bulk, queries
 from bihuan.storage.engine import session_scope
 from bihuan.storage.types import utcnow
@@ -53,9 +73,21 @@ if TYPE_CHECKING:
 #: cut-off for stored error reasons
 MAX_REASON = 2_000
 
+#: bounds that hold every timestamp (a writer built without the run's)
+_NO_BOUNDS = DateBounds(
+    low=datetime.min.replace(tzinfo=UTC),
+    high=datetime.max.replace(tzinfo=UTC),
+    window=DateWindow(),
+    zone=ZoneInfo("UTC"),
+)
+
 #: what a collector's buffer holds between checkpoints
 Record = Item | KeyedRecord | BadRecord
 _RECORDS = (Item, KeyedRecord, BadRecord)
+
+
+#: the kinds of rows the file rules quarantine or let through, counted on the report
+REFUSED, REPEATED, ACROSS = "refused_updates", "repeated_ids", "updated_across_files"
 
 
 @dataclass(slots=True)
@@ -65,6 +97,97 @@ class Counts:
     updated: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    #: of ``quarantined``: rows that would have changed an item read from another file
+    refused_updates: int = 0
+    #: of ``quarantined``: later rows of a file repeating an id with other content
+    repeated_ids: int = 0
+    #: of ``updated``: items read from another file, changed (``update_across_files``)
+    updated_across_files: int = 0
+    #: the first row of each kind above, in words
+    examples: dict[str, str] | None = None
+
+    def note(self, kind: str, example: str) -> None:
+        """Count one row of ``kind`` (:data:`REFUSED`, :data:`REPEATED`, :data:`ACROSS`)."""
+        setattr(self, kind, getattr(self, kind) + 1)
+        if self.examples is None:
+            self.examples = {}
+        self.examples.setdefault(kind, example)
+
+
+class SeenKeys:
+    """The keys of the file being read that earlier batches of this run held.
+
+    A re-imported file's later row repeating an id finds the id stored by an earlier
+    run from the same file, just as a re-exported file's changed row does; only the
+    first has read the id before, in this run. Kept compact: the 64-bit hashes of the
+    keys (8 bytes a row), as they come; sorted into a few runs only when asked, which
+    happens only for ids stored with other content (a re-import asks nothing).
+    """
+
+    def __init__(self) -> None:
+        self.file: str | None = None
+        self._fresh: list[array[int]] = []
+        self._runs: list[array[int]] = []  # sorted, each at most half the one before
+
+    def start(self, file: str | None) -> None:
+        """Forget the keys when a batch is of another file than the last."""
+        if file != self.file:
+            self.file = file
+            self._fresh = []
+            self._runs = []
+
+    def add(self, keys: Iterable[str]) -> None:
+        self._fresh.append(array("q", map(hash, keys)))
+
+    def __contains__(self, key: str) -> bool:
+        runs = self._runs
+        for part in self._fresh:
+            run = array("q", sorted(part))
+            while runs and len(runs[-1]) <= 2 * len(run):  # merging sorted runs is linear
+                run = array("q", sorted(runs.pop() + run))
+            runs.append(run)
+        self._fresh = []
+        wanted = hash(key)
+        for run in runs:
+            at = bisect_left(run, wanted)
+            if at < len(run) and run[at] == wanted:
+                return True
+        return False
+
+
+def origin_file(origin: str) -> str:
+    """The file part of an origin: ``"day1.csv row 3"`` → ``"day1.csv"``."""
+    return origin.rsplit(" ", 2)[0]
+
+
+def item_as_raw(item: Item) -> dict[str, Any]:
+    """An item's fields as a quarantine payload (for records that have no raw row)."""
+    raw = {
+        "external_id": item.external_id,
+        "text": item.text,
+        "created_at": item.created_at.isoformat() if isinstance(item.created_at, datetime) else item.created_at,
+        "channel": item.channel,
+        "rating": item.rating,
+        "nps": item.nps,
+        "customer_ref": item.customer_ref,
+        "url": item.url,
+    }
+    if item.extra:
+        raw["extra"] = item.extra
+    return raw
+
+
+def _bad_version(record: Item | KeyedRecord, reason: str) -> BadRecord:
+    """``record`` quarantined under the file rules, with its raw row where it has one."""
+    if isinstance(record, KeyedRecord):
+        return record.refused(reason)
+    return BadRecord(
+        raw=item_as_raw(record),
+        reason=reason,
+        location=record.origin,
+        field="external_id",
+        external_id=record.external_id,
+    )
 
 
 @dataclass
@@ -73,7 +196,7 @@ class PreparedBatch:
 
     :ivar rows: new and changed items, classified and counted, in the order of
         ``storage.bulk.ITEM_COLUMNS``; ``created_at`` converted for the driver, the
-        text, ``extra`` and ``url`` redacted, ``customer_ref`` pseudonymised.
+        text and ``extra`` redacted.
     :ivar recheck: rows of unsettled keys, classified and counted when written.
     :ivar bad: the records to quarantine, in the order read (not redacted yet).
     """
@@ -83,6 +206,12 @@ class PreparedBatch:
     bad: list[BadRecord]
     state: dict[str, Any] | None
     counts: Counts
+    #: per row of ``recheck``, its position in the batch and its raw row (``None`` for
+    #: records without one): what to quarantine, in the order read, if the file rules
+    #: refuse it when it is written
+    recheck_raw: list[tuple[int, Any]] | None = None
+    #: the positions in the batch of ``bad``, when there are rows to recheck
+    bad_positions: list[int] | None = None
 
 
 @dataclass(slots=True)
@@ -116,7 +245,11 @@ class BatchWriter:
         dry_run: bool,
         validate: Callable[[Item], Item | BadRecord],
         privacy: Privacy,
+        bounds: DateBounds | None = None,
     ) -> None:
+        """:param validate: checks an item (the keyed records' fields are valid as built).
+        :param bounds: the timestamps the run stores; keyed records outside are
+            quarantined when built (items are checked by ``validate``)."""
         self.ctx = ctx
         self.engine = engine
         self.hooks = hooks
@@ -125,7 +258,20 @@ class BatchWriter:
         self.dry_run = dry_run
         self.validate = validate
         self.privacy = privacy
+        self.bounds = bounds
         self.encoder = bulk.ItemEncoder(engine.dialect)
+        #: whether file rows may change items read from another file
+        self.across = bool(getattr(ctx.config, "update_across_files", False))
+        #: runs whose stored rows count as read by this one: this run, and the run it
+        #: resumes (a dry run has no id; ``-1`` stands for it)
+        self.this_pass = {report.run_id if report.run_id is not None else -1}
+        #: a dry run writes nothing, so it remembers what it would have written, for the
+        #: file rules and the counts of later batches: ``{key: (hash, origin)}``
+        self.dry_seen: dict[str, tuple[str, str | None]] | None = {} if dry_run else None
+        #: the keys earlier batches of this run read from the file being read
+        self.seen = SeenKeys()
+        #: rows written since the table's statistics were last looked at (PostgreSQL)
+        self._unchecked_rows = 0
 
     # ── stage 1 ───────────────────────────────────────────────────────────────────────
 
@@ -179,6 +325,19 @@ class BatchWriter:
         if unsure:
             hashes = keyed.hashes
             changed = {key: changed.get(key, hashes[key]) for key in latest if key in changed or key in unsure}
+        versions: dict[str, tuple[str, str | None, int | None]] = {}
+        first = next(iter(latest.values()), None)
+        file = first.origin if first is not None else None
+        self.seen.start(origin_file(file) if file is not None else None)
+        if self.dry_seen:
+            changed = self._as_if_written(keyed, changed, versions)
+        # where the stored versions of file rows were read decides what may change them
+        asked = [
+            key for key, known in changed.items() if known is not None and key not in unsure and key not in versions
+        ]
+        asked = [key for key in asked if latest[key].origin is not None]
+        if asked:
+            versions.update(self.versions(asked))
         source, default_channel = self.ctx.source, self.ctx.channel
         redact = self.hooks.redact
         privacy = self.privacy
@@ -186,20 +345,36 @@ class BatchWriter:
         now = time(utcnow())
         last_at: Any = None
         last_time: Any = None
+        # the run's date window (no limits without one)
+        bounds = self.bounds or _NO_BOUNDS
+        low, high = bounds.low, bounds.high
         rows: list[tuple[Any, ...]] = []
         recheck: list[tuple[Any, ...]] = []
-        built_bad: list[tuple[KeyedRecord, BadRecord]] = []
+        recheck_raw: list[Any] = []
+        built_bad: list[tuple[Item | KeyedRecord, BadRecord]] = []
         # a keyed record stored before with the same hash is never built
         duplicates = len(latest) - len(changed)
         new = updated = 0
+        dry_seen = self.dry_seen
         for external_id, known in changed.items():
             record = latest[external_id]
+            version = versions.get(external_id) if known is not None else None
+            if version is not None:
+                refusal = self._refusal(external_id, record.origin, version, counts)
+                if refusal is not None:
+                    built_bad.append((record, _bad_version(record, refusal)))
+                    continue
             if isinstance(record, KeyedRecord):
                 fields = record.fields()
                 if isinstance(fields, BadRecord):
                     built_bad.append((record, fields))
                     continue
-                _, text, created_at, channel, rating, nps, customer_ref, url, extra, content_hash = fields
+                _, text, created_at, channel, rating, nps, customer_ref, url, extra, content_hash, origin = fields
+                # the timestamp's plausibility depends on the run, not on the row: checked
+                # here (once per distinct value: exports repeat timestamps row after row)
+                if created_at is not None and created_at is not last_at and not low <= created_at <= high:
+                    built_bad.append((record, record.reject(bounds.problem(created_at) or "", "created_at")))
+                    continue
             else:
                 text, created_at, channel, content_hash = (
                     record.text,
@@ -207,12 +382,13 @@ class BatchWriter:
                     record.channel,
                     record.content_hash,
                 )
-                rating, nps, customer_ref, url, extra = (
+                rating, nps, customer_ref, url, extra, origin = (
                     record.rating,
                     record.nps,
                     record.customer_ref,
                     record.url,
                     record.extra,
+                    record.origin,
                 )
                 if rating is not None:
                     rating = float(rating)
@@ -238,11 +414,16 @@ class BatchWriter:
                 privacy.url(url) if url else url,
                 extra or None,
                 content_hash,
+                privacy.key(origin) if origin else origin,
             )
             if external_id in unsure:
                 recheck.append(row)
+                raw = record.refused("").raw if isinstance(record, KeyedRecord) else item_as_raw(record)
+                recheck_raw.append((id(record), raw))
                 continue
             rows.append(row)
+            if dry_seen is not None:
+                dry_seen[external_id] = (content_hash, origin)
             if known is None:
                 new += 1
             else:
@@ -250,30 +431,110 @@ class BatchWriter:
         counts.duplicates += duplicates
         counts.new += new
         counts.updated += updated
+        if file is not None:
+            self.seen.add(latest)
+        position: dict[int, int] = {}
+        if built_bad or recheck:
+            position = {id(record): index for index, record in enumerate(records)}
         if built_bad:
             # quarantine in the order read, wherever the problem was found
-            position = {id(record): index for index, record in enumerate(records)}
             bad += [(position[id(keyed)], record) for keyed, record in built_bad]
             bad.sort(key=itemgetter(0))
         # Every bad record read counts; one already in quarantine is not stored twice.
         counts.quarantined = len(bad)
-        return PreparedBatch(rows=rows, recheck=recheck, bad=[record for _, record in bad], state=state, counts=counts)
+        return PreparedBatch(
+            rows=rows,
+            recheck=recheck,
+            bad=[record for _, record in bad],
+            state=state,
+            counts=counts,
+            recheck_raw=[(position[at], raw) for at, raw in recheck_raw] if recheck else None,
+            bad_positions=[at for at, _ in bad] if recheck else None,
+        )
+
+    def versions(self, keys: list[str]) -> dict[str, tuple[str, str | None, int | None]]:
+        """The stored versions of ``keys``: ``{key: (hash, origin, run id)}``."""
+        with session_scope(self.engine) as session:
+            return bulk.stored_versions(self.ctx.source, keys, session=session)
+
+    def _as_if_written(
+        self,
+        keyed: KeyedBatch,
+        changed: dict[str, str | None],
+        versions: dict[str, tuple[str, str | None, int | None]],
+    ) -> dict[str, str | None]:
+        """(Dry runs.) ``changed`` as the lookup would have answered had the earlier
+        batches been written; their versions go into ``versions``."""
+        seen = self.dry_seen
+        assert seen is not None
+        hashes = keyed.hashes
+        again = keyed.latest.keys() & seen.keys()
+        if not again:
+            return changed
+        changed = dict(changed)
+        for key in again:
+            content_hash, origin = seen[key]
+            if content_hash == hashes[key]:
+                changed.pop(key, None)
+            else:
+                changed[key] = content_hash
+                versions[key] = (content_hash, origin, -1)
+        return changed
+
+    def _refusal(
+        self, key: str, origin: str | None, version: tuple[str, str | None, int | None], counts: Counts
+    ) -> str | None:
+        """Why the file rules refuse to let the row ``origin`` change ``key``'s stored
+        ``version`` (and count it), or ``None`` when it may (an update)."""
+        if origin is None:
+            return None  # not a file row: a newer version of the record
+        _, stored_origin, stored_run = version
+        file = origin_file(origin)
+        same_file = stored_origin is not None and origin_file(stored_origin) == file
+        if same_file and stored_run in self.this_pass:
+            first = stored_origin
+        elif key in self.seen:  # an earlier batch read it (a duplicate, or refused)
+            first = f"an earlier row of {file}"
+        elif same_file:
+            return None  # the same file, exported again: its rows update in place
+        else:
+            first = None
+        if first is not None:
+            reason = (
+                f"id {key!r} already read at {first} with other content; "
+                "the first row counts (an id is read once per file)"
+            )
+            counts.note(REPEATED, self.hooks.redact(f"{key!r} at {origin}, first read at {first}"))
+            return self.hooks.redact(reason)
+        where = stored_origin or "an earlier import that did not record its file"
+        if self.across:
+            counts.note(ACROSS, self.hooks.redact(f"{key!r} from {origin}, was read from {where}"))
+            return None
+        reason = (
+            f"id {key!r} is stored from {where} with other content; a file does not change another "
+            "file's rows (pass --update-across-files to update them, or --no-id / --id-column COLUMN "
+            "if this column is not a record id)"
+        )
+        counts.note(REFUSED, self.hooks.redact(f"{key!r} at {origin} would replace {where}"))
+        return self.hooks.redact(reason)
 
     def _latest(
         self, records: Sequence[Record], bad: list[tuple[int, BadRecord]], counts: Counts
     ) -> tuple[dict[str, Item | KeyedRecord], dict[str, str], Sequence[Record]]:
-        """The last version of every key (a later row for a key wins), its hash, and the
-        records it was taken from.
+        """The version of every key that counts, its hash, and the records it was taken from.
 
-        Invalid items and bad records go to ``bad`` with their position. The earlier
-        versions of a key count as duplicates or updates. A keyed record whose key comes
-        twice is built first: it may turn out bad, and then the other version is the
-        one that counts.
+        For file rows (records with an origin) the first valid row of a key counts: a
+        later row with the same content is a duplicate, one with other content is
+        quarantined (an id is read once per file). For other records the last version
+        counts and the earlier ones count as duplicates or updates.
+
+        Invalid items and bad records go to ``bad`` with their position. A keyed record
+        whose key comes twice is built first: it may turn out bad, and then the other
+        version is the one that counts.
         """
         latest: dict[str, Item | KeyedRecord] = {}
         hashes: dict[str, str] = {}
         repeated: set[str] = set()
-        validate = self.validate
         # ids are stored pseudonymised (personal data in them): look them up that way
         pseudonymise = self.privacy.external_id
         for position, record in enumerate(records):
@@ -281,33 +542,82 @@ class BatchWriter:
                 key = pseudonymise(record[0])
                 if key in latest:
                     repeated.add(key)
+                    continue
                 latest[key] = record
                 hashes[key] = record[1]
                 continue
-            if isinstance(record, BadRecord):
-                bad.append((position, record))
-                continue
-            checked = validate(record)
-            if isinstance(checked, BadRecord):
-                bad.append((position, checked))
-                continue
-            key = pseudonymise(checked.external_id)
-            previous = latest.get(key)
-            if previous is not None:
-                if isinstance(previous, KeyedRecord):
-                    repeated.add(key)
-                elif previous.content_hash == checked.content_hash:
-                    counts.duplicates += 1
-                else:
-                    counts.updated += 1
-            latest[key] = checked
-            hashes[key] = checked.content_hash  # type: ignore[assignment]
+            self._take(position, record, latest, hashes, bad, counts)
         if not repeated:
             return latest, hashes, records
-        built = [r.build() if isinstance(r, KeyedRecord) and pseudonymise(r[0]) in repeated else r for r in records]
+        # again, with the records of repeated keys built
+        latest.clear()
+        hashes.clear()
         bad.clear()
-        counts.duplicates = counts.updated = 0
-        return self._latest(built, bad, counts)
+        counts.duplicates = counts.updated = counts.repeated_ids = 0
+        counts.examples = None
+        for position, record in enumerate(records):
+            if isinstance(record, KeyedRecord):
+                key = pseudonymise(record[0])
+                if key not in repeated:
+                    latest[key] = record
+                    hashes[key] = record[1]
+                    continue
+                built = record.build()
+                if isinstance(built, BadRecord):
+                    bad.append((position, built))
+                    continue
+                self._take(position, built, latest, hashes, bad, counts, keyed=record)
+            else:
+                self._take(position, record, latest, hashes, bad, counts)
+        return latest, hashes, records
+
+    def _take(
+        self,
+        position: int,
+        record: Item | BadRecord,
+        latest: dict[str, Item | KeyedRecord],
+        hashes: dict[str, str],
+        bad: list[tuple[int, BadRecord]],
+        counts: Counts,
+        *,
+        keyed: KeyedRecord | None = None,
+    ) -> None:
+        """One record of :meth:`_latest` that is not an unrepeated keyed record.
+
+        :param keyed: the keyed record ``record`` was built from (its raw row).
+        """
+        if isinstance(record, BadRecord):
+            bad.append((position, record))
+            return
+        checked = record if keyed is not None else self.validate(record)
+        if isinstance(checked, BadRecord):
+            bad.append((position, checked))
+            return
+        key = self.privacy.external_id(checked.external_id)
+        if checked.origin is not None and keyed is None:
+            # compared with stored origins, which are pseudonymised (file collectors name
+            # their files with ctx.pseudonymise already; another collector may not)
+            checked.origin = self.privacy.key(checked.origin)
+        previous = latest.get(key)
+        if previous is not None:
+            if checked.origin is not None:  # a file row: the first one counts
+                if previous.content_hash == checked.content_hash:
+                    counts.duplicates += 1
+                else:
+                    first = previous.origin or "an earlier row"
+                    reason = (
+                        f"id {key!r} already read at {first} with other content; "
+                        "the first row counts (an id is read once per file)"
+                    )
+                    counts.note(REPEATED, self.hooks.redact(f"{key!r} at {checked.origin}, first read at {first}"))
+                    bad.append((position, _bad_version(keyed or checked, self.hooks.redact(reason))))
+                return
+            if previous.content_hash == checked.content_hash:
+                counts.duplicates += 1
+            else:
+                counts.updated += 1
+        latest[key] = keyed if keyed is not None else checked
+        hashes[key] = checked.content_hash  # type: ignore[assignment]
 
     # ── stage 2: in this process ──────────────────────────────────────────────────────
 
@@ -318,15 +628,23 @@ class BatchWriter:
             now = utcnow()
             with session_scope(self.engine, write=True) as session:
                 rows = batch.rows
+                bad = batch.bad
                 if batch.recheck:
-                    rows = rows + self._settle(batch.recheck, counts, session)
+                    settled, refused = self._settle(batch.recheck, batch.recheck_raw, counts, session)
+                    rows = rows + settled
+                    if refused:
+                        # in the order read, among the batch's other bad records
+                        merged = [*zip(batch.bad_positions or [], bad, strict=True), *refused]
+                        merged.sort(key=itemgetter(0))
+                        bad = [record for _, record in merged]
+                        counts.quarantined += len(refused)
                 # redacted in stage 1 (``prepare``): with a helper process that is the
                 # other core's work, and this side's write is the longer one
                 sql, params = self.encoder.encode_converted(
                     rows, source=self.ctx.source, run_id=self.report.run_id, now=now
                 )
                 bulk.write_encoded(params, session=session, sql=sql)
-                quarantine = self._quarantine_rows(batch.bad, now)
+                quarantine = self._quarantine_rows(bad, now)
                 if quarantine:
                     known = queries.existing_payload_hashes(
                         self.ctx.source, [row["payload_hash"] for row in quarantine], session=session
@@ -352,12 +670,18 @@ class BatchWriter:
                     quarantined=counts.quarantined,
                     session=session,
                 )
+            self._keep_statistics(len(rows))
         report = self.report
         report.read += counts.read
         report.new += counts.new
         report.updated += counts.updated
         report.duplicates += counts.duplicates
         report.quarantined += counts.quarantined
+        report.refused_updates += counts.refused_updates
+        report.repeated_ids += counts.repeated_ids
+        report.updated_across_files += counts.updated_across_files
+        for kind, example in (counts.examples or {}).items():
+            report.examples.setdefault(kind, example)
         if not self.dry_run and (counts.new or counts.updated) and self.hooks.on_items_stored:
             self.hooks.on_items_stored(
                 collector=self.ctx.instance,
@@ -367,22 +691,51 @@ class BatchWriter:
                 updated=counts.updated,
             )
 
-    def _settle(self, rows: list[tuple[Any, ...]], counts: Counts, session: Any) -> list[tuple[Any, ...]]:
-        """Classify unsettled rows against what this transaction sees; the rows to write."""
-        key_at, hash_at = bulk.EXTERNAL_ID_AT, bulk.CONTENT_HASH_AT
-        stored = bulk.existing_hashes(self.ctx.source, [row[key_at] for row in rows], session=session)
+    def _keep_statistics(self, written: int) -> None:
+        """After every :data:`bulk.STATISTICS_EVERY` rows written, bring PostgreSQL's
+        statistics of the items up to date if the load outgrew them (autovacuum may be
+        off or behind): the statements after the load are planned on them."""
+        self._unchecked_rows += written
+        if self._unchecked_rows >= bulk.STATISTICS_EVERY and self.engine.dialect.name == "postgresql":
+            self._unchecked_rows = 0
+            bulk.refresh_statistics(self.engine)
+
+    def _settle(
+        self, rows: list[tuple[Any, ...]], raws: list[tuple[int, Any]] | None, counts: Counts, session: Any
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[int, BadRecord]]]:
+        """Classify unsettled rows against what this transaction sees: the rows to write,
+        and those the file rules refuse (as bad records, with their positions)."""
+        key_at, hash_at, origin_at = bulk.EXTERNAL_ID_AT, bulk.CONTENT_HASH_AT, bulk.ORIGIN_AT
+        stored = bulk.stored_versions(self.ctx.source, [row[key_at] for row in rows], session=session)
         changed = []
-        for row in rows:
-            known = stored.get(row[key_at])
-            if known is None:
+        refused: list[tuple[int, BadRecord]] = []
+        for index, row in enumerate(rows):
+            version = stored.get(row[key_at])
+            if version is None:
                 counts.new += 1
-            elif known == row[hash_at]:
+            elif version[0] == row[hash_at]:
                 counts.duplicates += 1
                 continue
             else:
+                reason = self._refusal(row[key_at], row[origin_at], version, counts)
+                if reason is not None:
+                    at, raw = raws[index] if raws is not None else (index, None)
+                    refused.append(
+                        (
+                            at,
+                            BadRecord(
+                                raw=raw,
+                                reason=reason,
+                                location=row[origin_at],
+                                field="external_id",
+                                external_id=row[key_at],
+                            ),
+                        )
+                    )
+                    continue
                 counts.updated += 1
             changed.append(row)
-        return changed
+        return changed, refused
 
     def _quarantine_rows(self, bad: list[BadRecord], now: datetime) -> list[dict[str, Any]]:
         rows: dict[str, dict[str, Any]] = {}
@@ -407,6 +760,11 @@ class BatchWriter:
             }
         return list(rows.values())
 
+    def note(self, info: ReadInfo) -> None:
+        """Add how an input was read to the report; its names and cells redacted (a
+        title row or a header may hold personal data as well as a text)."""
+        self.report.files.append(_redacted(info.details, self.hooks.redact))
+
     def flush(self, records: Sequence[Record], state: dict[str, Any] | None) -> None:
         """Prepare and write one batch."""
         self.write(self.prepare(records, state))
@@ -417,9 +775,10 @@ def read_batches(
     instance: str,
     max_buffer: int,
     flush: Callable[[list[Record], dict[str, Any] | None], None],
+    note: Callable[[ReadInfo], None] | None = None,
 ) -> None:
     """Cut a collector's outputs into batches: at every checkpoint, every ``max_buffer``
-    records (bounding memory) and at the end.
+    records (bounding memory) and at the end. ``ReadInfo`` outputs go to ``note``.
 
     When the collector raises, the records read before are flushed (without a state:
     the state stays at the last checkpoint) and the error propagates.
@@ -440,6 +799,9 @@ def read_batches(
             elif isinstance(output, Checkpoint):
                 flush(records, output.state)
                 records = []
+            elif isinstance(output, ReadInfo):
+                if note is not None:
+                    note(output)
             else:
                 raise TypeError(
                     f"collector {instance!r} yielded {type(output).__name__}; expected Item, Checkpoint or BadRecord"
@@ -450,3 +812,14 @@ def read_batches(
         raise
     if records:
         flush(records, None)
+
+
+def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    """``value`` with every string in it (keys too) redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {_redacted(k, redact): _redacted(v, redact) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v, redact) for v in value]
+    return value

@@ -20,8 +20,11 @@ from bihuan.core.collector import Collector, CollectorConfig, RunContext
 from bihuan.core.config import Settings, validate_collector_config
 from bihuan.core.errors import ConfigError, UsageError
 from bihuan.core.pipeline import PipelineHooks, RunReport, run_collector
+from bihuan.core.printable import printable_name
 from bihuan.core.privacy import privacy_for
+from bihuan.core.runs import mark_interrupted_runs
 from bihuan.core.types import CHANNELS
+from bihuan.core.values import DateWindow
 
 #: instance-name prefix of ad-hoc ``bihuan import`` runs
 IMPORT_PREFIX = "import:"
@@ -42,13 +45,15 @@ class CollectorInstance:
     #: the table as written, ``{"$env": NAME}`` references unresolved
     raw: Mapping[str, Any] | None = None
 
-    def context(self, timezone: ZoneInfo) -> RunContext:
+    def context(self, timezone: ZoneInfo, date_window: DateWindow | None = None) -> RunContext:
+        """The context of one run; ``date_window``: ``[bihuan]``'s (default: its defaults)."""
         return RunContext(
             instance=self.name,
             source=self.source,
             channel=self.channel,
             config=self.config,
             timezone=timezone,
+            date_window=date_window or DateWindow(),
             log=logging.getLogger(f"bihuan.collector.{self.name}"),
         )
 
@@ -63,7 +68,18 @@ class CollectorInstance:
             for key, value in self.raw.items():
                 if _has_env_ref(value):
                     stored[key] = value
-        return stored
+        return _printable(stored)
+
+
+def _printable(value: Any) -> Any:
+    """``value`` with every string printable (paths may be bytes that are not text)."""
+    if isinstance(value, str):
+        return printable_name(value)
+    if isinstance(value, dict):
+        return {printable_name(str(k)): _printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value
 
 
 def _check_channel(channel: str, where: str) -> str:
@@ -108,9 +124,7 @@ def configured_instances(settings: Settings, registry: CollectorRegistry) -> dic
     return {name: build_instance(name, raw, registry) for name, raw in settings.collectors.items()}
 
 
-def select_instances(
-    settings: Settings, registry: CollectorRegistry, names: Sequence[str]
-) -> list[CollectorInstance]:
+def select_instances(settings: Settings, registry: CollectorRegistry, names: Sequence[str]) -> list[CollectorInstance]:
     """The named instances, or every enabled one when ``names`` is empty."""
     if names:
         unknown = [n for n in names if n not in settings.collectors]
@@ -118,9 +132,7 @@ def select_instances(
             known = ", ".join(sorted(settings.collectors)) or "none configured"
             raise UsageError(f"no collector instance {', '.join(unknown)} in plugins.toml (known: {known})")
         return [build_instance(n, settings.collectors[n], registry) for n in names]
-    return [
-        build_instance(n, raw, registry) for n, raw in settings.collectors.items() if raw.get("enabled", True)
-    ]
+    return [build_instance(n, raw, registry) for n, raw in settings.collectors.items() if raw.get("enabled", True)]
 
 
 def collector_for_path(path: Path, registry: CollectorRegistry) -> str:
@@ -164,7 +176,8 @@ def file_import_instances(
         kind = collector or collector_for_path(path, registry)
         if kind not in registry:
             raise UsageError(f"--collector {kind}: no such collector (known: {', '.join(sorted(registry))})")
-        group_source = source or path.stem
+        # the name as text: a file name in GBK bytes (unzipped from Windows) is not
+        group_source = printable_name(source or path.stem)
         groups.setdefault((kind, group_source), []).append(str(path.resolve()) if path.exists() else str(path))
     instances = []
     for (kind, group_source), group_paths in groups.items():
@@ -174,7 +187,7 @@ def file_import_instances(
         given = {k: v for k, v in (options or {}).items() if v is not None}
         unknown = [k for k in given if k not in registry[kind].Config.model_fields]
         if unknown:
-            raise UsageError(f"--{unknown[0]} does not apply to the {kind} collector")
+            raise UsageError(f"--{unknown[0].replace('_', '-')} does not apply to the {kind} collector")
         raw.update(given)
         name = f"{IMPORT_PREFIX}{group_source}"
         instances.append(build_instance(name, raw, registry, where=f"import {', '.join(group_paths)}"))
@@ -190,13 +203,20 @@ def run_instances(
     dry_run: bool = False,
     progress: Callable[[RunReport], None] | None = None,
     on_start: Callable[[CollectorInstance], None] | None = None,
+    date_window: DateWindow | None = None,
 ) -> list[RunReport]:
     """Run instances one after another; a failing one is reported and the others go on.
 
+    Runs left ``running`` by a killed process are marked ``interrupted`` first (not in a
+    dry run, which writes nothing): the new runs resume from their checkpoints.
+
+    :param date_window: ``[bihuan]``'s :attr:`~bihuan.core.config.GeneralSettings.date_window`.
     :raises ConfigError: this host has no pseudonym key for the database, or another one
         (before anything runs).
     """
     privacy = privacy_for(engine, (hooks or PipelineHooks()).redact, create=not dry_run)
+    if not dry_run:
+        mark_interrupted_runs(engine)
     reports = []
     for instance in instances:
         if on_start:
@@ -204,7 +224,7 @@ def run_instances(
         reports.append(
             run_collector(
                 instance.cls(),
-                instance.context(timezone),
+                instance.context(timezone, date_window),
                 engine=engine,
                 collector_type=instance.collector_type,
                 hooks=hooks,

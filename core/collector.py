@@ -14,12 +14,13 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
-from bihuan.core.types import BadRecord, Checkpoint, Item
+from bihuan.core.types import BadRecord, Checkpoint, Item, ReadInfo
+from bihuan.core.values import DateWindow
 
 if TYPE_CHECKING:
     from bihuan.core.http import Http
 
-CollectorOutput = Item | Checkpoint | BadRecord
+CollectorOutput = Item | Checkpoint | BadRecord | ReadInfo
 
 
 class CollectorConfig(BaseModel):
@@ -50,7 +51,10 @@ class RunContext:
     :ivar source: the ``source`` stored on every item of this run.
     :ivar channel: default channel for items that carry none.
     :ivar config: the validated ``Config`` of the collector.
-    :ivar timezone: the zone naive timestamps in the source are read in.
+    :ivar timezone: the zone naive timestamps in the source are read in (parse them with
+        :class:`bihuan.core.values.DateParser` or :func:`~bihuan.core.values.parse_datetime`).
+    :ivar date_window: which timestamps the pipeline stores (``[bihuan]
+        future_horizon_days`` and ``earliest_date``); it quarantines the others.
     :ivar log: a logger named after the instance.
     :ivar pseudonymise: see the attribute's comment.
     :ivar http: the HTTP client for sources on the network (a property).
@@ -61,6 +65,7 @@ class RunContext:
     channel: str
     config: Any
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    date_window: DateWindow = field(default_factory=DateWindow)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("bihuan.collector"))
     #: personal data in a string → keyed pseudonyms, as the pipeline stores identifiers
     #: and state: a collector that keys its state by something that may hold personal

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from datetime import date, time
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bihuan.core.collector import CollectorConfig
 from bihuan.core.errors import ConfigError
+from bihuan.core.values import DateWindow
 
 CONFIG_ENV = "BIHUAN_CONFIG"
 CONFIG_FILE_NAME = "plugins.toml"
@@ -36,6 +37,12 @@ class GeneralSettings(BaseModel):
 
     #: IANA zone in which timestamps without a zone (most CSV exports) are read
     timezone: str = "Asia/Shanghai"
+    #: items dated later than this many days after a collector run starts are quarantined
+    #: (a row dated 2099 is a typo, and would move every "latest" figure to that year)
+    future_horizon_days: float = Field(default=1.0, ge=0, le=36_500)
+    #: items dated before this local day are quarantined: such dates are placeholders for
+    #: "no date" (Excel's 1900-01-01, the epoch's 1970-01-01), not when feedback was given
+    earliest_date: date = date(2000, 1, 1)
 
     @field_validator("timezone")
     @classmethod
@@ -49,6 +56,11 @@ class GeneralSettings(BaseModel):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def date_window(self) -> DateWindow:
+        """The timestamps collector runs store (see :class:`DateWindow`)."""
+        return DateWindow(future=timedelta(days=self.future_horizon_days), earliest=self.earliest_date)
 
 
 class PluginSettings(BaseModel):
@@ -192,17 +204,23 @@ class NotifyTarget(BaseModel):
 
 class NotifySettings(BaseModel):
     """``[notify]``: where the built-in notifier posts breaches, spikes, overdue actions,
-    stage changes, check verdicts and reopened cases."""
+    stage changes, check verdicts and reopened cases, and how the outbox delivers and
+    retries every notice target's notices (see :mod:`bihuan.core.outbox`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     targets: list[NotifyTarget] = Field(default_factory=list)
-    #: seconds per request
+    #: seconds one request may take at most (the delivery deadline may cut it shorter)
     timeout_seconds: float = Field(default=5.0, gt=0)
-    #: attempts per notice and target after the first
-    retries: int = Field(default=3, ge=0)
-    #: first wait between attempts, doubled each time
-    backoff_seconds: float = Field(default=1.0, ge=0)
+    #: seconds a command waits for deliveries at its end, all targets together; what is
+    #: not delivered by then stays pending for `bihuan tick`
+    deadline_seconds: float = Field(default=2.0, gt=0, le=60)
+    #: attempts per notice and target after the first, before it is given up (failed)
+    retries: int = Field(default=8, ge=0)
+    #: wait after the first failed attempt, doubled after each further one (with jitter)
+    backoff_seconds: float = Field(default=30.0, ge=0)
+    #: the longest wait between two attempts
+    max_backoff_seconds: float = Field(default=3600.0, ge=0)
 
 
 class TuiSettings(BaseModel):

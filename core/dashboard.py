@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from bihuan.core.analysis.report import Report, build_report
-from bihuan.core.errors import UsageError
 from bihuan.core.pdca.metrics import local_midnight
+from bihuan.storage import analysis_queries as aq
 from bihuan.storage import case_queries as cq
 from bihuan.storage import pdca_queries as pq
 from bihuan.storage.engine import session_scope
@@ -30,13 +30,19 @@ class Dashboard:
 def load_dashboard(
     engine: Engine, *, zone: ZoneInfo, today: date, repeat_window_days: int, weeks: int = 4
 ) -> Dashboard:
+    """The dashboard's figures: the report's default period, counted back from ``today``
+    (the complete weeks before today's week, as ``bihuan report`` shows them)."""
     with session_scope(engine) as session:
-        try:
-            report: Report | None = build_report(
-                session, zone=zone, weeks=weeks, top=1000, repeat_window_days=repeat_window_days
+        report: Report | None = None
+        if aq.latest_analysed_at(session=session) is not None:  # else: nothing analysed yet
+            report = build_report(
+                session,
+                zone=zone,
+                weeks=weeks,
+                top=1000,
+                repeat_window_days=repeat_window_days,
+                as_of=local_midnight(today, zone),
             )
-        except UsageError:  # nothing analysed yet
-            report = None
         open_tasks = len(pq.list_tasks(stages=[s for s in Stage if s != Stage.CLOSED], session=session))
         overdue = len(pq.overdue_actions(today, session=session))
         compliance: list[float | None] = [None, None]

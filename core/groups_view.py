@@ -4,6 +4,7 @@ current Pareto, and one group's profile, items and tasks."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -26,15 +27,22 @@ class GroupRow:
     ranked: RankedGroup | None  # in the last four weeks' Pareto, if it had items then
 
 
-def group_rows(engine: Engine, *, zone: ZoneInfo, repeat_window_days: int) -> list[GroupRow]:
-    """Active groups, those of the current Pareto first in its order, then by size."""
+def group_rows(
+    engine: Engine, *, zone: ZoneInfo, repeat_window_days: int, as_of: datetime | None = None
+) -> list[GroupRow]:
+    """Active groups, those of the current Pareto first in its order, then by size.
+
+    :param as_of: now, for the report's default period (default: the clock's now).
+    """
     with session_scope(engine) as session:
         groups = aq.list_groups(session=session)
         sizes = aq.group_sizes(session=session)
         try:
             ranked = {
                 g.group_id: g
-                for g in build_report(session, zone=zone, top=100_000, repeat_window_days=repeat_window_days).groups
+                for g in build_report(
+                    session, zone=zone, top=100_000, repeat_window_days=repeat_window_days, as_of=as_of
+                ).groups
             }
         except UsageError:
             ranked = {}

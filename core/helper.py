@@ -25,7 +25,8 @@ What keeps the pipeline's guarantees:
   transaction (see :mod:`bihuan.core.batches`);
 * the helper ignores SIGINT: Ctrl+C reaches this process, which stops the helper and
   reaps it (:meth:`HelperBatches.close`) on any way out — the end, an error, an
-  interrupt; if this process is killed, the helper's next send fails and it exits;
+  interrupt; if this process is killed, the helper dies with it
+  (:func:`bihuan.core.lifeline.die_with_parent`; without it, its next send would fail);
 * the helper's log records are sent here and logged here; its failure is re-raised here
   as :class:`HelperFailure` with the error class and message it would have had.
 """
@@ -48,6 +49,8 @@ from typing import Any
 from bihuan.core.batches import BatchWriter, KeyedBatch, PreparedBatch, Record, read_batches
 from bihuan.core.collector import RunContext
 from bihuan.core.errors import CollectorError, describe_failure
+from bihuan.core.types import ReadInfo
+from bihuan.core.lifeline import die_with_parent
 from bihuan.storage import bulk
 from bihuan.storage.engine import create_db_engine
 
@@ -132,6 +135,7 @@ class HelperBatches:
         self._written = 0
         self._finished = False
         self._lookup = writer.lookup
+        self._note = writer.note
         # a batch can be a list's worth over max_buffer; a bigger one is looked up there
         self._answers = _Answers(context, capacity=2 * max_buffer)
         url = writer.engine.url.render_as_string(hide_password=False)
@@ -180,6 +184,8 @@ class HelperBatches:
                     self._answers.put(number, self._written, _statuses(hashes, self._lookup(hashes)))
                 if batch is not None:
                     yield _unpack(batch)
+            elif kind == "info":
+                self._note(message[1])
             elif kind == "log":
                 _, name, level, text = message
                 logging.getLogger(name).log(level, "%s", text)
@@ -330,17 +336,26 @@ def _pack(batch: PreparedBatch) -> tuple[Any, ...]:
     """A batch for a message. The rows go as one ``marshal`` blob when they can: a sixth
     of the time ``pickle`` takes (which keeps a memo of every object) on the helper's
     side; PostgreSQL's rows hold datetimes, which only pickle takes."""
+    rows = (batch.rows, batch.recheck, batch.recheck_raw, batch.bad_positions)
     try:
-        blob = marshal.dumps((batch.rows, batch.recheck))
+        blob = marshal.dumps(rows)
     except ValueError:
-        return (None, (batch.rows, batch.recheck), batch.bad, batch.state, batch.counts)
+        return (None, rows, batch.bad, batch.state, batch.counts)
     return (blob, None, batch.bad, batch.state, batch.counts)
 
 
 def _unpack(packed: tuple[Any, ...]) -> PreparedBatch:
     blob, pickled, bad, state, counts = packed
-    rows, recheck = marshal.loads(blob) if blob is not None else pickled
-    return PreparedBatch(rows=rows, recheck=recheck, bad=bad, state=state, counts=counts)
+    rows, recheck, recheck_raw, bad_positions = marshal.loads(blob) if blob is not None else pickled
+    return PreparedBatch(
+        rows=rows,
+        recheck=recheck,
+        bad=bad,
+        state=state,
+        counts=counts,
+        recheck_raw=recheck_raw,
+        bad_positions=bad_positions,
+    )
 
 
 def _isolate(send: Connection) -> None:
@@ -380,6 +395,7 @@ def _helper_main(
 ) -> None:
     receive.close()  # the parent's end: when the parent is gone, sending fails
     parent = os.getppid()
+    die_with_parent(parent)  # and while it reads, between two sends
     _isolate(send)
     # A connection of its own: the inherited engine's connections belong to the parent
     # (the engine object stays referenced, so they are never closed from here). Pooled:
@@ -408,6 +424,9 @@ def _helper_main(
             unsettled.forget(min(built - _LOOKAHEAD, committed.value))
         return _pack(batch)
 
+    def note(info: ReadInfo) -> None:
+        send.send(("info", info))
+
     def flush(records: list[Record], checkpoint: dict[str, Any] | None) -> None:
         nonlocal number, failed
         if failed is not None:  # read_batches flushes what it holds after a failure
@@ -428,7 +447,7 @@ def _helper_main(
 
     try:
         try:
-            read_batches(collector.collect_keyed(writer.ctx, state), writer.ctx.instance, max_buffer, flush)
+            read_batches(collector.collect_keyed(writer.ctx, state), writer.ctx.instance, max_buffer, flush, note)
             while pending:
                 send.send(("work", None, build_next()))
         except BrokenPipeError:

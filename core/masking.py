@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, quote_plus, urlsplit, urlunsplit
 
 from pydantic import BaseModel
 
@@ -189,8 +189,11 @@ def mask_secrets(text: str, known: Iterable[str] = ()) -> str:
         characters are ignored: masking them would mask ordinary words).
     """
     for value in known:
-        if value and len(value) >= 4 and value in text:
-            text = text.replace(value, MASK)
+        if value and len(value) >= 4:
+            # and as a URL or a form would quote it
+            for form in {value, quote(value, safe=""), quote_plus(value)}:
+                if form in text:
+                    text = text.replace(form, MASK)
     if not any(hint in text for hint in _HINTS):
         return text
     if "://" in text:

@@ -3,17 +3,25 @@
 Each notice knows how to say itself in one line (``headline``) and in a few lines of
 Markdown (``body``), so a notifier plugin (WeCom, DingTalk, a generic webhook) needs no
 knowledge of the tables behind it. Texts are Chinese-first with the figures a team lead
-asks for: which case, since when, how late.
+asks for: which case, since when, how late. Times are said in the zone passed in (the
+team's ``[bihuan] timezone``), with its UTC offset.
+
+A notice is stored in the outbox as :meth:`Notice.to_dict` (times in UTC) and read back
+with :func:`notice_from_dict`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
-from datetime import date, datetime
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, fields
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any, ClassVar, get_args, get_type_hints
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~])")
+
+#: every notice class by its ``kind`` (filled as the classes are defined)
+NOTICE_TYPES: dict[str, type[Notice]] = {}
 
 
 def md_escape(text: str) -> str:
@@ -22,18 +30,34 @@ def md_escape(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", text)
 
 
+def local_time(moment: datetime, zone: tzinfo | None) -> str:
+    """``2026-11-23 12:00 UTC+8``: the moment in ``zone`` (UTC when ``None``), with its offset."""
+    local = moment.astimezone(zone or UTC)
+    offset = local.utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    hours, rest = divmod(abs(minutes), 60)
+    label = "UTC" if minutes == 0 else f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
+    return f"{local:%Y-%m-%d %H:%M} {label}"
+
+
 @dataclass(frozen=True)
 class Notice:
     """Base of every notice; ``kind`` names the event for filters and webhooks."""
 
     kind: ClassVar[str] = "notice"
 
-    def headline(self) -> str:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        NOTICE_TYPES[cls.kind] = cls
+
+    def headline(self, zone: tzinfo | None = None) -> str:
+        """One line; times in ``zone`` (UTC when ``None``)."""
         raise NotImplementedError
 
-    def body(self) -> str:
+    def body(self, zone: tzinfo | None = None) -> str:
         """A few lines of Markdown; team- and customer-written text is escaped."""
-        return md_escape(self.headline())
+        return md_escape(self.headline(zone))
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in asdict(self).items()}
@@ -53,13 +77,13 @@ class SlaBreach(Notice):
     opened_at: datetime
     excerpt: str
 
-    def headline(self) -> str:
+    def headline(self, zone: tzinfo | None = None) -> str:
         what = "首次响应" if self.timer == "response" else "解决"
-        return f"SLA 超时：{self.channel} 反馈 #{self.item_id} 未在 {self.due_at:%Y-%m-%d %H:%M} UTC 前{what}"
+        return f"SLA 超时：{self.channel} 反馈 #{self.item_id} 未在 {local_time(self.due_at, zone)} 前{what}"
 
-    def body(self) -> str:
+    def body(self, zone: tzinfo | None = None) -> str:
         quoted = "\n".join(f"> {md_escape(line)}" for line in self.excerpt.splitlines() or [""])
-        return f"{self.headline()}\n\n{quoted}\n\n策略：{self.policy}；开始计时：{self.opened_at:%Y-%m-%d %H:%M} UTC"
+        return f"{self.headline(zone)}\n\n{quoted}\n\n策略：{self.policy}；开始计时：{local_time(self.opened_at, zone)}"
 
 
 @dataclass(frozen=True)
@@ -74,7 +98,7 @@ class ActionOverdue(Notice):
     owner: str
     due_date: date
 
-    def headline(self) -> str:
+    def headline(self, zone: tzinfo | None = None) -> str:
         return f"行动逾期：任务 #{self.task_id}「{self.task_title}」的行动「{self.title}」（负责人 {self.owner}）已过期限 {self.due_date}"
 
 
@@ -90,7 +114,7 @@ class StageChanged(Notice):
     actor: str
     outcome: str | None = None
 
-    def headline(self) -> str:
+    def headline(self, zone: tzinfo | None = None) -> str:
         extra = f"（{self.outcome}）" if self.outcome else ""
         return f"任务 #{self.task_id}「{self.title}」：{self.old} → {self.new}{extra}，操作人 {self.actor}"
 
@@ -110,14 +134,14 @@ class CheckVerdict(Notice):
     p_value: float | None
     target_met: bool | None
 
-    def headline(self) -> str:
+    def headline(self, zone: tzinfo | None = None) -> str:
         verdict = {"effective": "有效", "not_effective": "无效", "inconclusive": "尚无定论"}.get(
             self.verdict, self.verdict
         )
         return f"效果检查：任务 #{self.task_id}「{self.title}」— {verdict}"
 
-    def body(self) -> str:
-        lines = [md_escape(self.headline()), ""]
+    def body(self, zone: tzinfo | None = None) -> str:
+        lines = [md_escape(self.headline(zone)), ""]
         if self.baseline_value is not None and self.check_value is not None:
             lines.append(f"- 指标 {self.metric}：{self.baseline_value:.3g} → {self.check_value:.3g}")
         if self.change is not None:
@@ -141,7 +165,7 @@ class CaseReopened(Notice):
     satisfaction: int | None
     actor: str
 
-    def headline(self) -> str:
+    def headline(self, zone: tzinfo | None = None) -> str:
         score = f"，满意度 {self.satisfaction}" if self.satisfaction is not None else ""
         return (
             f"回访不满意，案件 #{self.item_id}（{self.channel}）已重新打开：{self.outcome}{score}，记录人 {self.actor}"
@@ -159,5 +183,29 @@ class SpikeNotice(Notice):
     count: int
     baseline: float
 
-    def headline(self) -> str:
+    def headline(self, zone: tzinfo | None = None) -> str:
         return f"突增：根因组 #{self.group_id}「{self.label}」{self.week} 这一周 {self.count} 条（基线 {self.baseline:.1f}）"
+
+
+def notice_from_dict(data: Mapping[str, Any]) -> Notice:
+    """The notice :meth:`Notice.to_dict` gave (``ValueError`` for an unknown kind or a
+    missing field)."""
+    kind = data.get("event")
+    cls = NOTICE_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ValueError(f"unknown notice kind {kind!r}")
+    hints = get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in data:
+            if f.default is MISSING:
+                raise ValueError(f"{kind} notice without {f.name!r}")
+            continue
+        value = data[f.name]
+        types = get_args(hints[f.name]) or (hints[f.name],)
+        if isinstance(value, str) and datetime in types:
+            value = datetime.fromisoformat(value)
+        elif isinstance(value, str) and date in types:
+            value = date.fromisoformat(value)
+        values[f.name] = value
+    return cls(**values)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from bihuan.core.masking import is_secret_name, mask_data, mask_secrets, mask_url
+from bihuan.core.printable import storable_text
 from bihuan.core.pseudonyms import Pseudonymiser
 from bihuan.core.redaction import digits_of, find_pii, may_hold_pii, redact, redact_field
 
@@ -132,10 +133,7 @@ class Privacy:
 
     def _value(self, value: Any, name: str | None, *, tag: bool = False) -> Any:
         if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:  # undecodable bytes: storable, shown as \xNN
-                value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            value = storable_text(value)  # undecodable bytes: storable, shown as \xNN
             text = mask_secrets(value, self.known) if self.known or "=" in value or "://" in value else value
             if name is not None and text and self._field(name)[1]:
                 return "***"

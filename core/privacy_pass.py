@@ -9,7 +9,7 @@ would write it today. Nothing is written with the key before this pass has run, 
 nothing is written without it after, so there is never a mix.
 
 What changes, per table: ``feedback_item`` — source, external_id, customer_ref, url,
-extra, and the text (redacted again with today's rules); ``quarantined_record`` —
+extra, origin, and the text (redacted again with today's rules); ``quarantined_record`` —
 collector, source, location, reason, payload (and its hash), external_id;
 ``collector_run`` — collector, source, config, error_message; ``collector_state`` —
 collector and state. Only rows that change are written.
@@ -60,7 +60,7 @@ def _changes(row: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 def _items(session: Session, privacy: Privacy) -> int:
     table = FeedbackItem.__table__  # type: ignore[attr-defined]
-    columns = ("source", "external_id", "customer_ref", "url", "extra", "text")
+    columns = ("source", "external_id", "customer_ref", "url", "extra", "text", "origin")
     assigned: set[tuple[str, str]] = set()
     total = 0
     after = None
@@ -76,6 +76,7 @@ def _items(session: Session, privacy: Privacy) -> int:
                 "url": privacy.url(row["url"]),
                 "extra": privacy.extra(row["extra"]) if isinstance(row["extra"], dict) else row["extra"],
                 "text": privacy.redact(row["text"]),
+                "origin": privacy.key(row["origin"]) if row["origin"] else row["origin"],
             }
             change = _changes(row, new)
             if change:

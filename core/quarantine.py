@@ -119,13 +119,20 @@ def retry_records(
             if record.external_id:
                 # keep the id the record had when it was read, so a second retry updates in place
                 item.external_id = record.external_id
+            if getattr(instance.config, "update_across_files", None) is not None:
+                # a file row, from where it was read: a retry is the user's word, so it may
+                # replace what the file rules kept (another file's row, an id's first row)
+                item.origin = record.location
             by_instance.setdefault(instance.name, (instance, []))[1].append((record, item))
 
     reports = []
     for instance, pairs in by_instance.values():
+        context = instance.context(zone, settings.bihuan.date_window)
+        if getattr(context.config, "update_across_files", None) is False:
+            context.config = context.config.model_copy(update={"update_across_files": True})
         report = run_collector(
             _ReplayCollector([item for _, item in pairs]),  # type: ignore[arg-type]
-            instance.context(zone),
+            context,
             engine=engine,
             collector_type=instance.collector_type,
             hooks=hooks,

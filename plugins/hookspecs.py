@@ -8,7 +8,10 @@ Three kinds of hook:
   than ``None`` wins (plugins registered later are asked first, so a third-party plugin
   overrides a built-in default);
 * event hooks return ``None`` and are told that something happened; an exception in one
-  is logged and does not stop the engine.
+  is logged and does not stop the engine. They are told once, after the event committed,
+  in the process that caused it: a plugin that must not miss a notice (a chat robot, a
+  ticket system) registers a notice target instead (``register_notice_targets``), whose
+  deliveries go through the outbox — recorded with the event, retried until delivered.
 
 ``docs/hooks.md`` is generated from this module (``python -m bihuan.plugins.docs``) and a
 test keeps it in step.
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from bihuan.core.collector import Collector
     from bihuan.core.config import Settings
     from bihuan.core.notices import ActionOverdue, CaseReopened, CheckVerdict, SlaBreach, StageChanged
+    from bihuan.core.outbox import NoticeTarget
     from bihuan.core.pipeline import RunReport
 
 
@@ -217,6 +221,38 @@ def on_case_reopened(reopened: CaseReopened) -> None:
     :returns: nothing; not firstresult.
 
     Called after the follow-up and the reopening are committed.
+    """
+
+
+# ── notification ──────────────────────────────────────────────────────────────────────
+
+
+@hookspec
+def register_notice_targets(register: Callable[[NoticeTarget], None]) -> None:
+    """Contribute notice targets: where the outbox delivers notices.
+
+    Call ``register(target)`` once per target. A target (see
+    :class:`bihuan.core.outbox.NoticeTarget`) has a ``name`` (stored with each delivery;
+    unique across plugins: a taken name is refused and reported as a plugin failure),
+    ``accepts(kind) -> bool`` (which notices it takes: ``sla_breach``, ``spike``,
+    ``action_overdue``, ``stage_changed``, ``check_verdict``, ``case_reopened``) and
+    ``send(envelope, *, timeout) -> None``, which delivers one notice once within
+    ``timeout`` seconds or raises :class:`bihuan.core.errors.DeliveryError` (``retry=``
+    whether a later attempt may succeed). The envelope carries the notice, its stable id
+    (send it on, e.g. as the ``X-Bihuan-Notice-Id`` header, so the receiver can drop
+    repeats: delivery is at least once), the attempt number and the team's time zone.
+
+    Every notice a target accepts is written to the outbox in the transaction of its
+    event; bihuan sends it at the end of the command that caused it (all targets within
+    ``[notify] deadline_seconds`` together), retries failures with backoff from
+    ``bihuan tick``, and gives up after ``[notify] retries`` (``bihuan notices`` lists
+    what is pending or failed). The built-in notifier registers its ``[[notify.targets]]``.
+
+    :param register: callback that takes one notice target.
+    :returns: nothing; not firstresult.
+
+    Called once per process, after ``configure``, when the engine first needs the outbox
+    (any command that can announce something: ``tick``, ``sla``, ``task``, ``analyze``…).
     """
 
 

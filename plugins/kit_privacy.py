@@ -91,7 +91,7 @@ def secrets_in(value: Any, known: list[str], where: str = "") -> list[str]:
 
 #: the tables and text columns a run writes to (JSON columns are read as their text)
 STORED_COLUMNS = {
-    "feedback_item": ("source", "external_id", "text", "customer_ref", "url", "extra"),
+    "feedback_item": ("source", "external_id", "text", "customer_ref", "url", "extra", "origin"),
     "quarantined_record": ("collector", "source", "location", "field", "reason", "payload", "external_id"),
     "collector_run": ("collector", "source", "config", "error_message"),
     "collector_state": ("collector", "state"),

@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pluggy
 
@@ -33,6 +33,10 @@ from bihuan.core.pipeline import PipelineHooks
 from bihuan.core.sla.hooks import CaseHooks
 from bihuan.plugins import hookspecs
 from bihuan.plugins.markers import PROJECT_NAME
+
+if TYPE_CHECKING:
+    from bihuan.core.config import Settings
+    from bihuan.core.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +209,27 @@ class BihuanPluginManager(pluggy.PluginManager):
         self._collectors = found
         return found
 
+    def notice_targets(self) -> list[Any]:
+        """Notice targets contributed by plugins (``register_notice_targets``), refusing
+        objects that are not targets and names already taken. Asked anew on each call:
+        the targets follow the settings the plugins were last configured with."""
+        found: dict[str, Any] = {}
+
+        def accept(plugin: str, target: Any) -> str | None:
+            problem = notice_target_problem(target)
+            if problem:
+                return f"register_notice_targets: {problem}"
+            if target.name in found:
+                return f"register_notice_targets: notice target name {target.name!r} is taken"
+            found[target.name] = target
+            rec = self.records.get(plugin)
+            if rec is not None and (entry := f"notice target {target.name}") not in rec.contributes:
+                rec.contributes.append(entry)
+            return None
+
+        self._call_register_hook("register_notice_targets", accept)
+        return list(found.values())
+
     def commands(self, taken: Iterable[str]) -> list[Any]:
         """Click commands contributed by plugins, refusing names in ``taken`` or repeated."""
         names = set(taken)
@@ -243,6 +268,17 @@ def collector_class_problem(cls: Any) -> str | None:
     for method in ("check", "collect"):
         if not callable(getattr(cls, method, None)):
             return f"{label} has no {method}() method"
+    return None
+
+
+def notice_target_problem(target: Any) -> str | None:
+    """Why ``target`` is not a notice target, or ``None`` when it is."""
+    name = getattr(target, "name", None)
+    if not isinstance(name, str) or not name.strip():
+        return f"{target!r} has no 'name'"
+    for method in ("accepts", "send"):
+        if not callable(getattr(target, method, None)):
+            return f"notice target {name!r} has no {method}() method"
     return None
 
 
@@ -360,7 +396,21 @@ def pipeline_hooks(pm: pluggy.PluginManager) -> PipelineHooks:
     )
 
 
-def analysis_hooks(pm: pluggy.PluginManager) -> AnalysisHooks:
+def notice_outbox(pm: BihuanPluginManager, settings: Settings) -> Outbox:
+    """The outbox over the notice targets the plugins register, with ``[notify]``'s retry
+    policy and deadline and the ``[bihuan]`` time zone."""
+    from bihuan.core.outbox import Outbox, RetryPolicy
+
+    notify = settings.notify
+    policy = RetryPolicy(
+        retries=notify.retries, backoff_seconds=notify.backoff_seconds, max_backoff_seconds=notify.max_backoff_seconds
+    )
+    return Outbox(
+        pm.notice_targets(), policy=policy, zone=settings.bihuan.zone, deadline_seconds=notify.deadline_seconds
+    )
+
+
+def analysis_hooks(pm: pluggy.PluginManager, outbox: Outbox | None = None) -> AnalysisHooks:
     """The plugin hooks ``bihuan analyze`` calls, as :class:`AnalysisHooks`."""
     score = pm.hook.score_sentiment
     return AnalysisHooks(
@@ -368,21 +418,24 @@ def analysis_hooks(pm: pluggy.PluginManager) -> AnalysisHooks:
         if score.get_hookimpls()
         else None,
         on_spike=_isolated_event(pm, "on_spike"),
+        outbox=outbox,
     )
 
 
-def pdca_hooks(pm: pluggy.PluginManager) -> PdcaHooks:
+def pdca_hooks(pm: pluggy.PluginManager, outbox: Outbox | None = None) -> PdcaHooks:
     """The plugin hooks the PDCA engine calls, as :class:`PdcaHooks`."""
     return PdcaHooks(
         on_task_stage_changed=_isolated_event(pm, "on_task_stage_changed"),
         on_check_verdict=_isolated_event(pm, "on_check_verdict"),
         on_action_overdue=_isolated_event(pm, "on_action_overdue"),
+        outbox=outbox,
     )
 
 
-def case_hooks(pm: pluggy.PluginManager) -> CaseHooks:
+def case_hooks(pm: pluggy.PluginManager, outbox: Outbox | None = None) -> CaseHooks:
     """The plugin hooks SLA and 回访 handling call, as :class:`CaseHooks`."""
     return CaseHooks(
         on_sla_breach=_isolated_event(pm, "on_sla_breach"),
         on_case_reopened=_isolated_event(pm, "on_case_reopened"),
+        outbox=outbox,
     )

@@ -1,38 +1,42 @@
 """How a notice is posted to each kind of target: WeCom and DingTalk group robots and
-generic JSON webhooks, with retries. Used by the built-in notifier plugin.
+generic JSON webhooks, one attempt at a time (the outbox retries). Used by the built-in
+notifier plugin.
 
 Secrets (robot URLs carry their key, DingTalk's signing secret, webhook tokens) are read
-from the environment when a notice is sent and never logged: logs name the target.
+from the environment when a notice is sent and never logged or stored: an error names
+the target and the HTTP status or the robot's error code, its message masked.
+
+Every request carries the notice's stable id in the ``X-Bihuan-Notice-Id`` header (and a
+webhook's JSON in ``notice_id``): the same in every attempt, so a receiver drops repeats.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
-import logging
 import time
 import urllib.parse
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from bihuan.core.config import NotifySettings, NotifyTarget, resolve_env_refs
-from bihuan.core.errors import ConfigError
-from bihuan.core.notices import Notice
+from bihuan.core.config import NotifyTarget, resolve_env_refs
+from bihuan.core.errors import DeliveryError
+from bihuan.core.outbox import Envelope, mask_secrets
 
-log = logging.getLogger("bihuan.notify")
 #: robot answers that mean "slow down" (WeCom 45009, DingTalk 130101): worth retrying
 RATE_LIMIT_CODES = frozenset({45009, 130101})
+#: path segments at least this long are taken for tokens when masking (hooks/T0/B0/XXXX)
+TOKEN_SEGMENT_CHARS = 12
 
 
-class DeliveryError(Exception):
-    """One attempt failed; ``retry`` says whether another attempt may succeed."""
+@functools.cache
+def user_agent() -> str:
+    from importlib.metadata import version
 
-    def __init__(self, reason: str, *, retry: bool) -> None:
-        super().__init__(reason)
-        self.retry = retry
+    return f"bihuan/{version('bihuan')}"
 
 
 def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
@@ -41,13 +45,14 @@ def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
     return urllib.parse.quote_plus(base64.b64encode(digest).decode())
 
 
-def payload_for(target: NotifyTarget, notice: Notice) -> dict[str, Any]:
-    """The JSON body ``target`` expects for ``notice``."""
+def payload_for(target: NotifyTarget, envelope: Envelope) -> dict[str, Any]:
+    """The JSON body ``target`` expects for the envelope's notice, times in its zone."""
+    notice = envelope.notice
     if target.kind == "wecom":
-        return {"msgtype": "markdown", "markdown": {"content": notice.body()}}
+        return {"msgtype": "markdown", "markdown": {"content": envelope.body()}}
     if target.kind == "dingtalk":
-        return {"msgtype": "markdown", "markdown": {"title": notice.headline()[:60], "text": notice.body()}}
-    return {**notice.to_dict(), "title": notice.headline(), "text": notice.body()}
+        return {"msgtype": "markdown", "markdown": {"title": envelope.headline()[:60], "text": envelope.body()}}
+    return {**notice.to_dict(), "notice_id": envelope.id, "title": envelope.headline(), "text": envelope.body()}
 
 
 def _resolved(target: NotifyTarget) -> tuple[str, dict[str, str], str | None]:
@@ -58,15 +63,54 @@ def _resolved(target: NotifyTarget) -> tuple[str, dict[str, str], str | None]:
     return url, headers, secret
 
 
-def post_once(client: httpx.Client, target: NotifyTarget, notice: Notice) -> None:
-    """One attempt; raises :class:`DeliveryError` (never with the URL or a secret in it)."""
+def secrets_of(url: str, headers: dict[str, str], secret: str | None) -> list[str]:
+    """What an error text must never show for this target: the URL, its query values and
+    long path segments, the signing secret, header values and their parts."""
+    found = [url, *headers.values(), *(part for value in headers.values() for part in value.split() if len(part) >= 8)]
+    if secret:
+        found.append(secret)
+    parsed = urllib.parse.urlsplit(url)
+    found += [value for _, value in urllib.parse.parse_qsl(parsed.query)]
+    found += [segment for segment in parsed.path.split("/") if len(segment) >= TOKEN_SEGMENT_CHARS]
+    if parsed.password:
+        found.append(parsed.password)
+    return found
+
+
+def new_client() -> httpx.Client:
+    """The client a target posts with (kept by the target: connections are reused)."""
+    return httpx.Client(headers={"User-Agent": user_agent()}, follow_redirects=False)
+
+
+def post(client: httpx.Client, target: NotifyTarget, envelope: Envelope, *, expires: float) -> None:
+    """One attempt, over by ``expires`` (a ``time.monotonic()`` instant); raises
+    :class:`DeliveryError` (its message masked: never the URL, a key or the robot's echo
+    of one). A missing environment variable is a ``ConfigError``."""
     url, headers, secret = _resolved(target)
+    try:
+        _post_once(client, target, envelope, url, headers, secret, expires)
+    except DeliveryError as exc:
+        raise DeliveryError(mask_secrets(str(exc), secrets_of(url, headers, secret)), retry=exc.retry) from None
+
+
+def _post_once(
+    client: httpx.Client,
+    target: NotifyTarget,
+    envelope: Envelope,
+    url: str,
+    headers: dict[str, str],
+    secret: str | None,
+    expires: float,
+) -> None:
     if target.kind == "dingtalk" and secret:
         timestamp = int(time.time() * 1000)
         # the sign is URL-quoted already; appended by hand so httpx does not quote it twice
         url = f"{url}{'&' if '?' in url else '?'}timestamp={timestamp}&sign={dingtalk_sign(secret, timestamp)}"
+    timeout = max(0.05, expires - time.monotonic())
     try:
-        response = client.post(url, json=payload_for(target, notice), headers=headers)
+        response = client.post(
+            url, json=payload_for(target, envelope), headers={**headers, **envelope.headers()}, timeout=timeout
+        )
     except (httpx.InvalidURL, httpx.UnsupportedProtocol):
         # the message may quote the URL, key and all; a wrong URL stays wrong on retry
         raise DeliveryError("the URL is not a valid http(s) URL", retry=False) from None
@@ -85,54 +129,5 @@ def post_once(client: httpx.Client, target: NotifyTarget, notice: Notice) -> Non
             raise DeliveryError("the robot's answer is not JSON", retry=True) from None
         code = answer.get("errcode", 0) if isinstance(answer, dict) else 0
         if code != 0:
-            # robots echo the request back ("invalid webhook url, key: …"): masked
-            message = safe_reply(str(answer.get("errmsg", "")), url, headers, secret)[:100]
+            message = str(answer.get("errmsg", ""))[:200]
             raise DeliveryError(f"errcode {code}: {message}", retry=code in RATE_LIMIT_CODES or code == -1)
-
-
-def safe_reply(text: str, url: str, headers: dict[str, str], secret: str | None) -> str:
-    """What a target answered, fit to log or store: the target's URL, its key parameters,
-    header values and signing secret masked wherever the answer quotes them, and personal
-    data redacted. Every message about a delivery goes through this."""
-    from bihuan.core.masking import known_secrets
-    from bihuan.core.privacy import safe_text
-
-    known = [url, *known_secrets({"url": url}), *headers.values(), *([secret] if secret else [])]
-    return safe_text(text, sorted(known, key=len, reverse=True))
-
-
-def deliver(
-    client: httpx.Client,
-    target: NotifyTarget,
-    notice: Notice,
-    settings: NotifySettings,
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-) -> bool:
-    """Post with retries and doubling backoff; log and give up in the end. Never raises."""
-    wait = settings.backoff_seconds
-    for attempt in range(settings.retries + 1):
-        try:
-            post_once(client, target, notice)
-        except ConfigError as exc:  # a missing environment variable: names it, never a value
-            log.error("notify %s: %s (notice %s not sent)", target.name, exc, notice.kind)
-            return False
-        except DeliveryError as exc:
-            last = attempt == settings.retries or not exc.retry
-            log.log(
-                logging.ERROR if last else logging.WARNING,
-                "notify %s: %s %s (attempt %d of %d)",
-                target.name,
-                notice.kind,
-                exc,
-                attempt + 1,
-                settings.retries + 1,
-            )
-            if last:
-                return False
-            sleep(wait)
-            wait *= 2
-        else:
-            log.debug("notify %s: %s posted", target.name, notice.kind)
-            return True
-    return False

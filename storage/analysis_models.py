@@ -135,3 +135,21 @@ class SpikeEvent(SQLModel, table=True):
     baseline: float
     score: float
     detected_at: datetime = Field(sa_type=UTCDateTime, default_factory=utcnow)
+
+
+class AnalysisLock(SQLModel, table=True):
+    """Who runs the analysis now (``storage.analysis_lock``): one row per lock name.
+
+    On SQLite the row *is* the lock; on PostgreSQL an advisory lock excludes and the
+    row only says who holds it. ``token`` is the holder's own; every batch an analysis
+    writes checks that it still holds it (a holder declared stale writes nothing more).
+    """
+
+    __tablename__ = "analysis_lock"
+
+    name: str = Field(primary_key=True, max_length=64)
+    token: str = Field(max_length=64)
+    pid: int
+    host: str = Field(max_length=255)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    heartbeat_at: datetime = Field(sa_type=UTCDateTime)

@@ -357,16 +357,45 @@ def save_state(key: str, value: dict[str, Any], *, session: Session) -> None:
     session.flush()
 
 
-def forget_results(*, session: Session) -> None:
-    """Drop every result and group (``bihuan analyze --rebuild``)."""
+#: ``analysis_state`` key of the highest group id ever used (kept across a rebuild)
+GROUP_IDS_STATE = "group_ids"
+
+
+def forget_results(*, session: Session) -> list[int]:
+    """Forget every result, and every group no improvement task points to (``bihuan
+    analyze --rebuild``); returns the ids of the groups kept.
+
+    A task's groups are never orphaned: the groups in ``task_group``, and the groups they
+    were merged into, stay with their ids, labels, history and spikes; their members are
+    forgotten (the rebuilt analysis assigns them again). Group ids are never reused:
+    the highest id used so far is kept in ``analysis_state`` (:func:`max_group_id`).
+    """
+    from bihuan.storage.pdca_models import TaskGroup  # the PDCA tables point at groups
+
+    groups = IssueGroup.__table__  # type: ignore[attr-defined]
+    highest = max_group_id(session=session)
+    kept: set[int] = set(session.scalars(select(TaskGroup.group_id).distinct()))  # type: ignore[call-overload]
+    frontier = set(kept)
+    while frontier:  # what the kept groups were merged into (chains end: a merge target is active)
+        targets = set(
+            session.scalars(
+                select(groups.c.merged_into).where(groups.c.id.in_(frontier), groups.c.merged_into.is_not(None))
+            )
+        )
+        frontier = targets - kept
+        kept |= frontier
     conn = session.connection()
     conn.execute(delete(AnalysisQueue.__table__))  # type: ignore[attr-defined]  (every item is new now)
-    conn.execute(delete(SpikeEvent.__table__))  # type: ignore[attr-defined]
     conn.execute(delete(_RESULTS))
-    conn.execute(delete(GroupEvent.__table__))  # type: ignore[attr-defined]
-    conn.execute(IssueGroup.__table__.update().values(merged_into=None))  # type: ignore[attr-defined]
-    conn.execute(delete(IssueGroup.__table__))  # type: ignore[attr-defined]
+    others = groups.c.id.not_in(sorted(kept))
+    for table in (SpikeEvent.__table__, GroupEvent.__table__):  # type: ignore[attr-defined]
+        conn.execute(delete(table).where(table.c.group_id.not_in(sorted(kept))))
+    conn.execute(groups.update().where(others).values(merged_into=None))
+    conn.execute(delete(groups).where(others))
+    conn.execute(groups.update().values(size=0))
     conn.execute(delete(AnalysisState.__table__))  # type: ignore[attr-defined]
+    save_state(GROUP_IDS_STATE, {"highest": highest}, session=session)
+    return sorted(kept)
 
 
 # ── what the incremental run continues from ────────────────────────────────────────────
@@ -458,8 +487,11 @@ def max_analysed_id(*, session: Session) -> int:
 
 
 def max_group_id(*, session: Session) -> int:
-    """The highest group id ever used (merged groups included): new ids start above it."""
-    return int(session.scalar(select(func.max(IssueGroup.id))) or 0)  # type: ignore[arg-type]
+    """The highest group id ever used (merged groups, and groups forgotten by a rebuild,
+    included): new ids start above it."""
+    stored = int(session.scalar(select(func.max(IssueGroup.id))) or 0)  # type: ignore[arg-type]
+    before = (load_state(GROUP_IDS_STATE, session=session) or {}).get("highest", 0)
+    return max(stored, int(before))
 
 
 def member_texts(group_id: int, *, session: Session) -> list[tuple[int, str, list[str]]]:

@@ -17,6 +17,7 @@ from itertools import islice
 from typing import Any
 
 import orjson
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import Dialect
 from sqlmodel import Session
 
@@ -35,11 +36,13 @@ ITEM_COLUMNS: tuple[str, ...] = (
     "url",
     "extra",
     "content_hash",
+    "origin",
 )
 _WRITE_COLUMNS = (*ITEM_COLUMNS, "collected_at", "updated_at", "run_id")
 #: where a row, and the parameters it is encoded into, hold its id and its content hash
 EXTERNAL_ID_AT = ITEM_COLUMNS.index("external_id")
 CONTENT_HASH_AT = ITEM_COLUMNS.index("content_hash")
+ORIGIN_AT = ITEM_COLUMNS.index("origin")
 # collected_at keeps the first time we saw the item; everything else follows the source.
 _UPDATE_COLUMNS = tuple(c for c in _WRITE_COLUMNS if c not in ("source", "external_id", "collected_at"))
 # SQLite's limit on bound variables is 32766 since 3.32; stay well below it.
@@ -67,6 +70,14 @@ class _Plan:
         ]
         values = ", ".join(markers)
         updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in _UPDATE_COLUMNS)
+        #: the upsert of rows without an origin (:func:`upsert_items`): it leaves a stored
+        #: item's origin as it is, and works on a schema from before the column
+        self.upsert_sql_without_origin = (
+            f"INSERT INTO {quote(_TABLE.name)} ({', '.join(quote(c) for c in _WRITE_COLUMNS if c != 'origin')}) "
+            f"VALUES ({', '.join(m for m, c in zip(markers, _WRITE_COLUMNS, strict=True) if c != 'origin')}) "
+            f"ON CONFLICT ({quote('source')}, {quote('external_id')}) DO UPDATE SET "
+            + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in _UPDATE_COLUMNS if c != "origin")
+        )
         self.upsert_sql = (
             f"INSERT INTO {quote(_TABLE.name)} ({cols}) VALUES ({values}) "
             f"ON CONFLICT ({quote('source')}, {quote('external_id')}) DO UPDATE SET {updates}"
@@ -171,8 +182,8 @@ class ItemEncoder:
 
         # one comprehension with unpacking: this is most of the write side's Python work
         return [
-            (s, e, ch, t, r, n, c, when(at), u, json_text(x) if x else None, h, moment, moment, run_id)
-            for s, e, ch, t, r, n, c, at, u, x, h in rows
+            (s, e, ch, t, r, n, c, when(at), u, json_text(x) if x else None, h, o, moment, moment, run_id)
+            for s, e, ch, t, r, n, c, at, u, x, h, o in rows
         ]
 
     def encode_converted(
@@ -193,12 +204,12 @@ class ItemEncoder:
         literal = plan.literal_sql is not None and "\x00" not in source and (run_id is None or type(run_id) is int)
         params = []
         append = params.append
-        for s, e, ch, t, r, n, c, at, u, x, h in rows:
+        for s, e, ch, t, r, n, c, at, u, x, h, o in rows:
             x = json_text(x) if x else None
             if literal:
-                append((e, ch, t, r, n, c, at, u, x, h))
+                append((e, ch, t, r, n, c, at, u, x, h, o))
             else:
-                append((s, e, ch, t, r, n, c, at, u, x, h, moment, moment, run_id))
+                append((s, e, ch, t, r, n, c, at, u, x, h, o, moment, moment, run_id))
         if not literal:
             return None, params
         sql = plan.literal_sql.format(  # type: ignore[union-attr]
@@ -230,10 +241,14 @@ def existing_hashes(source: str, external_ids: Iterable[str], *, session: Sessio
     conn = session.connection()
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     cursor = _sqlite_json_cursor(session)
+    postgresql = conn.dialect.name == "postgresql"
     # driver-level SQL: compiling an expanding IN of 5,000 parameters through
     # SQLAlchemy costs more than the query, and its result rows more than the lookup
     for start in range(0, len(ids), _LOOKUP_CHUNK):
         chunk = ids[start : start + _LOOKUP_CHUNK]
+        if postgresql:
+            found.update(conn.exec_driver_sql(PG_LOOKUP, (source, chunk)).fetchall())
+            continue
         if cursor is not None:
             array = _json_param(chunk)
             if array is not None:
@@ -255,15 +270,22 @@ def changed_hashes(source: str, hashes: Mapping[str, str], *, session: Session) 
     stored with that hash: ``{external_id: the stored hash, or None when not stored}``,
     in the order of ``hashes``. Ids stored with the same hash — duplicates — are left out.
 
-    On SQLite the comparison is made in the database: a re-import, every row a
+    The comparison is made in the database: a re-import, every row a
     duplicate, gets an empty answer instead of every stored ``(id, hash)`` pair to build
-    and compare here (measured 1.1 s against 1.6–1.9 s for a million ids). A chunk whose
-    key range holds nothing stored (new ids after the stored ones) is not looked up.
+    and compare here (measured 1.1 s against 1.6–1.9 s for a million ids on SQLite). On
+    SQLite, a chunk whose key range holds nothing stored (new ids after the stored ones)
+    is not looked up.
     """
     changed: dict[str, str | None] = {}
+    conn = session.connection()
     cursor = _sqlite_json_cursor(session)
+    postgresql = conn.dialect.name == "postgresql"
     items = iter(hashes.items())
     while chunk := dict(islice(items, _LOOKUP_CHUNK)):
+        if postgresql:
+            params = (source, list(chunk), list(chunk.values()))
+            changed.update(conn.exec_driver_sql(PG_CHANGED, params).fetchall())
+            continue
         if cursor is not None:
             pairs = _json_param(chunk)
             if pairs is not None:
@@ -283,6 +305,33 @@ def changed_hashes(source: str, hashes: Mapping[str, str], *, session: Session) 
     return changed
 
 
+def stored_versions(
+    source: str, external_ids: Iterable[str], *, session: Session
+) -> dict[str, tuple[str, str | None, int | None]]:
+    """``{external_id: (content_hash, origin, run_id)}`` of the ids of ``source`` stored.
+
+    For the few ids an import would change (see ``bihuan.core.batches``): where the
+    stored version was read from decides whether the import may change it.
+    """
+    ids = list(dict.fromkeys(external_ids))
+    found: dict[str, tuple[str, str | None, int | None]] = {}
+    conn = session.connection()
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    postgresql = conn.dialect.name == "postgresql"
+    for start in range(0, len(ids), _LOOKUP_CHUNK):
+        chunk = ids[start : start + _LOOKUP_CHUNK]
+        if postgresql:  # an index probe per id, whatever the statistics (see PG_LOOKUP)
+            found.update((r[0], r[1:]) for r in conn.exec_driver_sql(PG_VERSIONS, (chunk, source)))
+            continue
+        sql = (
+            f"SELECT external_id, content_hash, origin, run_id FROM {_TABLE.name} "
+            f"WHERE source = {marker} AND external_id IN ({', '.join([marker] * len(chunk))})"
+        )
+        for external_id, digest, origin, run_id in conn.exec_driver_sql(sql, (source, *chunk)):
+            found[external_id] = (digest, origin, run_id)
+    return found
+
+
 # JSON functions are built into SQLite from 3.38 (before, only when compiled in)
 _SQLITE_JSON = sqlite3.sqlite_version_info >= (3, 38)
 # CROSS JOIN keeps the order: each id of the array, then its row through the unique index
@@ -296,6 +345,36 @@ _SQLITE_ANY_IN_RANGE = f"SELECT EXISTS (SELECT 1 FROM {_TABLE.name} WHERE source
 _SQLITE_CHANGED = (
     f"SELECT j.key, f.content_hash FROM json_each(?) AS j LEFT JOIN {_TABLE.name} AS f "
     "ON f.source = ? AND f.external_id = j.key WHERE f.content_hash IS NOT j.value"
+)
+
+# PostgreSQL: the ids as one array, each looked up by a subquery of its own. Not
+# ``IN (%s, … 5,000 times)``: psycopg prepares a statement from its fifth execution on,
+# PostgreSQL then plans it once for any parameters, the list is no constant any more and
+# every row of the source is compared with each of the 5,000 values (one lookup took
+# 45–90 s at 250,000 rows). Not a join with ``unnest`` either: with statistics that say
+# the table is small (fresh, or autovacuum off or behind) the planner hashes every row
+# of the source for each lookup. A subquery in the select list is never flattened into
+# a join, and an equality on both columns of the unique index (at most one row) is an
+# index probe whatever the statistics say; ``OFFSET 0`` keeps the filter on its answer
+# from running it a second time. tests/storage/test_bulk_plans.py pins the plans.
+_PG_PROBE = f"(SELECT f.content_hash FROM {_TABLE.name} AS f WHERE f.source = %s AND f.external_id = k.id)"
+#: parameters: source, the ids (a list)
+PG_LOOKUP = (
+    f"SELECT id, stored FROM (SELECT k.id, {_PG_PROBE} AS stored FROM unnest(%s::text[]) AS k(id) OFFSET 0) AS s "
+    "WHERE stored IS NOT NULL"
+)
+#: parameters: source, the ids, their hashes (two lists of one length); the ids not
+#: stored with their hash, in order, with what is stored (NULL: nothing)
+PG_CHANGED = (
+    f"SELECT id, stored FROM (SELECT k.id, k.hash, {_PG_PROBE} AS stored "
+    "FROM unnest(%s::text[], %s::text[]) AS k(id, hash) OFFSET 0) AS s WHERE stored IS DISTINCT FROM hash"
+)
+
+#: parameters: the ids (a list), source; ``OFFSET 0`` keeps the lateral subquery from
+#: being pulled up into a join the planner could hash
+PG_VERSIONS = (
+    "SELECT k.id, f.content_hash, f.origin, f.run_id FROM unnest(%s::text[]) AS k(id) CROSS JOIN LATERAL "
+    f"(SELECT content_hash, origin, run_id FROM {_TABLE.name} WHERE source = %s AND external_id = k.id OFFSET 0) AS f"
 )
 
 
@@ -318,12 +397,49 @@ def _sqlite_json_cursor(session: Session) -> Any | None:
     return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
 
+#: rows an import writes between two looks at PostgreSQL's statistics of the items
+STATISTICS_EVERY = 50_000
+
+
+def refresh_statistics(engine: Engine) -> bool:
+    """PostgreSQL: ``ANALYZE feedback_item`` when its statistics are missing or the rows
+    changed since the last ``ANALYZE`` outnumber the rows it counted (so a growing table
+    is analysed at about every doubling: a handful of times in a million-row load, each
+    under a second or two); returns whether it ran. Autovacuum would do this, where it
+    is on and keeps up; bihuan does not count on it. No-op on SQLite.
+    """
+    if engine.dialect.name != "postgresql":
+        return False
+    with engine.connect() as conn:
+        counted, changed = conn.execute(
+            text(
+                "SELECT c.reltuples, coalesce(s.n_mod_since_analyze, 0) FROM pg_class AS c "
+                "LEFT JOIN pg_stat_user_tables AS s ON s.relid = c.oid WHERE c.oid = CAST(:table AS regclass)"
+            ),
+            {"table": _TABLE.name},
+        ).one()
+        if counted >= 0 and changed <= counted:
+            return False
+        conn.exec_driver_sql(f"ANALYZE {_TABLE.name}")
+        conn.commit()
+    return True
+
+
 def upsert_items(rows: Sequence[Sequence[Any]], *, run_id: int | None, now: datetime, session: Session) -> None:
     """Insert or update ``rows`` (values in :data:`ITEM_COLUMNS` order) in one batch.
 
     Rows must be redacted and validated already; ``created_at`` aware, ``extra`` a dict or
-    ``None``. Within the batch a later row for the same key wins.
+    ``None``. Within the batch a later row for the same key wins. Rows may leave off the
+    last column, ``origin``: then a stored item keeps its origin.
     """
     if not rows:
         return
-    write_encoded(ItemEncoder(session.connection().dialect).encode(rows, run_id=run_id, now=now), session=session)
+    encoder = ItemEncoder(session.connection().dialect)
+    if len(rows[0]) == len(ITEM_COLUMNS):
+        write_encoded(encoder.encode(rows, run_id=run_id, now=now), session=session)
+        return
+    origin = _WRITE_COLUMNS.index("origin")
+    params = [
+        row[:origin] + row[origin + 1 :] for row in encoder.encode([(*r, None) for r in rows], run_id=run_id, now=now)
+    ]
+    write_encoded(params, session=session, sql=encoder.plan.upsert_sql_without_origin)

@@ -2,6 +2,12 @@
 
 SQLite is the default store (a file in the user data dir); PostgreSQL is the team store.
 The URL comes from ``--db``, else ``BIHUAN_DATABASE_URL``, else the default file.
+
+The database's own failures (a server that refuses connections, a file that is not a
+SQLite database, a read-only database, a full disk) are turned into bihuan's errors where
+the driver raises them (:func:`database_error`, on every engine from
+:func:`create_db_engine`), so every command, the pipeline and the workplace report them
+as one clear line: the kind of failure and the database, never the SQL or its parameters.
 """
 
 from __future__ import annotations
@@ -14,13 +20,21 @@ from typing import Any
 
 from platformdirs import user_data_path
 from sqlalchemy import Engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
 # storage may use core's error hierarchy (a leaf module) and nothing else from core.
-from bihuan.core.errors import ConfigError, StorageError
+from bihuan.core.errors import (
+    ConfigError,
+    DatabaseFullError,
+    DatabaseReadOnlyError,
+    DatabaseUnavailableError,
+    DatabaseUnreachableError,
+    MissingDatabaseError,
+    StorageError,
+)
 
 DATABASE_URL_ENV = "BIHUAN_DATABASE_URL"
 #: milliseconds a SQLite writer waits for another writer before giving up
@@ -66,25 +80,44 @@ def redact_url(url: str) -> str:
         return "<unparseable URL>"
 
 
-def create_db_engine(url: str | None = None, **kwargs: Any) -> Engine:
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; ``None`` for PostgreSQL and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    if parsed.database.startswith("file:"):  # a URI filename (?uri=true): its path part
+        return Path(parsed.database[5:].split("?", 1)[0])
+    return Path(parsed.database)
+
+
+def create_db_engine(url: str | None = None, *, create: bool = True, **kwargs: Any) -> Engine:
     """An engine for ``url`` with bihuan's connection settings.
 
     SQLite: WAL journal, ``busy_timeout``, foreign keys on, ``synchronous=NORMAL`` (safe
-    with WAL: a power cut may lose the last commits, never corrupt the file). The parent
-    directory of the file is created.
+    with WAL: a power cut may lose the last commits, never corrupt the file).
+
+    :param create: a SQLite file that does not exist is created, with its folder; with
+        ``create=False`` it is refused (:class:`MissingDatabaseError`) and nothing is
+        created — what the CLI does for every database but ``bihuan init``'s and the
+        default one, so that a mistyped ``--db`` path never becomes a new database.
     """
     url = resolve_database_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            folder = Path(parsed.database).parent
+        path = sqlite_file(url)
+        if path is not None and not create and not path.exists():
+            raise MissingDatabaseError(
+                f"no SQLite database at {path}: check the path, or create it with `bihuan init --db {path}`",
+                path=str(path),
+            )
+        if path is not None:
+            folder = path.parent
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:  # a file where a folder should be, no permission …
                 why = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror
-                raise StorageError(
-                    f"cannot create the folder of the SQLite database {parsed.database}: "
-                    f"{exc.filename or folder}: {why}"
+                raise DatabaseUnreachableError(
+                    f"cannot create the folder of the SQLite database {path}: {exc.filename or folder}: {why}"
                 ) from None
         engine = create_engine(
             url,
@@ -94,8 +127,90 @@ def create_db_engine(url: str | None = None, **kwargs: Any) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
-        return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    event.listen(engine, "handle_error", _translate_error, retval=True)
+    return engine
+
+
+def _translate_error(context: ExceptionContext) -> BaseException | None:
+    # a pre-ping's failure is the pool's to handle (it reconnects); anything else the
+    # driver raised is replaced by bihuan's error when it is the database's own failure
+    if context.is_pre_ping:
+        return None
+    return database_error(
+        context.original_exception, where=_where(context.engine), connecting=context.connection is None
+    )
+
+
+def _where(engine: Engine | None) -> str:
+    if engine is None:
+        return "the database"
+    path = sqlite_file(engine.url.render_as_string(hide_password=False))
+    return str(path) if path is not None else engine.url.render_as_string(hide_password=True)
+
+
+#: SQLite's extended result codes of a database that cannot be used, by the error they are
+_SQLITE_READ_ONLY = "SQLITE_READONLY"
+_SQLITE_UNUSABLE = {
+    "SQLITE_NOTADB": "is not a SQLite database",
+    "SQLITE_CORRUPT": "is damaged (the database disk image is malformed); restore it from a backup",
+    "SQLITE_IOERR": "cannot be read or written (disk I/O error)",
+}
+#: PostgreSQL SQLSTATEs: connection exceptions (class 08), the server shutting down or
+#: not accepting connections yet (57P01-57P03, not 57014: a cancelled statement), a full
+#: disk, a read-only transaction or server
+_PG_UNREACHABLE = ("08", "57P01", "57P02", "57P03")
+_PG_DISK_FULL = "53100"
+_PG_READ_ONLY = "25006"
+
+
+def database_error(exc: BaseException, *, where: str, connecting: bool = False) -> StorageError | None:
+    """The bihuan error for the driver's exception ``exc``, or ``None`` for any other error.
+
+    Only failures of the database itself are translated (unreachable, not a database,
+    damaged, read-only, full); a constraint violation or a bad statement is a bug and
+    stays the driver's. The message names the database (``where``: the SQLite file, the
+    server URL without its password) and the driver's first line, never the statement.
+    """
+    if isinstance(exc, DBAPIError):  # already wrapped by SQLAlchemy
+        exc = exc.orig  # type: ignore[assignment]
+    reason = _first_line(exc)
+    name = getattr(exc, "sqlite_errorname", None)
+    if isinstance(name, str):
+        if name == "SQLITE_FULL":
+            return DatabaseFullError(f"the disk of the database {where} is full ({reason}): free space and run again")
+        if name == "SQLITE_READONLY_DIRECTORY":
+            return DatabaseReadOnlyError(
+                f"the database {where} is in a read-only folder: SQLite writes its -wal and -shm files next to it"
+            )
+        if name.startswith(_SQLITE_READ_ONLY):
+            return DatabaseReadOnlyError(f"the database {where} is read-only ({reason}): nothing was written")
+        if name.startswith("SQLITE_CANTOPEN"):
+            return DatabaseUnreachableError(f"cannot open the SQLite database {where}: {reason}")
+        for prefix, what in _SQLITE_UNUSABLE.items():
+            if name.startswith(prefix):
+                return DatabaseUnavailableError(f"{where} {what}")
+        return None
+    sqlstate = getattr(exc, "sqlstate", None)
+    if exc.__class__.__module__.split(".")[0] != "psycopg":
+        return None
+    if sqlstate == _PG_DISK_FULL:
+        return DatabaseFullError(f"the disk of the database {where} is full ({reason}): free space and run again")
+    if sqlstate == _PG_READ_ONLY:
+        return DatabaseReadOnlyError(f"the database {where} is read-only ({reason}): nothing was written")
+    if connecting and type(exc).__name__ == "OperationalError":
+        return DatabaseUnreachableError(f"cannot reach the database {where}: {reason}")
+    if (sqlstate and sqlstate.startswith(_PG_UNREACHABLE)) or (
+        sqlstate is None and type(exc).__name__ == "OperationalError"
+    ):
+        return DatabaseUnreachableError(f"lost the connection to the database {where}: {reason}")
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -152,11 +267,10 @@ def session_scope(engine: Engine, *, write: bool = False) -> Iterator[Session]:
 
 
 def check_connection(engine: Engine) -> None:
-    """Raise :class:`StorageError` with a clear message if the database is unreachable."""
+    """Raise :class:`DatabaseUnavailableError` with a clear message if the database cannot
+    be used (the engine's error translation says why; this catches what it leaves)."""
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
-    except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        where = engine.url.render_as_string(hide_password=True)
-        raise StorageError(f"cannot reach the database {where}: {reason}") from None
+    except DBAPIError as exc:
+        raise DatabaseUnreachableError(f"cannot reach the database {_where(engine)}: {_first_line(exc.orig)}") from None

@@ -19,11 +19,17 @@ from bihuan.storage.types import UTCDateTime, utcnow
 
 
 class RunStatus(StrEnum):
-    """Life of a collector run. ``running`` with an old heartbeat means it was killed."""
+    """Life of a collector run.
+
+    ``interrupted``: stopped before its end (Ctrl+C, or its process was killed: marked so
+    when its process is found gone, see ``bihuan.core.runs``); the next run of the same
+    collector resumes from the last checkpoint.
+    """
 
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"
 
 
 class QuarantineStatus(StrEnum):
@@ -65,6 +71,10 @@ class FeedbackItem(FeedbackItemBase, table=True):
     collected_at: datetime = Field(sa_type=UTCDateTime, default_factory=utcnow)
     updated_at: datetime = Field(sa_type=UTCDateTime, default_factory=utcnow)
     run_id: int | None = Field(default=None, foreign_key="collector_run.id")  # not indexed: see customer_ref
+    # Where a file import read the stored version: "day1.csv row 3" (the quarantine's
+    # location format). An import that would change an item read from another file
+    # refuses unless told to (see core.batches); NULL for other collectors.
+    origin: str | None = Field(default=None, sa_type=Text, description="file and row the item was read from")
 
 
 # ── collection ────────────────────────────────────────────────────────────────────────
@@ -94,6 +104,9 @@ class CollectorRun(CollectorRunBase, table=True):
     quarantined: int = 0
     error_class: str | None = Field(default=None, max_length=32)
     error_message: str | None = Field(default=None, sa_type=Text)
+    # who runs it: a run on this host whose process is gone was killed
+    pid: int | None = Field(default=None, description="process id of the run")
+    host: str | None = Field(default=None, max_length=255, description="host name of the run's process")
 
 
 class CollectorState(SQLModel, table=True):

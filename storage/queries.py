@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from bihuan.storage.engine import dialect_insert
@@ -23,10 +23,20 @@ from bihuan.storage.types import utcnow
 
 
 def create_run(
-    *, collector: str, collector_type: str, source: str, config: dict[str, Any] | None, session: Session
+    *,
+    collector: str,
+    collector_type: str,
+    source: str,
+    config: dict[str, Any] | None,
+    pid: int | None = None,
+    host: str | None = None,
+    session: Session,
 ) -> CollectorRun:
-    """Start a run record (status ``running``) and flush it to get its id."""
-    run = CollectorRun(collector=collector, collector_type=collector_type, source=source, config=config)
+    """Start a run record (status ``running``, owned by process ``pid`` on ``host``) and
+    flush it to get its id."""
+    run = CollectorRun(
+        collector=collector, collector_type=collector_type, source=source, config=config, pid=pid, host=host
+    )
     session.add(run)
     session.flush()
     return run
@@ -52,6 +62,8 @@ def add_run_counts(
     run.duplicates += duplicates
     run.quarantined += quarantined
     run.heartbeat_at = utcnow()
+    if run.status == RunStatus.INTERRUPTED:  # taken for dead (a long silence), yet alive
+        run.status, run.finished_at, run.error_class, run.error_message = RunStatus.RUNNING, None, None, None
     session.add(run)
 
 
@@ -92,6 +104,32 @@ def get_run(run_id: int, *, session: Session) -> CollectorRun | None:
     return session.get(CollectorRun, run_id)
 
 
+def running_runs(*, session: Session) -> Sequence[CollectorRun]:
+    """The runs whose status is ``running`` (alive, or killed and not marked yet)."""
+    return session.exec(select(CollectorRun).where(CollectorRun.status == RunStatus.RUNNING)).all()
+
+
+def mark_run_interrupted(run: CollectorRun, *, message: str, session: Session) -> bool:
+    """Mark ``run`` interrupted unless it beat its heartbeat (or finished) since it was
+    read; whether it was marked."""
+    result = session.execute(
+        update(CollectorRun)
+        .where(
+            col(CollectorRun.id) == run.id,
+            col(CollectorRun.status) == RunStatus.RUNNING,
+            col(CollectorRun.heartbeat_at) == run.heartbeat_at,
+        )
+        .values(
+            status=RunStatus.INTERRUPTED,
+            finished_at=run.heartbeat_at,
+            error_class="interrupted",
+            error_message=message,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 # ── collector state ───────────────────────────────────────────────────────────────────
 
 
@@ -99,6 +137,12 @@ def get_state(collector: str, *, session: Session) -> dict[str, Any] | None:
     """The state saved by the last checkpoint of ``collector``, or ``None``."""
     row = session.get(CollectorState, collector)
     return None if row is None else dict(row.state)
+
+
+def get_state_run(collector: str, *, session: Session) -> int | None:
+    """The run whose checkpoint saved the state of ``collector``."""
+    row = session.get(CollectorState, collector)
+    return None if row is None else row.run_id
 
 
 def save_state(

@@ -33,6 +33,7 @@ from bihuan.storage.engine import create_db_engine  # noqa: E402
 from bihuan.storage.migrate import upgrade_database  # noqa: E402
 import bihuan.storage.analysis_models  # noqa: E402,F401  (all tables on the metadata)
 import bihuan.storage.case_models  # noqa: E402,F401
+import bihuan.storage.outbox_models  # noqa: E402,F401
 import bihuan.storage.pdca_models  # noqa: E402,F401
 from bihuan.storage.models import SQLModel  # noqa: E402
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from bihuan.core.config import Settings
+    from bihuan.core.outbox import Outbox
     from bihuan.core.pdca.tasks import PdcaContext
     from bihuan.core.pipeline import PipelineHooks
     from bihuan.core.sla.cases import CaseContext
@@ -60,6 +61,8 @@ class Services:
     pipeline_hooks: PipelineHooks | None = None
     #: SLA and 回访 settings and hooks (None: the SLA screen only reads)
     cases: CaseContext | None = None
+    #: the notice outbox the PDCA and SLA hooks record into (None: notices wait for `bihuan tick`)
+    outbox: Outbox | None = None
 
 
 class BihuanApp(App[None]):
@@ -104,6 +107,8 @@ class BihuanApp(App[None]):
         self._services_ready = threading.Event()
         #: why the services could not be opened (the workplace closed; the caller reports it)
         self.startup_error: Exception | None = None
+        #: the first unhandled exception that stopped the workplace (the caller reports it)
+        self.crash: Exception | None = None
         if isinstance(services, Services):
             self._services = services
             self._services_ready.set()
@@ -118,6 +123,15 @@ class BihuanApp(App[None]):
         if tui.keys:
             self.set_keymap(tui.keys)
 
+    def _handle_exception(self, error: Exception) -> None:
+        # Textual ends the app with return code 1 and prints a traceback with every frame's
+        # local variables on exit: customer texts, payloads, tokens. Keep the error for
+        # ``bihuan tui`` to report in one line instead (the traceback is logged at debug).
+        if self.crash is None:
+            self.crash = error
+        super()._handle_exception(error)
+        self._exit_renderables.clear()
+
     @property
     def services(self) -> Services:
         """What the screens work with. Until they are open this waits: screens read them in
@@ -128,11 +142,29 @@ class BihuanApp(App[None]):
             raise asyncio.CancelledError
         return self._services
 
+    #: seconds between two looks for notices the workplace recorded (moves, checks, breaches)
+    NOTICE_INTERVAL = 5.0
+
     def on_mount(self) -> None:
         self.switch_mode("dashboard")
         if self._open_services is not None:
             self.call_after_refresh(self.open_services)
         self.call_after_refresh(self.keep_search_index)
+        self.set_interval(self.NOTICE_INTERVAL, self.deliver_notices)
+
+    @work(thread=True, exclusive=True, group="notices", exit_on_error=False)
+    def deliver_notices(self) -> None:
+        """Send the notices the team's edits recorded (within the outbox's deadline, off
+        the interface's thread); what is not delivered waits for `bihuan tick`."""
+        services = self._services
+        if services is None or services.outbox is None:
+            return
+        try:
+            services.outbox.deliver_recorded(services.engine)
+        except Exception:  # the outbox keeps them: `bihuan tick` delivers
+            import logging
+
+            logging.getLogger("bihuan.notify").exception("notices could not be delivered now")
 
     @work(thread=True, exclusive=True, group="open-services", exit_on_error=False)
     def open_services(self) -> None:

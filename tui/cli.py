@@ -1,19 +1,29 @@
 """The ``bihuan`` command.
 
 Exit codes: 0 everything stored; 3 finished, with quarantined records; 2 usage or
-configuration error; 1 any other failure. Every command has ``--json``.
+configuration error; 4 a stale write (retry); 5 the database is unreachable or unusable;
+1 any other failure (see :mod:`bihuan.core.errors`). Every command has ``--json``.
+
+Errors are reported in one place, :meth:`BihuanGroup.main`: one line on stderr, and with
+``--json`` on the command line also one JSON document on stdout,
+``{"error": …, "error_class": …, "exit_code": …}``, whatever failed — a bad option, a
+bihuan error, the database, even a bug (its traceback then goes to stderr).
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
+import json
 import logging
 import sys
-from typing import Any
+import traceback
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 import click
 
-from bihuan.core.errors import EXIT_FAILURE, BihuanError
+from bihuan.core.errors import EXIT_FAILURE, EXIT_OK, BihuanError
 from bihuan.tui.aliases import AliasGroup
 from bihuan.tui.context import App, freeze_imports
 
@@ -37,6 +47,7 @@ COMMAND_MODULES: dict[str, str] = {
     "tick": "cli_pdca",
     "sla": "cli_sla",
     "followups": "cli_sla",
+    "notices": "cli_notices",
     "tui": "cli_tui",
     "privacy": "cli_privacy",
 }
@@ -83,17 +94,59 @@ class BihuanGroup(AliasGroup):
         return super().get_command(ctx, cmd_name)
 
     def _safe_load(self, ctx: click.Context) -> None:
+        # a plugin that cannot be loaded is a bihuan error like any other: main reports it
+        self._load_plugin_commands(ctx)
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the command line; in standalone mode (the console script, CliRunner) every
+        way out ends here with its exit code, and every error is reported by
+        :func:`report_error`."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        args = sys.argv[1:] if args is None else list(args)
+        as_json = wants_json(args)
         try:
-            self._load_plugin_commands(ctx)
-        except BihuanError as exc:
-            raise click.ClickException(_safe(str(exc))) from None
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except SystemExit:  # a command's own exit code (e.g. 3, after its report)
+            raise
+        except click.exceptions.Exit as exc:  # raised outside invoke: --help, --version
+            sys.exit(exc.exit_code)
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:  # the reader of a pipe went away: not an error
+                report_error(exc, as_json=as_json)
+            sys.exit(EXIT_FAILURE)
+        except (KeyboardInterrupt, click.Abort, EOFError) as exc:
+            report_error(exc, as_json=as_json)
+        except Exception as exc:
+            report_error(exc, as_json=as_json)
+        # non-standalone main returns what the command returned, or the code of
+        # ``ctx.exit(code)``; commands return nothing otherwise
+        sys.exit(result if isinstance(result, int) and not isinstance(result, bool) else EXIT_OK)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except BihuanError as exc:
-            click.echo(f"error: {_safe(str(exc))}", err=True)
-            ctx.exit(exc.exit_code)
+        finally:
+            _deliver_notices(ctx)
+
+
+def _deliver_notices(ctx: click.Context) -> None:
+    """Send what the command announced (SLA breaches, stage changes…), at most the
+    outbox's deadline; what is not delivered stays pending for `bihuan tick`."""
+    app = ctx.find_object(App)
+    if app is None:
+        return
+    try:
+        app.deliver_notices()
+    except Exception:  # the command's own outcome stands; the notices stay pending
+        logging.getLogger("bihuan.notify").exception("notices could not be delivered now; `bihuan tick` retries")
 
 
 @click.group(cls=BihuanGroup)
@@ -118,6 +171,10 @@ def cli(ctx: click.Context, db: str | None, config: str | None, verbose: int) ->
     ctx.obj = App(db=db, config_path=config)
 
 
+for _alias, _name in COMMAND_ALIASES.items():
+    cli.add_alias(_alias, _name)
+
+
 def _safe(message: str) -> str:
     """An error message as printed: secrets masked, personal data redacted."""
     from bihuan.core.privacy import safe_text
@@ -125,17 +182,49 @@ def _safe(message: str) -> str:
     return safe_text(message)
 
 
-for _alias, _name in COMMAND_ALIASES.items():
-    cli.add_alias(_alias, _name)
+def wants_json(args: Sequence[str]) -> bool:
+    """Whether the command line asks for JSON: ``--json`` anywhere before a ``--``."""
+    args = list(args)
+    if "--" in args:
+        args = args[: args.index("--")]
+    return "--json" in args
+
+
+def error_document(exc: BaseException) -> dict[str, Any]:
+    """``{"error", "error_class", "exit_code"}`` for what stopped a command."""
+    if isinstance(exc, BihuanError):
+        return {"error": _safe(str(exc)), "error_class": exc.error_class, "exit_code": exc.exit_code}
+    if isinstance(exc, click.ClickException):
+        # click's usage errors (bad option, missing argument) are exit code 2 like ours
+        error_class = "usage" if isinstance(exc, click.UsageError) else "internal"
+        return {"error": _safe(exc.format_message()), "error_class": error_class, "exit_code": exc.exit_code}
+    if isinstance(exc, KeyboardInterrupt | click.Abort | EOFError):
+        return {"error": "interrupted", "error_class": "interrupted", "exit_code": EXIT_FAILURE}
+    return {
+        "error": _safe(f"internal error: {type(exc).__name__}: {exc}"),
+        "error_class": "internal",
+        "exit_code": EXIT_FAILURE,
+    }
+
+
+def report_error(exc: BaseException, *, as_json: bool) -> NoReturn:
+    """Report ``exc`` and exit with its code: one line on stderr (click's usage errors
+    with their usage hint, a bug with its traceback), and with ``--json`` also the error
+    document alone on stdout."""
+    document = error_document(exc)
+    if as_json:
+        click.echo(json.dumps(document, ensure_ascii=False))
+    if isinstance(exc, click.ClickException):
+        exc.message = _safe(exc.message)  # an option's value may be a path with a phone number in it
+        exc.show()
+    elif document["error_class"] == "internal" and not isinstance(exc, BihuanError):
+        # a bug: what broke, for the report (its messages may quote a record or a URL)
+        click.echo(_safe("".join(traceback.format_exception(exc)).rstrip()), err=True)
+    else:
+        click.echo(f"error: {document['error']}", err=True)
+    sys.exit(document["exit_code"])
 
 
 def main() -> None:
     """Console-script entry point."""
-    try:
-        cli.main(prog_name="bihuan")
-    except BihuanError as exc:  # raised outside a command (e.g. while loading plugins)
-        click.echo(f"error: {_safe(str(exc))}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(EXIT_FAILURE)
+    cli.main(prog_name="bihuan")

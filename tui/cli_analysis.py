@@ -13,33 +13,48 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bihuan.core.analysis.engine import AnalysisReport, analyze
 from bihuan.core.analysis.group_ops import merge_groups, rename_group, split_group
 from bihuan.core.analysis.taxonomy import load_taxonomy
-from bihuan.core.errors import UsageError
+from bihuan.core.display import display_text
+from bihuan.core.errors import EXIT_BUSY, UsageError
 from bihuan.storage import analysis_queries as aq
 from bihuan.storage.engine import session_scope
 from bihuan.tui.cli_collect import json_option
 from bihuan.tui.context import App, pass_app
 from bihuan.tui.output import emit_json, print_table
 
+#: seconds ``bihuan analyze`` waits for a running analysis by default: a run started just
+#: as another finishes goes on; one started while another works stops soon, and says so
+DEFAULT_WAIT = 10.0
+
 
 @click.command("analyze")
 @click.option(
-    "--rebuild", is_flag=True, help="Forget every result and group and analyse everything again (new group ids)."
+    "--rebuild",
+    is_flag=True,
+    help="Forget every result and analyse everything again; groups that tasks point to keep their ids, "
+    "the others go (new ids).",
 )
 @click.option("--batch", default=20_000, show_default=True, type=click.IntRange(100), help="Items per transaction.")
+@click.option(
+    "--wait",
+    "wait",
+    default=DEFAULT_WAIT,
+    show_default=True,
+    type=click.FloatRange(0),
+    metavar="SECONDS",
+    help=f"How long to wait for an analysis already running on the database; then exit {EXIT_BUSY}.",
+)
 @json_option
 @pass_app
-def analyze_command(app: App, rebuild: bool, batch: int, as_json: bool) -> None:
+def analyze_command(app: App, rebuild: bool, batch: int, wait: float, as_json: bool) -> None:
     """Analyse new and changed feedback: sentiment, keywords, categories, root-cause groups, spikes.
 
     Incremental: items analysed before (and unchanged since) are skipped, groups keep
-    their ids. Progress goes to stderr on a terminal.
+    their ids. One analysis runs at a time per database: a second one waits up to --wait
+    seconds, then stops with its own exit code. Progress goes to stderr on a terminal.
     """
     settings = app.settings
     taxonomy = load_taxonomy(settings.taxonomy_path())
     engine = app.engine()
-    if rebuild:
-        with session_scope(engine, write=True) as session:
-            aq.forget_results(session=session)
     # the engine tells the bar its total before the first batch (no separate count: a scan)
     progress_bar = _AnalysisProgress(enabled=sys.stderr.isatty() and not as_json)
     with progress_bar:
@@ -51,6 +66,8 @@ def analyze_command(app: App, rebuild: bool, batch: int, as_json: bool) -> None:
             repeat_window_days=settings.analysis.repeat_window_days,
             batch=batch,
             progress=progress_bar.update,
+            rebuild=rebuild,
+            wait=wait,
         )
     if as_json:
         emit_json(report.to_dict())
@@ -63,7 +80,7 @@ def analyze_command(app: App, rebuild: bool, batch: int, as_json: bool) -> None:
     )
     for spike in report.spikes:
         click.echo(
-            f"spike: group {spike['group_id']} {spike['label']} — {spike['count']} in the week of "
+            f"spike: group {spike['group_id']} {display_text(spike['label'])} — {spike['count']} in the week of "
             f"{spike['week']} (baseline {spike['baseline']:.1f})"
         )
 
@@ -149,11 +166,11 @@ def show(app: App, group_id: int, as_json: bool) -> None:
         emit_json(data)
         return
     for key in ("id", "label", "category", "status", "merged_into", "items"):
-        click.echo(f"{key}: {data[key]}")
-    click.echo(f"keywords: {', '.join(group.keywords)}")
+        click.echo(f"{key}: {display_text(str(data[key]))}")
+    click.echo(f"keywords: {display_text(', '.join(group.keywords))}")
     click.echo("history:")
     for event in history:
-        click.echo(f"  {event.at:%Y-%m-%d %H:%M} {event.actor}: {event.action} {event.detail}")
+        click.echo(f"  {event.at:%Y-%m-%d %H:%M} {display_text(f'{event.actor}: {event.action} {event.detail}')}")
 
 
 @groups.command()
@@ -169,7 +186,7 @@ def rename(app: App, group_id: int, label: str, actor: str, as_json: bool) -> No
     if as_json:
         emit_json({"id": group_id, "old": old, "label": label})
     else:
-        click.echo(f"group {group_id}: {old} → {label}")
+        click.echo(f"group {group_id}: {display_text(old)} → {display_text(label)}")
 
 
 @groups.command()
@@ -188,7 +205,9 @@ def merge(app: App, target: int, sources: tuple[int, ...], actor: str, as_json: 
         )
     else:
         merged = ", ".join(map(str, result.merged))
-        click.echo(f"merged {merged} into group {result.target} ({result.label}): {result.moved:,} items moved")
+        click.echo(
+            f"merged {merged} into group {result.target} ({display_text(result.label)}): {result.moved:,} items moved"
+        )
 
 
 @groups.command()
@@ -224,7 +243,7 @@ def split(
     else:
         click.echo(
             f"split {result.moved:,} items of group {result.source} into new group {result.new_group} "
-            f"({result.label}); {result.remaining:,} stay"
+            f"({display_text(result.label)}); {result.remaining:,} stay"
         )
 
 

@@ -10,9 +10,10 @@ import click
 
 from bihuan.core.collection import file_import_instances, run_instances, select_instances
 from bihuan.core.errors import EXIT_OK, UsageError
+from bihuan.core.runs import mark_interrupted_runs
 from bihuan.core.types import CHANNELS
 from bihuan.storage import queries
-from bihuan.storage.engine import data_dir, redact_url, session_scope
+from bihuan.storage.engine import data_dir, redact_url, session_scope, sqlite_file
 from bihuan.storage.migrate import current_revision
 from bihuan.tui.context import App, pass_app
 from bihuan.tui.output import RunProgress, emit_json, print_reports, print_table, reports_json, run_exit_code
@@ -39,10 +40,18 @@ def parse_mapping(pairs: tuple[str, ...]) -> dict[str, str]:
 @json_option
 @pass_app
 def init(app: App, as_json: bool) -> None:
-    """Create or upgrade the database and show where bihuan keeps its files."""
+    """Create or upgrade the database and show where bihuan keeps its files.
+
+    The one command that creates a database named by ``--db`` or ``$BIHUAN_DATABASE_URL``
+    (the others refuse a SQLite path that does not exist).
+    """
+    app.create_database = True
+    path = sqlite_file(app.database_url)
+    created = path is not None and not path.exists()
     engine = app.engine()
     info = {
         "database": redact_url(app.database_url),
+        "created": created,
         "schema_revision": current_revision(engine),
         "data_dir": str(data_dir()),
         "config": str(app.settings.path) if app.settings.path else None,
@@ -50,7 +59,8 @@ def init(app: App, as_json: bool) -> None:
     if as_json:
         emit_json(info)
         return
-    click.echo(f"database: {info['database']} (schema {info['schema_revision']})")
+    created_note = ", created" if created else ""
+    click.echo(f"database: {info['database']} (schema {info['schema_revision']}{created_note})")
     click.echo(f"data dir: {info['data_dir']}")
     click.echo(f"config:   {info['config'] or 'built-in defaults (no plugins.toml found)'}")
 
@@ -63,8 +73,25 @@ def init(app: App, as_json: bool) -> None:
 @click.option("--map", "mappings", multiple=True, metavar="FIELD=COLUMN", help="Map a field to a column header.")
 @click.option("--encoding", help="Text encoding of CSV files (default: detected).")
 @click.option("--delimiter", help="CSV delimiter (default: detected).")
-@click.option("--sheet", help="XLSX sheet name (default: the first).")
-@click.option("--dry-run", is_flag=True, help="Read and classify everything, write nothing.")
+@click.option("--sheet", help="XLSX sheet name (default: the first visible one).")
+@click.option(
+    "--header-row",
+    type=click.IntRange(1, 1000),
+    metavar="N",
+    help="Row number of the header in CSV/XLSX files (default: found, after any title rows).",
+)
+@click.option(
+    "--id-column",
+    metavar="COLUMN",
+    help="The column holding each record's id (default: a column named like an id, unless it counts rows).",
+)
+@click.option("--no-id", is_flag=True, help="The files have no id column: rows are known by their content.")
+@click.option(
+    "--update-across-files",
+    is_flag=True,
+    help="Let rows change items that another file stored (default: such rows are quarantined).",
+)
+@click.option("--dry-run", is_flag=True, help="Read and classify everything, write nothing; show how columns map.")
 @json_option
 @pass_app
 def import_(
@@ -77,15 +104,32 @@ def import_(
     encoding: str | None,
     delimiter: str | None,
     sheet: str | None,
+    header_row: int | None,
+    id_column: str | None,
+    no_id: bool,
+    update_across_files: bool,
     dry_run: bool,
     as_json: bool,
 ) -> None:
     """Import feedback files (CSV, XLSX, JSONL); re-running adds nothing twice.
 
     Every valid row is stored once with personal data redacted; every broken row is
-    quarantined with its row number and reason. Exit code 3 when rows were quarantined.
+    quarantined with its row number and reason. A row whose id another file stored
+    with other content is quarantined too, unless --update-across-files. Exit code 3
+    when rows were quarantined.
     """
-    options = {"mapping": parse_mapping(mappings) or None, "encoding": encoding, "delimiter": delimiter, "sheet": sheet}
+    if no_id and id_column is not None:
+        raise UsageError("--no-id and --id-column exclude each other")
+    options = {
+        "mapping": parse_mapping(mappings) or None,
+        "encoding": encoding,
+        "delimiter": delimiter,
+        "sheet": sheet,
+        "header_row": header_row,
+        "id_column": id_column,
+        "no_id": no_id or None,
+        "update_across_files": update_across_files or None,
+    }
     instances = file_import_instances(
         paths, app.registry(), collector=collector, source=source, channel=channel, options=options
     )
@@ -117,6 +161,7 @@ def _run_and_report(app: App, instances: list, *, dry_run: bool, as_json: bool) 
             instances,
             engine=engine,
             timezone=app.settings.bihuan.zone,
+            date_window=app.settings.bihuan.date_window,
             hooks=app.hooks,
             dry_run=dry_run,
             progress=progress.update,
@@ -125,7 +170,7 @@ def _run_and_report(app: App, instances: list, *, dry_run: bool, as_json: bool) 
     if as_json:
         emit_json(reports_json(reports, dry_run=dry_run))
     else:
-        print_reports(reports, dry_run=dry_run)
+        print_reports(reports, dry_run=dry_run, details=True)
     code = run_exit_code(reports)
     if code != EXIT_OK:
         raise SystemExit(code)
@@ -137,8 +182,14 @@ def _run_and_report(app: App, instances: list, *, dry_run: bool, as_json: bool) 
 @json_option
 @pass_app
 def runs(app: App, collector: str | None, limit: int, as_json: bool) -> None:
-    """List recent collector runs with their counts and errors."""
-    with session_scope(app.engine()) as session:
+    """List recent collector runs with their counts and errors.
+
+    A run whose process is gone (killed, or its machine went down) is marked
+    ``interrupted`` first; the next run of its collector resumes from its last checkpoint.
+    """
+    engine = app.engine()
+    mark_interrupted_runs(engine)
+    with session_scope(engine) as session:
         rows = queries.list_runs(collector=collector, limit=limit, session=session)
     if as_json:
         emit_json([run.model_dump(mode="json") for run in rows])
@@ -194,6 +245,8 @@ def demo(app: App, directory: Path | None, seed: int, run_analysis: bool, open_t
         for suffix in ("", "-wal", "-shm"):
             Path(f"{demo_db}{suffix}").unlink(missing_ok=True)
         app.db = f"sqlite:///{demo_db}"
+        app.create_database = True  # the demo's own database; a --db one must exist
+    engine = app.engine()  # before the files are written: a wrong --db stops here
     manifest = generate_demo_dataset(directory, seed=seed)
     instances = []
     registry = app.registry()
@@ -205,12 +258,12 @@ def demo(app: App, directory: Path | None, seed: int, run_analysis: bool, open_t
             source=demo_file.source,
             channel=demo_file.channel,
         )
-    engine = app.engine()
     with RunProgress(enabled=None if not as_json else False) as progress:
         reports = run_instances(
             instances,
             engine=engine,
             timezone=app.settings.bihuan.zone,
+            date_window=app.settings.bihuan.date_window,
             hooks=app.hooks,
             progress=progress.update,
             on_start=progress.start,

@@ -2,8 +2,9 @@
 command line (``tasks``, ``actions`` and ``tasks new`` are aliases).
 
 Every write names the version it is based on: ``--expect-version N`` for scripts that
-read first (a stale write is refused with exit code 1 and a message saying who changed
-what); without it, the version just read is used.
+read first (a stale write is refused with exit code 4 and a message saying who changed
+what; nothing is written, so reading again and retrying is safe); without it, the version
+just read is used.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from typing import Any
 
 import click
 
+from bihuan.core.display import display_text
 from bihuan.core.pdca import actions as pdca_actions
 from bihuan.core.pdca import tasks as pdca_tasks
 from bihuan.core.pdca.gates import GateError
 from bihuan.core.pdca.history import event_line
 from bihuan.core.pdca.metrics import METRIC_HELP, format_value
+from bihuan.core.runs import mark_interrupted_runs
 from bihuan.core.sla import cases as sla_cases
 from bihuan.storage import pdca_queries as pq
 from bihuan.storage import text_search
@@ -110,7 +113,7 @@ def task_open(
     if as_json:
         emit_json(_task_dict(task, list(groups)))
         return
-    click.echo(f"opened task {task.id} in plan on group(s) {', '.join(map(str, groups))}: {task.title}")
+    click.echo(f"opened task {task.id} in plan on group(s) {', '.join(map(str, groups))}: {display_text(task.title)}")
     if task.baseline:
         click.echo(
             f"baseline {format_value(task.baseline['value'], task.metric)} ({task.baseline['start']} .. {task.baseline['end']})"
@@ -168,24 +171,25 @@ def task_show(app: App, task_id: int, as_json: bool) -> None:
             }
         )
         return
-    click.echo(
-        f"task {task.id} [{task.stage}{f' ({task.outcome})' if task.outcome else ''}] {task.title}  (version {task.version})"
-    )
+    # titles, owners, causes, standards and history are untrusted: one line each, controls visible
+    one = display_text
+    outcome = f" ({one(task.outcome)})" if task.outcome else ""
+    click.echo(f"task {task.id} [{one(task.stage)}{outcome}] {one(task.title)}  (version {task.version})")
     if task.parent_id:
         click.echo(f"  next cycle of task {task.parent_id}")
     click.echo(
-        f"  groups: {', '.join(map(str, view.group_ids))}   owner: {task.owner or '-'}   due: {task.due_date or '-'}"
+        f"  groups: {', '.join(map(str, view.group_ids))}   owner: {one(task.owner) or '-'}   due: {task.due_date or '-'}"
     )
     if task.root_cause:
-        click.echo(f"  root cause: {task.root_cause}")
-    click.echo(f"  metric: {task.metric or '-'}   target: {format_value(task.target_value, task.metric)}")
+        click.echo(f"  root cause: {one(task.root_cause)}")
+    click.echo(f"  metric: {one(task.metric) or '-'}   target: {format_value(task.target_value, task.metric)}")
     if task.baseline:
         weeks = " ".join(str(w["group"]) for w in task.baseline["weeks"])
         click.echo(
             f"  baseline: {format_value(task.baseline['value'], task.metric)}  (weekly group counts from {task.baseline['start']}: {weeks})"
         )
     if task.standard:
-        click.echo(f"  standard adopted: {task.standard}")
+        click.echo(f"  standard adopted: {one(task.standard)}")
     if view.actions:
         click.echo("actions:")
         print_table(("id", "title", "owner", "due", "status", "done", "v"), [_action_row(a) for a in view.actions])
@@ -197,7 +201,7 @@ def task_show(app: App, task_id: int, as_json: bool) -> None:
 
 def _echo_events(app: App, events: list[TaskEvent]) -> None:
     for event in events:
-        click.echo(f"  {event_line(event, app.settings.bihuan.zone)}")
+        click.echo(f"  {display_text(event_line(event, app.settings.bihuan.zone))}")
 
 
 @task_group.command("history")
@@ -221,7 +225,8 @@ def _action_row(action: Action) -> tuple[Any, ...]:
 def _echo_check(check: CheckResult) -> None:
     early = " (early)" if check.detail.get("early") else ""
     click.echo(
-        f"check{early} {check.checked_at:%Y-%m-%d} by {check.checked_by}: {check.verdict.upper()} — {check.detail.get('reason')}"
+        f"check{early} {check.checked_at:%Y-%m-%d} by {display_text(check.checked_by)}: {check.verdict.upper()} — "
+        f"{display_text(check.detail.get('reason'))}"
     )
     click.echo(
         f"  baseline {check.baseline_start} .. {check.baseline_end}: {format_value(check.baseline_value, check.metric)}"
@@ -508,16 +513,22 @@ def action_list(app: App, task_id: int | None, overdue: bool, as_json: bool) -> 
 @pass_app
 def tick_command(app: App, as_json: bool) -> None:
     """Run the engine's timers once (for cron): SLA cases for new feedback and their
-    breaches, checks whose window is over, overdue actions, and the inbox's text index.
+    breaches, checks whose window is over, overdue actions, and the inbox's text index;
+    collector runs whose process is gone are marked interrupted; then deliver the
+    notices that are due (new ones, and earlier ones to retry).
 
-    Each finding is announced to plugins (e.g. the notifier) once.
+    Each finding is announced once; its notice is delivered at least once.
     """
     engine = app.engine()
+    interrupted = mark_interrupted_runs(engine)
     opened = sla_cases.open_new_cases(engine, app.cases)
     breaches = sla_cases.announce_breaches(engine, app.cases)
     checks = pdca_tasks.due_checks(engine, app.pdca)
     overdue = pdca_actions.announce_overdue(engine, app.pdca)
     indexed = text_search.catch_up_in_steps(engine)
+    outbox = app.outbox
+    outbox.take_recorded()  # delivered below with everything else that is due
+    delivery = outbox.deliver(engine)
     if as_json:
         emit_json(
             {
@@ -526,14 +537,24 @@ def tick_command(app: App, as_json: bool) -> None:
                 "checks": [c.model_dump(mode="json") for c in checks],
                 "overdue_actions": [o.to_dict() for o in overdue],
                 "text_indexed": indexed,
+                "notices": delivery.to_dict(),
+                "runs_interrupted": interrupted,
             }
         )
         return
+    zone = app.settings.bihuan.zone
     click.echo(f"{opened} SLA case(s) opened")
+    for run_id in interrupted:
+        click.echo(f"collector run {run_id} marked interrupted: its process is gone")
     for notice in [*breaches, *overdue]:
-        click.echo(notice.headline())
+        click.echo(display_text(notice.headline(zone)))
     for check in checks:
         click.echo(f"task {check.task_id}: check {check.verdict}")
+    if any(delivery.to_dict().values()):
+        click.echo(
+            f"notices: {delivery.delivered} delivered, {delivery.retrying} to retry, {delivery.failed} failed, "
+            f"{delivery.left} not tried yet"
+        )
 
 
 COMMANDS = (task_group, action_group, tick_command)

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from bihuan.core.display import display_text
 from bihuan.core.errors import EXIT_QUARANTINED, UsageError
 from bihuan.core.quarantine import decoded_payload, discard_records, retry_records
 from bihuan.storage import queries
@@ -76,9 +77,10 @@ def show(app: App, record_id: int, as_json: bool) -> None:
         "reason",
         "external_id",
     ):
-        click.echo(f"{key}: {data[key]}")
+        click.echo(f"{key}: {display_text(str(data[key]))}")
     click.echo("payload:")
-    click.echo(json.dumps(data["payload"], ensure_ascii=False, indent=2))
+    # JSON escapes the C0 controls; DEL, C1 controls, bidi and zero-width characters are made visible
+    click.echo(display_text(json.dumps(data["payload"], ensure_ascii=False, indent=2), multiline=True))
 
 
 @quarantine.command()
@@ -100,7 +102,7 @@ def retry(app: App, record_ids: tuple[int, ...], edits: tuple[str, ...], as_json
         emit_json([o.to_dict() for o in outcomes])
     else:
         for o in outcomes:
-            tail = f" as item {o.item_id}" if o.item_id else f": {o.reason}"
+            tail = f" as item {o.item_id}" if o.item_id else f": {display_text(o.reason)}"
             click.echo(f"#{o.record_id} {o.status}{tail}")
     if any(o.status == "still bad" for o in outcomes):
         raise SystemExit(EXIT_QUARANTINED)

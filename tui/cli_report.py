@@ -11,7 +11,16 @@ from rich.table import Table
 from rich.text import Text
 
 from bihuan.core.analysis.report import Report, build_report, render_html, render_markdown
-from bihuan.core.analysis.report_render import KPI_ROWS, bucket_title, change_text, format_kpi, period_text, sparkline
+from bihuan.core.analysis.report_render import (
+    KPI_ROWS,
+    bucket_title,
+    change_text,
+    format_kpi,
+    period_text,
+    previous_text,
+    sparkline,
+)
+from bihuan.core.display import display_text
 from bihuan.core.errors import UsageError
 from bihuan.storage import analysis_queries as aq
 from bihuan.storage.engine import session_scope
@@ -34,7 +43,7 @@ def _day(value: datetime | None) -> date | None:
     default=4,
     show_default=True,
     type=click.IntRange(1, 520),
-    help="Length of the period without --since (default: the complete weeks before the newest item's week).",
+    help="Length of the period without --since: the complete weeks before today's week (in the configured zone).",
 )
 @click.option("--by", "by", type=click.Choice(["week", "month"]), default="week", show_default=True, help="KPIs by.")
 @click.option("--top", default=10, show_default=True, type=click.IntRange(1, 500), help="Groups to list.")
@@ -106,7 +115,9 @@ def _values_table(title: str, first: str, rows: list[tuple[str, dict[str, Any]]]
     for key, _, _ in KPI_ROWS:
         table.add_column(_short(key), justify="right", no_wrap=True)
     for label, values in rows:
-        table.add_row(Text(label), *(Text(format_kpi(values["current"][key], kind)) for key, _, kind in KPI_ROWS))
+        table.add_row(
+            Text(display_text(label)), *(Text(format_kpi(values["current"][key], kind)) for key, _, kind in KPI_ROWS)
+        )
     return table
 
 
@@ -122,7 +133,7 @@ def _print(result: Report) -> None:
         kpis.add_row(
             title,
             format_kpi(overall["current"][key], kind),
-            format_kpi(overall["previous"][key], kind),
+            previous_text(overall, key, kind),
             change_text(overall["change"][key], kind),
         )
     console.print(kpis)
@@ -148,7 +159,7 @@ def _print(result: Report) -> None:
             line_drawn = True
         groups.add_row(
             str(rank),
-            Text(f"{'★ ' if g['vital_few'] else ''}{g['label']} (#{g['group_id']})"),
+            Text(f"{'★ ' if g['vital_few'] else ''}{display_text(g['label'])} (#{g['group_id']})"),
             f"{g['volume']:,}",
             f"{g['negative_share'] * 100:.0f} %",
             f"×{g['trend']:.2f}",
@@ -161,7 +172,7 @@ def _print(result: Report) -> None:
     for s in data["spikes"]:
         console.print(
             Text(
-                f"spike: {s['label']} (#{s['group_id']}) {s['count']} in the week of {s['week']}, "
+                f"spike: {display_text(s['label'])} (#{s['group_id']}) {s['count']} in the week of {s['week']}, "
                 f"baseline {s['baseline']:.1f} a week (×{s['score']:.1f})"
             )
         )

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from bihuan.core.analysis.hooks import AnalysisHooks
+    from bihuan.core.outbox import DeliveryReport, Outbox
     from bihuan.core.pdca.tasks import PdcaContext
     from bihuan.core.pipeline import PipelineHooks
     from bihuan.core.sla.cases import CaseContext
@@ -40,6 +41,10 @@ class App:
 
     db: str | None = None
     config_path: str | None = None
+    #: whether :meth:`engine` may create a SQLite database that does not exist yet: set by
+    #: ``bihuan init`` and the demo's own database; the default database in the data dir
+    #: is created by any command (:attr:`creates_database`)
+    create_database: bool = False
     _engine: Engine | None = field(default=None, repr=False)
 
     @cached_property
@@ -56,6 +61,20 @@ class App:
         return pm
 
     @cached_property
+    def outbox(self) -> Outbox:
+        """The notice outbox over the targets the plugins register (``[notify]``)."""
+        from bihuan.plugins.manager import notice_outbox
+
+        return notice_outbox(self.pm, self.settings)
+
+    def deliver_notices(self) -> DeliveryReport | None:
+        """Deliver the notices this command recorded (at its end; within the outbox's
+        deadline). ``None`` when it recorded none."""
+        if "outbox" not in self.__dict__ or self._engine is None:
+            return None
+        return self.outbox.deliver_recorded(self._engine) if self.outbox.targets else None
+
+    @cached_property
     def hooks(self) -> PipelineHooks:
         from bihuan.plugins.manager import pipeline_hooks
 
@@ -65,14 +84,16 @@ class App:
     def analysis_hooks(self) -> AnalysisHooks:
         from bihuan.plugins.manager import analysis_hooks
 
-        return analysis_hooks(self.pm)
+        return analysis_hooks(self.pm, self.outbox)
 
     @cached_property
     def pdca(self) -> PdcaContext:
         from bihuan.core.pdca.tasks import PdcaContext
         from bihuan.plugins.manager import pdca_hooks
 
-        return PdcaContext(zone=self.settings.bihuan.zone, settings=self.settings.pdca, hooks=pdca_hooks(self.pm))
+        return PdcaContext(
+            zone=self.settings.bihuan.zone, settings=self.settings.pdca, hooks=pdca_hooks(self.pm, self.outbox)
+        )
 
     @cached_property
     def cases(self) -> CaseContext:
@@ -81,7 +102,10 @@ class App:
 
         settings = self.settings
         return CaseContext(
-            zone=settings.bihuan.zone, sla=settings.sla, followup=settings.followup, hooks=case_hooks(self.pm)
+            zone=settings.bihuan.zone,
+            sla=settings.sla,
+            followup=settings.followup,
+            hooks=case_hooks(self.pm, self.outbox),
         )
 
     @property
@@ -90,13 +114,26 @@ class App:
 
         return resolve_database_url(self.db)
 
+    @property
+    def creates_database(self) -> bool:
+        """Whether a missing SQLite database is created rather than refused.
+
+        A path given with ``--db`` or ``$BIHUAN_DATABASE_URL`` must exist unless the
+        command is ``bihuan init`` (a typo must not become a new, empty database); the
+        default database in the data dir is bihuan's own and is created on first use, so
+        a fresh machine needs no ``init`` before its first import.
+        """
+        from bihuan.storage.engine import default_database_url, resolve_database_url
+
+        return self.create_database or self.database_url == resolve_database_url(default_database_url())
+
     def engine(self) -> Engine:
         """The database engine, connected and migrated to the newest schema."""
         if self._engine is None:
             from bihuan.storage.engine import check_connection, create_db_engine
             from bihuan.storage.migrate import upgrade_database
 
-            engine = create_db_engine(self.database_url)
+            engine = create_db_engine(self.database_url, create=self.creates_database)
             check_connection(engine)
             if upgrade_database(engine):
                 # rows stored by a version without pseudonyms: pseudonymised now, with a

@@ -12,8 +12,12 @@ or changed since), in id order and in batches, and per batch:
 4. writes the results, the groups and the model state in one transaction, so a run that
    is interrupted continues where it stopped.
 
-After the last batch it looks for spikes (each group against its own baseline) and tells
-the ``on_spike`` hook about each new one once.
+After the last batch it looks for spikes (each group against its own baseline), records
+each new one with its notice in the outbox, and tells the ``on_spike`` hook about it once.
+
+One analysis runs at a time per database: a run holds the analysis lock
+(:mod:`bihuan.storage.analysis_lock`) from before it reads the pending work until after
+its last write, and every batch is written only while it still holds it.
 """
 
 from __future__ import annotations
@@ -37,9 +41,12 @@ from bihuan.core.analysis.head_start import HeadStart
 from bihuan.core.analysis.hooks import AnalysisHooks
 from bihuan.core.analysis.keywords import KeywordExtractor
 from bihuan.core.analysis.sentiment import label_for
-from bihuan.core.analysis.state import KEYWORD_STATE, load_group_index, load_keywords, save_groups
+from bihuan.core.analysis.state import KEYWORD_STATE, forget_for_rebuild, load_group_index, load_keywords, save_groups
 from bihuan.core.analysis.taxonomy import Taxonomy, load_taxonomy
 from bihuan.core.analysis.weekly import SpikeRule, detect_spikes, week_periods
+from bihuan.core.notices import SpikeNotice
+from bihuan.core.errors import AlreadyRunningError
+from bihuan.storage import analysis_lock
 from bihuan.storage import analysis_queries as aq
 from bihuan.storage.analysis_pending import find_pending, pending_page, prune_queue
 from bihuan.storage.engine import session_scope
@@ -130,6 +137,8 @@ def analyze(
     batch: int = BATCH,
     grouping: GroupingSettings | None = None,
     progress: Callable[[AnalysisReport, int], None] | None = None,
+    rebuild: bool = False,
+    wait: float = 0.0,
 ) -> AnalysisReport:
     """Analyse every pending item; returns what was done.
 
@@ -138,15 +147,33 @@ def analyze(
     :param repeat_window_days: how far apart two contacts may be to count as a repeat.
     :param progress: called with the report and the items still pending, once before the
         first batch (the total) and after each batch.
+    :param rebuild: forget every result first and analyse everything again; the groups
+        improvement tasks point to keep their ids (see :func:`forget_for_rebuild`).
+    :param wait: seconds to wait for an analysis already running on the database.
+    :raises AlreadyRunningError: another analysis still runs after ``wait`` seconds.
     """
-    started = time.perf_counter()
     hooks = hooks or AnalysisHooks()
     taxonomy = taxonomy or load_taxonomy()
-    head_start = HeadStart(engine, batch, taxonomy)
-    try:
-        return _run(engine, taxonomy, zone, hooks, repeat_window_days, batch, grouping, progress, head_start, started)
-    finally:
-        head_start.close()
+    lock = analysis_lock.acquire(engine, wait=wait)
+    if isinstance(lock, analysis_lock.Holder):
+        waited = f"; waited {wait:g} s for it" if wait > 0 else ""
+        raise AlreadyRunningError(
+            f"analysis already running ({lock.describe(zone)}){waited}: "
+            "try again when it is done (bihuan analyze --wait SECONDS waits for it)"
+        )
+    started = time.perf_counter()  # the analysis's own time, not the wait for another's
+    with lock:
+        if rebuild:
+            with session_scope(engine, write=True) as session:
+                lock.verify(session)
+                forget_for_rebuild(session=session)
+        head_start = HeadStart(engine, batch, taxonomy)
+        try:
+            return _run(
+                engine, taxonomy, zone, hooks, repeat_window_days, batch, grouping, progress, head_start, started, lock
+            )
+        finally:
+            head_start.close()
 
 
 def _run(
@@ -160,6 +187,7 @@ def _run(
     progress: Callable[[AnalysisReport, int], None] | None,
     head_start: HeadStart,
     started: float,
+    lock: analysis_lock.HeldLock,
 ) -> AnalysisReport:
     report = AnalysisReport()
     linker = DuplicateLinker(repeat_window_days)
@@ -185,7 +213,7 @@ def _run(
         batches = _pending_batches(engine, batch, pending.first_id - 1, work.watermark)
     with pipeline:
         for items, features in head_start.run(batches, pipeline):
-            _analyse_batch(items, features, engine, hooks, keywords, index, linker, known_groups, report)
+            _analyse_batch(items, features, engine, hooks, keywords, index, linker, known_groups, report, lock)
             if progress:
                 progress(report, max(0, pending_total - report.analysed))
     if work.queued:
@@ -207,8 +235,10 @@ def _analyse_batch(
     linker: DuplicateLinker,
     known_groups: set[int],
     report: AnalysisReport,
+    lock: analysis_lock.HeldLock,
 ) -> None:
-    """Keywords, groups, repeat links for one batch; written in one transaction."""
+    """Keywords, groups, repeat links for one batch; written in one transaction (by the
+    lock's holder only)."""
     texts = [item.text for item in items]
     languages, token_lists, categories = features.languages, features.tokens, features.categories
     scores, model = features.scores, features.model
@@ -247,6 +277,7 @@ def _analyse_batch(
             }
         )
     with session_scope(engine, write=True) as session:
+        lock.verify(session)
         new_ids = save_groups(index, known_groups, session=session)
         aq.upsert_results(results, session=session)
         aq.save_state(KEYWORD_STATE, keywords.to_dict(), session=session)
@@ -277,6 +308,11 @@ def _fire_spikes(engine: Engine, *, zone: ZoneInfo, hooks: AnalysisHooks) -> lis
             aq.add_spike(spike.group_id, spike.week, spike.count, spike.baseline, spike.score, session=session)
             group = aq.get_group(spike.group_id, session=session)
             label = group.label if group else str(spike.group_id)
+            if hooks.outbox is not None:  # the notice commits with the spike it announces
+                notice = SpikeNotice(
+                    group_id=spike.group_id, label=label, week=spike.week, count=spike.count, baseline=spike.baseline
+                )
+                hooks.outbox.record([notice], session=session)
         fired.append({**asdict(spike), "week": spike.week.isoformat(), "label": label})
         if hooks.on_spike is not None:
             try:

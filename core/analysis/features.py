@@ -10,6 +10,7 @@ the work was split.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from bihuan.core.analysis.keywords import default_tokenizer, tokens_for, zh_term
 from bihuan.core.analysis.sentiment import default_sentiment_model
 from bihuan.core.analysis.taxonomy import Taxonomy
 from bihuan.core.analysis.text import ZH, detect_language, zh_segmenter
+from bihuan.core.lifeline import die_with_parent
 
 __all__ = [
     "FeaturePipeline",
@@ -111,8 +113,15 @@ class FeaturePipeline:
         self.taxonomy = taxonomy
         self._pool: ProcessPoolExecutor | None = None
         if ahead and "fork" in multiprocessing.get_all_start_methods():
-            # fork: the child inherits the loaded models and taxonomy, nothing is re-imported
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+            # fork: the child inherits the loaded models and taxonomy, nothing is re-imported.
+            # The worker waits on a queue whose write end it holds too: were this process
+            # killed, it would wait forever — it dies with this process instead.
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=die_with_parent,
+                initargs=(os.getpid(),),
+            )
 
     def __enter__(self) -> Self:
         return self

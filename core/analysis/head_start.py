@@ -18,6 +18,7 @@ the batches are featurised as usual.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Iterator
 from itertools import chain
 from multiprocessing.connection import Connection
@@ -27,6 +28,7 @@ from sqlalchemy import Engine
 
 from bihuan.core.analysis.features import FeaturePipeline, Features, combine, model_features, text_features, warm_up
 from bihuan.core.analysis.taxonomy import Taxonomy
+from bihuan.core.lifeline import die_with_parent
 from bihuan.storage import analysis_queries as aq
 from bihuan.storage.analysis_pending import Pending
 from bihuan.storage.engine import session_scope
@@ -54,7 +56,9 @@ class HeadStart:
         context = multiprocessing.get_context("fork")
         self._receive, send = context.Pipe(duplex=False)
         texts_in, self._send_texts = context.Pipe(duplex=False)
-        self._process = context.Process(target=_helper, args=(texts_in, send), daemon=True)
+        self._process = context.Process(
+            target=_helper, args=(texts_in, send, (self._receive, self._send_texts), os.getpid()), daemon=True
+        )
         self._process.start()
         send.close()
         texts_in.close()
@@ -121,8 +125,15 @@ class HeadStart:
         self._process = None
 
 
-def _helper(texts_in: Connection, send: Connection) -> None:
-    """The helper process: load the models, wait for the texts, hand back their features."""
+def _helper(texts_in: Connection, send: Connection, parents_ends: tuple[Connection, ...], parent: int) -> None:
+    """The helper process: load the models, wait for the texts, hand back their features.
+
+    It dies with the analysing process (``parent``), and closes its copies of that
+    process's ends of the pipes: holding them, it would never see the texts' pipe close.
+    """
+    die_with_parent(parent)
+    for end in parents_ends:
+        end.close()
     warm_up()
     try:
         texts = texts_in.recv()

@@ -81,11 +81,15 @@ class KpiValues:
 
 def kpi_change(current: KpiValues, previous: KpiValues) -> dict[str, float | int | None]:
     """``current − previous`` per KPI (``None`` where either is missing); shares stay
-    fractions (0.05 is 5 percentage points), NPS stays in points."""
+    fractions (0.05 is 5 percentage points), NPS stays in points.
+
+    A previous period without items has nothing to compare with: every change is
+    ``None`` (503 items after none is no "+503", it is data that was not there before).
+    """
     change: dict[str, float | int | None] = {}
     for f in fields(current):
         now, before = getattr(current, f.name), getattr(previous, f.name)
-        if now is None or before is None:
+        if now is None or before is None or previous.items == 0:
             change[f.name] = None
         elif isinstance(now, int) and isinstance(before, int):
             change[f.name] = now - before

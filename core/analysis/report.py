@@ -6,12 +6,17 @@ the Pareto of root-cause groups with their weekly trend, and the spikes — as d
 
 **The period** (local dates in the team's zone; the end is exclusive):
 
-* by default the ``weeks`` complete ISO weeks before the week of the newest analysed item
-  (or of ``as_of``): the running week is left out, since a partial week would make every
-  trend look like a fall;
+* by default the ``weeks`` complete ISO weeks before the running week — today's in the
+  team's zone (or ``as_of``'s): the running week is left out, since a partial week would
+  make every trend look like a fall. Today, not the newest item: one item dated wrongly
+  (a typo's 2099) must not move the report to another year, and a source that stopped
+  sending shows as a fall, not as the last weeks it sent;
 * ``since`` and/or ``until`` (both inclusive days) set it: ``until`` alone ends it after
-  that day (``weeks`` long); ``since`` alone runs to the newest analysed item's day;
-* the **previous period** is as long, just before it; every KPI is compared with it.
+  that day (``weeks`` long); ``since`` alone runs to today;
+* the **previous period** is as long, just before it; every KPI is compared with it. When
+  it holds no items at all there is nothing to compare with: the changes are ``None``
+  and ``no_previous_data`` says why (not "+503 items"). The same holds per channel and
+  for each week or month against the one before.
 
 **KPIs by week or month** are computed for each calendar week (Monday first) or month
 that overlaps the period, each against the week or month before it. The first may begin
@@ -74,7 +79,8 @@ class Report:
     granularity: Granularity
     repeat_window_days: int
     weeks: list[date]  # the trend window's Mondays, oldest first
-    #: "all" and each channel → {"current": KPIs, "previous": KPIs, "change": deltas}
+    #: "all" and each channel → {"current": KPIs, "previous": KPIs, "change": deltas,
+    #: "no_previous_data": whether the previous period had no items (changes all None)}
     kpis: dict[str, dict[str, Any]]
     #: each week or month: {"start", "end", "partial", "kpis": like ``kpis``}
     kpi_periods: list[dict[str, Any]]
@@ -110,16 +116,18 @@ def _midnight(day: date, zone: ZoneInfo) -> datetime:
 
 
 def report_period(
-    *, newest: datetime | None, zone: ZoneInfo, since: date | None, until: date | None, weeks: int
+    *, as_of: datetime, zone: ZoneInfo, since: date | None, until: date | None, weeks: int
 ) -> tuple[date, date]:
-    """(first day, day after the last) of the report period (see the module doc)."""
+    """(first day, day after the last) of the report period (see the module doc).
+
+    :param as_of: now: the default period ends before its week (in ``zone``).
+    """
     if until is not None:
         end = until + DAY
     elif since is not None:
-        last = newest.astimezone(zone).date() if newest is not None else datetime.now(zone).date()
-        end = max(last, since) + DAY
+        end = max(as_of.astimezone(zone).date(), since) + DAY
     else:
-        end = week_start(newest or datetime.now(UTC), zone)
+        end = week_start(as_of, zone)
     start = since if since is not None else end - weeks * WEEK
     if start >= end:
         raise UsageError(f"the period is empty: --since {since} is after --until {until}")
@@ -171,15 +179,13 @@ def build_report(
     :param by: KPIs by ``"week"`` or ``"month"``.
     :param top: how many of the ranked groups are listed (all are ranked).
     :param repeat_window_days: ``[analysis] repeat_window_days``, for the repeat-contact rate.
-    :param as_of: the moment the default period is counted back from (default: the newest
-        analysed item's time).
+    :param as_of: the moment the default period is counted back from (default: now).
     """
     if weeks < 1 or trend_weeks < 1 or top < 0:
         raise UsageError("weeks and trend_weeks must be at least 1, top at least 0")
     if by not in ("week", "month"):
         raise UsageError(f"KPIs by {by!r}: use week or month")
-    newest = as_of or aq.latest_analysed_at(session=session)
-    start, end = report_period(newest=newest, zone=zone, since=since, until=until, weeks=weeks)
+    start, end = report_period(as_of=as_of or datetime.now(UTC), zone=zone, since=since, until=until, weeks=weeks)
     days = (end - start).days
     previous_start = start - timedelta(days=days)
     middle = _midnight(start, zone) + (_midnight(end, zone) - _midnight(start, zone)) / 2
@@ -246,7 +252,12 @@ def build_report(
         out: dict[str, dict[str, Any]] = {}
         for channel in (ALL_CHANNELS, *book.channels([current, previous])):
             now, before = book.get(current, channel), book.get(previous, channel)
-            out[channel] = {"current": now.to_dict(), "previous": before.to_dict(), "change": kpi_change(now, before)}
+            out[channel] = {
+                "current": now.to_dict(),
+                "previous": before.to_dict(),
+                "change": kpi_change(now, before),
+                "no_previous_data": before.items == 0,
+            }
         return out
 
     kpi_periods = []

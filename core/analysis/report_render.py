@@ -1,8 +1,10 @@
 """The report as a shareable file: Markdown, or self-contained HTML with inline SVG charts.
 
-Everything that came from data (group labels, channel names) is untrusted: HTML escapes
-it; Markdown escapes it too (``<script>`` becomes ``&lt;script&gt;``) and backslash-escapes
-the characters that would make it a link, emphasis, code or a new table cell.
+Everything that came from data (group labels, channel names) is untrusted: its control,
+bidi and zero-width characters are made visible (:func:`~bihuan.core.display.display_text`:
+``␛``, ``<U+202E>``, a line break in a cell ``⏎``), then HTML escapes it; Markdown escapes
+it too (``<script>`` becomes ``&lt;script&gt;``) and backslash-escapes the characters that
+would make it a link, emphasis, code or a new table cell.
 """
 
 from __future__ import annotations
@@ -12,15 +14,19 @@ import re
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from bihuan.core.display import display_text
+
 if TYPE_CHECKING:  # report.py re-exports the renderers: no import of it at run time
     from bihuan.core.analysis.report import Report
 
 __all__ = [
     "KPI_ROWS",
+    "NO_PREVIOUS_DATA",
     "bucket_title",
     "change_text",
     "format_kpi",
     "period_text",
+    "previous_text",
     "render_html",
     "render_markdown",
     "sparkline",
@@ -37,6 +43,9 @@ KPI_ROWS: tuple[tuple[str, str, str], ...] = (
 )
 
 _BARS = "▁▂▃▄▅▆▇█"
+
+#: what the previous-period column says when that period had no items at all
+NO_PREVIOUS_DATA = "no data in the previous period"
 
 
 def sparkline(values: list[int] | tuple[int, ...]) -> str:
@@ -69,12 +78,19 @@ def change_text(delta: Any, kind: str) -> str:
 
 
 def period_text(data: dict[str, Any]) -> str:
-    """``2026-10-19 – 2026-11-15 (28 days), against 2026-09-21 – 2026-10-18``."""
+    """``2026-10-19 – 2026-11-15 (28 days), against the 28 days from 2026-09-21``, and
+    ``(no data in the previous period)`` when those held no items."""
     period = data["period"]
-    return (
+    text = (
         f"{period['start']} – {period['last_day']} ({period['days']} days), "
         f"against the {period['days']} days from {period['previous_start']}"
     )
+    return f"{text} ({NO_PREVIOUS_DATA})" if data["kpis"]["all"].get("no_previous_data") else text
+
+
+def previous_text(values: dict[str, Any], key: str, kind: str) -> str:
+    """The previous period's value of one KPI; ``no data`` for a period without items."""
+    return "no data" if values.get("no_previous_data") else format_kpi(values["previous"][key], kind)
 
 
 def bucket_title(entry: dict[str, Any], granularity: str) -> str:
@@ -89,6 +105,8 @@ def _with_change(values: dict[str, Any], key: str, kind: str) -> str:
     text = format_kpi(values["current"][key], kind)
     if values["current"][key] is None:
         return text
+    if values.get("no_previous_data"):
+        return f"{text} (no data before)" if key == "items" else text
     return f"{text} ({change_text(values['change'][key], kind)})"
 
 
@@ -101,8 +119,13 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 def _md(text: Any) -> str:
     """Untrusted text in a Markdown table cell or list item: shown literally, one line."""
-    escaped = html.escape(" ".join(str(text).split()), quote=False)
+    escaped = html.escape(" ".join(display_text(text).split()), quote=False)
     return _MD_SPECIAL.sub(r"\\\1", escaped)
+
+
+def _html(text: Any) -> str:
+    """Untrusted text in HTML: shown literally, one line."""
+    return html.escape(display_text(text))
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -130,7 +153,7 @@ def render_markdown(report: Report) -> str:
                 [
                     title,
                     format_kpi(overall["current"][key], kind),
-                    format_kpi(overall["previous"][key], kind),
+                    previous_text(overall, key, kind),
                     change_text(overall["change"][key], kind),
                 ]
                 for key, title, kind in KPI_ROWS
@@ -224,7 +247,7 @@ def pareto_svg(groups: list[dict[str, Any]], width: int = 720, height: int = 260
         x = left + i * step
         bar = plot_h * group["share"] / scale
         fill = "#2e86c1" if group["vital_few"] else "#aab7b8"
-        title = html.escape(f"{group['label']}: {group['volume']} items, {group['share'] * 100:.1f} % of the impact")
+        title = _html(f"{group['label']}: {group['volume']} items, {group['share'] * 100:.1f} % of the impact")
         parts.append(
             f'<rect x="{x + 2:.1f}" y="{top + plot_h - bar:.1f}" width="{max(step - 4, 1):.1f}" '
             f'height="{bar:.1f}" fill="{fill}"><title>{title}</title></rect>'
@@ -272,7 +295,7 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
 def render_html(report: Report) -> str:
     """The report as one self-contained HTML page (no scripts, no external files)."""
     data = report.to_dict()
-    e = html.escape
+    e = _html
     overall = data["kpis"]["all"]
     titles = [e(title) for _, title, _ in KPI_ROWS]
     kpi_table = _html_table(
@@ -281,7 +304,7 @@ def render_html(report: Report) -> str:
             [
                 e(title),
                 e(format_kpi(overall["current"][key], kind)),
-                e(format_kpi(overall["previous"][key], kind)),
+                e(previous_text(overall, key, kind)),
                 e(change_text(overall["change"][key], kind)),
             ]
             for key, title, kind in KPI_ROWS

@@ -68,3 +68,23 @@ def save_groups(index: GroupIndex, known: set[int], *, session: Session, actor: 
             aq.add_group_event(group.id, GroupAction.CREATED, {"label": group.label}, actor=actor, session=session)
     index.mark_saved()
     return new_ids
+
+
+def forget_for_rebuild(*, session: Session) -> list[int]:
+    """Forget every result and the groups no task points to (:func:`aq.forget_results`);
+    the groups kept become seeds: each active one's centroid scaled to the weight of one
+    item, so that the rebuilt analysis fills it with the items nearest to what it was
+    about while those items, not its old members, shape it. Returns the ids kept."""
+    kept = aq.forget_results(session=session)
+    for row in aq.groups_by_id(kept, session=session):
+        if row.status != GroupStatus.ACTIVE:
+            continue
+        model = GroupModel.from_centroid(row.id, row.centroid, size=0)
+        if model.norm > 0:
+            model.terms = {term: weight / model.norm for term, weight in model.terms.items()}
+            model.categories = {cat: weight / model.norm for cat, weight in model.categories.items()}
+        row.centroid = model.to_centroid()
+        row.size = 0
+        row.updated_at = utcnow()
+    session.flush()
+    return kept

@@ -139,7 +139,8 @@ def _json(value: Any) -> Any:
 
 
 def announce_overdue(engine: Engine, ctx: PdcaContext, *, now: datetime | None = None) -> list[ActionOverdue]:
-    """Tell plugins about every action newly overdue (once per action) and return them."""
+    """Announce every action newly overdue (once per action) and return the notices: the
+    flags and the notices in the outbox commit together; the event hooks are told after."""
     now = now or utcnow()
     notices = []
     with session_scope(engine, write=True) as session:
@@ -158,6 +159,7 @@ def announce_overdue(engine: Engine, ctx: PdcaContext, *, now: datetime | None =
                 )
             )
         pq.mark_overdue_announced([a.id for a in overdue if a.id is not None], now, session=session)
+        ctx.hooks.record(*notices, session=session)
     for notice in notices:
         ctx.hooks.fire("on_action_overdue", overdue=notice)
     return notices

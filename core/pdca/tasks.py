@@ -2,12 +2,13 @@
 
 Every function is one transaction: it reads, checks the gates, writes the change with
 the version the caller read (a stale write is refused, nothing is overwritten), appends
-a ``TaskEvent`` per changed field, commits, and only then tells the plugins.
+a ``TaskEvent`` per changed field and the notice in the outbox (``PdcaHooks.record``),
+commits, and only then tells the plugins' event hooks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -54,14 +55,19 @@ class TaskView:
 
 @dataclass(frozen=True)
 class PdcaContext:
-    """Settings every PDCA operation shares."""
+    """Settings every PDCA operation shares.
+
+    :ivar clock: what "now" is (the workplace's today, the dashboard's period); tests
+        and demos pin it.
+    """
 
     zone: ZoneInfo
     settings: PdcaSettings
     hooks: PdcaHooks
+    clock: Callable[[], datetime] = utcnow
 
     def today(self, now: datetime | None = None) -> date:
-        return (now or utcnow()).astimezone(self.zone).date()
+        return (now or self.clock()).astimezone(self.zone).date()
 
 
 def load_task(engine: Engine, task_id: int) -> TaskView:
@@ -270,10 +276,9 @@ def move_task(
         pq.add_events(
             [_event(task_id, actor, "stage", at=now, field="stage", old=old, new=stage.value)], session=session
         )
-    ctx.hooks.fire(
-        "on_task_stage_changed",
-        change=StageChanged(task_id=task_id, title=updated.title, old=old, new=stage.value, actor=actor),
-    )
+        change = StageChanged(task_id=task_id, title=updated.title, old=old, new=stage.value, actor=actor)
+        ctx.hooks.record(change, session=session)
+    ctx.hooks.fire("on_task_stage_changed", change=change)
     return updated
 
 
@@ -337,7 +342,9 @@ def standardise(
             now=now,
             standard=standard.strip(),
         )
-    ctx.hooks.fire("on_task_stage_changed", change=_closed_notice(closed, old, actor))
+        change = _closed_notice(closed, old, actor)
+        ctx.hooks.record(change, session=session)
+    ctx.hooks.fire("on_task_stage_changed", change=change)
     return closed
 
 
@@ -390,7 +397,9 @@ def next_cycle(
             ],
             session=session,
         )
-    ctx.hooks.fire("on_task_stage_changed", change=_closed_notice(closed, old, actor))
+        change = _closed_notice(closed, old, actor)
+        ctx.hooks.record(change, session=session)
+    ctx.hooks.fire("on_task_stage_changed", change=change)
     return successor
 
 
@@ -415,7 +424,9 @@ def cancel_task(
         old = task.stage
         closed = _close(session, task, Outcome.CANCELLED, read_version=read_version, actor=actor, now=now)
         pq.add_events([_event(task_id, actor, "cancelled", at=now, note=reason.strip())], session=session)
-    ctx.hooks.fire("on_task_stage_changed", change=_closed_notice(closed, old, actor))
+        change = _closed_notice(closed, old, actor)
+        ctx.hooks.record(change, session=session)
+    ctx.hooks.fire("on_task_stage_changed", change=change)
     return closed
 
 
@@ -478,9 +489,7 @@ def run_check(
         pq.add_events(
             [_event(task_id, actor, "check", at=now, new=result.verdict, note=result.detail["reason"])], session=session
         )
-    ctx.hooks.fire(
-        "on_check_verdict",
-        verdict=CheckVerdict(
+        verdict = CheckVerdict(
             task_id=task_id,
             title=task.title,
             metric=result.metric,
@@ -490,8 +499,9 @@ def run_check(
             change=result.change,
             p_value=result.p_value,
             target_met=result.target_met,
-        ),
-    )
+        )
+        ctx.hooks.record(verdict, session=session)
+    ctx.hooks.fire("on_check_verdict", verdict=verdict)
     return result
 
 

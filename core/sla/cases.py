@@ -151,10 +151,11 @@ def resolve(
 
 
 def announce_breaches(engine: Engine, ctx: CaseContext, *, now: datetime | None = None) -> list[SlaBreach]:
-    """Tell plugins about every newly breached timer (once per case and timer).
+    """Announce every newly breached timer (once per case and timer).
 
-    The flags are committed before the hooks run: a plugin that fails (or a process that
-    dies while notifying) costs at most one message, never a second one for the same timer.
+    The flags and the notices in the outbox commit together, so every flagged breach is
+    delivered (at least once, by the outbox) and none is announced twice; the event hooks
+    are told after the commit.
     """
     now = now or utcnow()
     notices: list[SlaBreach] = []
@@ -180,6 +181,7 @@ def announce_breaches(engine: Engine, ctx: CaseContext, *, now: datetime | None 
         cq.mark_announced(
             [r.item_id for r in found if r.response], [r.item_id for r in found if r.resolution], session=session
         )
+        ctx.hooks.record(*notices, session=session)
     for notice in notices:
         ctx.hooks.fire("on_sla_breach", breach=notice)
     return notices

@@ -78,6 +78,7 @@ def record_followup(
             )
         ]
         channel = ""
+        reopened: CaseReopened | None = None
         if unhappy:
             case = cq.get_case(item_id, session=session)
             assert case is not None
@@ -102,19 +103,18 @@ def record_followup(
             events.append(
                 CaseEvent(item_id=item_id, kind="reopened", actor=actor, at=now, detail={"follow_up": followup_id})
             )
-        cq.add_case_events(events, session=session)
-    if unhappy:
-        ctx.hooks.fire(
-            "on_case_reopened",
-            reopened=CaseReopened(
+            reopened = CaseReopened(
                 item_id=item_id,
                 channel=channel,
                 follow_up_id=followup_id,
                 outcome=said.value,
                 satisfaction=satisfaction,
                 actor=actor,
-            ),
-        )
+            )
+            ctx.hooks.record(reopened, session=session)
+        cq.add_case_events(events, session=session)
+    if reopened is not None:
+        ctx.hooks.fire("on_case_reopened", reopened=reopened)
     return FollowUpResult(followup_id, item_id, said.value, satisfaction, unhappy)
 
 

@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 
 import bihuan.storage.analysis_models  # noqa: F401  (registers the tables on SQLModel.metadata)
 import bihuan.storage.case_models  # noqa: F401
+import bihuan.storage.outbox_models  # noqa: F401
 import bihuan.storage.pdca_models  # noqa: F401
 import bihuan.storage.models  # noqa: F401
 from bihuan.storage.engine import create_db_engine

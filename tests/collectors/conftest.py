@@ -67,3 +67,40 @@ def collect() -> Callable[..., Outputs]:
 def context() -> Callable[..., RunContext]:
     """``context(CsvCollector(), [path], **config)`` → a ``RunContext``."""
     return make_context
+
+
+@dataclass
+class Stored:
+    """What one run of the real pipeline stored: its report, the items by id, and the
+    quarantined records as ``(location, field, reason)`` in the order they were read."""
+
+    report: Any
+    items: dict[str, str]
+    quarantine: list[tuple[str, str | None, str]]
+
+
+def store_run(engine: Any, collector: Any, paths: Path | Iterable[Path], *, helper: bool, **options: Any) -> Stored:
+    """Run ``collector`` over ``paths`` through the real pipeline into ``engine``, with
+    the batches read in this process or in the forked helper (``helper``)."""
+    from sqlalchemy import text
+
+    from bihuan.core.pipeline import run_collector
+
+    ctx = make_context(collector, [paths] if isinstance(paths, Path) else paths, **options)
+    report = run_collector(collector, ctx, engine=engine, collector_type=collector.name, helper=helper)
+    with engine.connect() as conn:
+        items = dict(conn.execute(text("SELECT external_id, text FROM feedback_item")).all())
+        quarantine = conn.execute(text("SELECT location, field, reason FROM quarantined_record ORDER BY id")).all()
+    return Stored(report, items, [tuple(q) for q in quarantine])
+
+
+@pytest.fixture(params=[False, True], ids=["in-process", "helper"])
+def store(request: pytest.FixtureRequest, engine: Any) -> Callable[..., Stored]:
+    """``store(CsvCollector(), path, **config)`` → :class:`Stored`, on both database
+    backends and both reading paths (in this process; in the forked helper)."""
+    if request.param:
+        import multiprocessing
+
+        if "fork" not in multiprocessing.get_all_start_methods():
+            pytest.skip("no fork here")
+    return lambda collector, paths, **options: store_run(engine, collector, paths, helper=request.param, **options)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bihuan.collectors.encoding import detect_encoding
+from bihuan.collectors.encoding import DetectedEncoding, detect_encoding
 from bihuan.collectors.files import CsvCollector, JsonlCollector
 from bihuan.core.errors import CollectorConfigError, InputError
 
@@ -86,7 +86,7 @@ def test_a_stray_byte_in_a_utf8_file_quarantines_only_its_row(tmp_path: Path, co
     path = write(tmp_path / "mixed.csv", body)
     detected = detect_encoding(path)
     assert (detected.name, detected.how) == ("utf-8", "mostly")
-    out = collect(CsvCollector(), path)
+    out = collect(CsvCollector(), path, id_column="id")  # 0..51 would count rows: say it is the id
     assert len(out.items) == 51 and out.items[-1].text == "也好"
     record = out.bad_at("mixed.csv row 52")
     assert record.field == "text" and record.reason == "row contains bytes that are not valid utf-8"
@@ -95,7 +95,7 @@ def test_a_stray_byte_in_a_utf8_file_quarantines_only_its_row(tmp_path: Path, co
 
 def test_declared_encoding_keeps_undecodable_bytes_to_quarantine(tmp_path: Path, collect) -> None:
     path = write(tmp_path / "d.csv", "id,text,备注\n1,好的,\n".encode() + b"2,ok,\x81\n" + "3,也好,\n".encode())
-    out = collect(CsvCollector(), path, encoding="utf-8")
+    out = collect(CsvCollector(), path, encoding="utf-8", id_column="id")
     assert [i.external_id for i in out.items] == ["1", "3"]
     record = out.bad_at("d.csv row 3")
     assert record.field == "备注", "the field names the column holding the bad byte"
@@ -165,7 +165,7 @@ def test_jsonl_that_is_binary_says_json(tmp_path: Path, collect) -> None:
 
 def test_a_few_stray_nul_bytes_do_not_make_a_file_binary(tmp_path: Path, collect) -> None:
     path = write(tmp_path / "nul.csv", "id,text\n1,好\n2,坏\x00了\n3,也好\n".encode())
-    out = collect(CsvCollector(), path)
+    out = collect(CsvCollector(), path, id_column="id")
     assert [i.external_id for i in out.items] == ["1", "3"]
     assert out.bad_at("nul.csv row 3").reason == "contains NUL bytes"
 
@@ -174,3 +174,95 @@ def test_gbk_jsonl_is_detected_too(tmp_path: Path, collect) -> None:
     path = write(tmp_path / "p.jsonl", '{"id": "1", "帖子内容": "网点排队太久"}\n'.encode("gbk"))
     [item] = collect(JsonlCollector(), path).items
     assert item.text == "网点排队太久"
+
+
+# ── uncertain files: never stored garbled ─────────────────────────────────────────────
+
+ENGLISH = "".join(f"E{i},the app logs me out every time I open it ({i})\r\n" for i in range(200))
+CHINESE = ["网点排队太久", "手机银行转账一直转圈", "信用卡年费莫名其妙被扣", "客服电话打不通"]
+
+
+def test_a_mostly_english_gbk_file_with_a_stray_byte_keeps_its_chinese(tmp_path: Path, store) -> None:
+    """Once stored as mojibake (``ŐĹČýÍ¶Ëß…``, guessed cp1250) with exit code 0."""
+    chinese = "".join(f"C{i},{text}\r\n" for i, text in enumerate(CHINESE))
+    body = ("id,text\r\n" + ENGLISH).encode() + chinese.encode("gbk") + b"X1,a stray \x80 byte\r\n"
+    path = write(tmp_path / "mostly_english.csv", body)
+    assert (detect_encoding(path).name, detect_encoding(path).how) == ("gb18030", "mostly")
+    stored = store(CsvCollector(), path)
+    assert (stored.report.read, stored.report.new, stored.report.quarantined) == (205, 204, 1)
+    assert [stored.items[f"C{i}"] for i in range(len(CHINESE))] == CHINESE
+    assert stored.quarantine == [
+        ("mostly_english.csv row 206", "text", "row contains bytes that are not valid gb18030")
+    ]
+
+
+def test_too_little_chinese_to_tell_is_refused_with_encoding_advice(tmp_path: Path, store) -> None:
+    body = ("id,text\r\n" + ENGLISH).encode() + "C1,好\r\n".encode("gbk") + b"X1,stray \xff byte\r\n"
+    path = write(tmp_path / "thin.csv", body)
+    refused = store(CsvCollector(), path)
+    assert (refused.report.status, refused.report.error_class) == ("failed", "data")
+    error = refused.report.error
+    assert error.startswith(f"{path}: cannot tell how this file is encoded: it is neither UTF-8 nor GB18030")
+    assert "1 bytes do not decode as GB18030, the first on line 203" in error
+    assert "the best guess, " in error and "--encoding gb18030" in error
+    assert refused.items == {} and refused.quarantine == []
+    # told, it reads the file as GB18030 and quarantines the row with the stray byte
+    told = store(CsvCollector(), path, encoding="gb18030")
+    assert (told.report.status, told.report.new, told.report.quarantined) == ("succeeded", 201, 1)
+    assert told.items["C1"] == "好"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_bom_holding_chinese_is_read_not_refused_as_binary(
+    tmp_path: Path, store, encoding: str
+) -> None:
+    # few NUL bytes, and some on the "wrong" side: 一 is U+4E00, 最 U+6700, 退 U+9000
+    rows = "".join(f"R{i},{CHINESE[i % 4]}，最后一次退款{i}\r\n" for i in range(300))
+    path = write(tmp_path / "u16.csv", ("编号,意见\r\n" + rows).encode(encoding))
+    assert detect_encoding(path) == DetectedEncoding(encoding, "strict")
+    stored = store(CsvCollector(), path)
+    assert (stored.report.read, stored.report.new, stored.report.quarantined) == (300, 300, 0)
+    assert stored.items["R299"] == f"{CHINESE[3]}，最后一次退款299"
+
+
+def test_utf16_with_a_broken_code_unit_is_refused_naming_the_bytes(tmp_path: Path, collect) -> None:
+    body = "编号,意见\n1,好\n".encode("utf-16-le") + "2,".encode("utf-16-le") + b"\x00\xd8" + "坏\n".encode("utf-16-le")
+    path = write(tmp_path / "bad16.csv", body)
+    with pytest.raises(InputError, match=r"bad16.csv: not a valid utf-16-le CSV file: bytes 24-25 do not decode"):
+        collect(CsvCollector(), path)
+
+
+def test_gb18030_four_byte_characters_survive_a_stray_byte(tmp_path: Path, store) -> None:
+    rare = "生僻字㐀和𠀀的客户"  # 𠀀 is a four-byte GB18030 sequence
+    rows = "".join(f"R{i},{rare}{i}\n" for i in range(40)).encode("gb18030")
+    path = write(tmp_path / "rare.csv", "编号,意见\n".encode("gb18030") + rows + b"40,\x80\xff\n")
+    assert str(detect_encoding(path)) == "gb18030 (mostly)"
+    stored = store(CsvCollector(), path)
+    assert (stored.report.new, stored.report.quarantined) == (40, 1)
+    assert stored.items["R39"] == f"{rare}39"
+
+
+def test_utf8_latin_text_with_a_stray_byte_is_not_read_as_chinese(tmp_path: Path, store) -> None:
+    """The letter é is C3 A9 in UTF-8, also a valid GBK character: the stray byte must not turn
+    the file into GB18030 (or a Latin guess, which reads "Ã©")."""
+    rows = ENGLISH + "F1,un café s'il vous plaît\r\n"
+    path = write(tmp_path / "fr.csv", ("id,text\r\n" + rows).encode() + b"X1,stray \xd6 byte\r\n")
+    assert str(detect_encoding(path)) == "utf-8 (mostly)"
+    stored = store(CsvCollector(), path)
+    assert (stored.report.new, stored.report.quarantined) == (201, 1)
+    assert stored.items["F1"] == "un café s'il vous plaît"
+
+
+def test_latin_text_that_decodes_as_gb18030_is_left_to_the_guesser(tmp_path: Path, collect) -> None:
+    """Every accented letter here is followed by a letter: each pair is a valid (rare)
+    GBK character, so the file decodes as GB18030 — it was stored as such, garbled."""
+    text = "Die Größe der Tür ist schön und über alles"
+    path = write(tmp_path / "de.csv", ("id,text\n" + "".join(f"{i},{text}\n" for i in range(40))).encode("cp1252"))
+    assert detect_encoding(path).how == "guess"
+    assert {i.text for i in collect(CsvCollector(), path).items} == {text}
+
+
+def test_jsonl_in_utf16_without_a_bom(tmp_path: Path, collect) -> None:
+    texts = [f"{CHINESE[i % 4]}，{'，'.join(CHINESE)}" for i in range(10)]
+    path = write(tmp_path / "posts.jsonl", "".join(f'{{"内容":"{t}"}}\n' for t in texts).encode("utf-16-le"))
+    assert [i.text for i in collect(JsonlCollector(), path).items] == texts

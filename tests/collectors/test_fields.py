@@ -214,7 +214,7 @@ def test_wall_times_convert_like_zoneinfo_across_dst_changes(zone: str) -> None:
 
 
 def test_typed_cells_from_workbooks() -> None:
-    parser = DateParser(SHANGHAI)
+    parser = DateParser(SHANGHAI, excel_serials=True)
     assert parser.parse(datetime(2026, 10, 1, 9, 5)) == BEIJING_0905
     assert parser.parse(datetime(2026, 10, 1, 9, 5, tzinfo=timezone(timedelta(hours=8)))) == BEIJING_0905
     assert parser.parse(date(2026, 10, 1)) == BEIJING_MIDNIGHT
@@ -222,6 +222,19 @@ def test_typed_cells_from_workbooks() -> None:
     assert parser.parse(1790816700) == BEIJING_0905
     assert parser.parse(None) is None
     assert parser.parse("") is None and parser.parse("   ") is None
+
+
+def test_excel_serials_only_where_a_spreadsheet_cell_says_so() -> None:
+    """A number like 46296 is a date only in a workbook's date column: from JSON or text
+    it is refused, not read as a day in 2026."""
+    plain = DateParser(SHANGHAI)
+    for value in (46296.37847222222, 46296, "46296"):
+        with pytest.raises(RecordError, match="invalid date"):
+            plain.parse(value)
+    # epoch numbers are dates everywhere, with a fraction too
+    assert plain.parse(1790816700) == plain.parse(1790816700000) == BEIJING_0905
+    assert plain.parse(1790816700.5) == BEIJING_0905 + timedelta(milliseconds=500)
+    assert plain.parse("1790816700.5") == BEIJING_0905 + timedelta(milliseconds=500)
 
 
 @pytest.mark.parametrize(
@@ -272,8 +285,10 @@ def test_bad_ratings(value: object, reason: str) -> None:
     assert (info.value.field, info.value.reason) == ("rating", reason)
 
 
-def test_rating_scale_is_configurable() -> None:
-    assert parse_rating("9", 10) == 9.0
+def test_rating_scale_is_configurable_and_ratings_are_stored_on_the_five_point_scale() -> None:
+    # CSAT counts 4 and 5 of a 1..5 scale: a 10-point source's 9 is 4.5, its 8 is 4
+    assert (parse_rating("9", 10), parse_rating(8, 10), parse_rating("10分", 10)) == (4.5, 4.0, 5.0)
+    assert parse_rating("满意", 10) == 4.0  # words are on the 5-point scale already
     with pytest.raises(RecordError, match="outside 0..10"):
         parse_rating("11", 10)
 

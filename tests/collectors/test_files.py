@@ -105,14 +105,14 @@ def test_bad_rows_become_bad_records_with_row_field_and_reason(tmp_path: Path, c
 
 def test_blank_rows_are_skipped_but_keep_their_row_numbers(tmp_path: Path, collect) -> None:
     body = "\n\nid,text,rating\n1,好,5\n\n,,\n2,坏,9\n"
-    out = collect(CsvCollector(), write(tmp_path / "blank.csv", body))
+    out = collect(CsvCollector(), write(tmp_path / "blank.csv", body), id_column="id")
     assert [i.external_id for i in out.items] == ["1"]
     assert out.bad[0].location == "blank.csv row 7"  # header is row 3 after two blank lines
 
 
 def test_text_limits(tmp_path: Path, collect) -> None:
     path = write(tmp_path / "long.csv", f"id,text,备注\n1,{'长' * 101},\n2,{'短' * 100},\n3,ok,{'x' * 101}\n")
-    out = collect(CsvCollector(), path, max_text_chars=100)
+    out = collect(CsvCollector(), path, max_text_chars=100, id_column="id")
     assert [i.external_id for i in out.items] == ["2"]
     assert out.bad_at("long.csv row 2").reason == "text is 101 characters, over the limit of 100"
     assert out.bad_at("long.csv row 4").field == "备注", "unmapped cells are limited too (they go to extra)"
@@ -120,7 +120,7 @@ def test_text_limits(tmp_path: Path, collect) -> None:
 
 def test_a_30_mb_field_is_quarantined_not_fatal(tmp_path: Path, collect) -> None:
     huge = "很长" * 15_000_000  # 30 million characters in one cell
-    out = collect(CsvCollector(), write(tmp_path / "big.csv", f"id,text\n1,{huge}\n2,正常的一行\n"))
+    out = collect(CsvCollector(), write(tmp_path / "big.csv", f"id,text\n1,{huge}\n2,正常的一行\n"), id_column="id")
     assert [i.external_id for i in out.items] == ["2"]
     [record] = out.bad
     assert record.field == "text" and "30,000,000 characters, over the limit" in record.reason

@@ -12,7 +12,7 @@ from bihuan.collectors.base import BLOCK_RECORDS, block_sizes, blocks_of
 from bihuan.collectors.files import CsvCollector, JsonlCollector, XlsxCollector
 from bihuan.collectors.rows import KeyedRow
 from bihuan.core.pipeline import item_problem
-from bihuan.core.types import BadRecord, Checkpoint, Item, KeyedRecord
+from bihuan.core.types import BadRecord, Checkpoint, Item, KeyedRecord, ReadInfo
 
 TRICKY = (
     "编号,提交时间,满意度评分,推荐意愿,意见,网点\n"
@@ -40,6 +40,8 @@ def built(output: Any) -> Any:
 def as_comparable(output: Any) -> Any:
     if isinstance(output, Checkpoint):
         return ("checkpoint", output.state)
+    if isinstance(output, ReadInfo):
+        return ("info", output.where, output.details)
     if isinstance(output, Item):
         return ("item", output)
     return ("bad", output.location, output.field, output.reason, output.raw, output.external_id)

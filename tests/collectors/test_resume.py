@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bihuan.collectors.base import fingerprint
 from bihuan.collectors.files import CsvCollector, JsonlCollector, XlsxCollector
-from bihuan.core.types import Checkpoint
+from bihuan.core.types import Checkpoint, ReadInfo
 
 
 def numbered_csv(path: Path, rows: int, word: str = "第") -> Path:
@@ -27,8 +27,8 @@ def test_checkpoints_every_n_records_and_a_finished_file_leaves_the_state(tmp_pa
         {"files": {}},
     ]
     # every checkpoint sits right after the records it covers
-    kinds = ["C" if isinstance(o, Checkpoint) else "I" for o in out.all]
-    assert "".join(kinds) == "IIIICIIIICIIC"
+    kinds = ["C" if isinstance(o, Checkpoint) else "R" if isinstance(o, ReadInfo) else "I" for o in out.all]
+    assert "".join(kinds) == "RIIIICIIIICIIC", "how the file is read comes before its first record"
     size, mtime, head = stamp.split(":")
     assert int(size) == path.stat().st_size and int(mtime) == path.stat().st_mtime_ns and len(head) == 32
 
@@ -44,7 +44,7 @@ def test_states_are_new_objects_each_time(tmp_path: Path, collect) -> None:
 def test_resume_skips_committed_records(tmp_path: Path, collect) -> None:
     path = numbered_csv(tmp_path / "r.csv", 10)
     state = collect(CsvCollector(), path, checkpoint_every=4).checkpoints[0]
-    resumed = collect(CsvCollector(), path, state=state, checkpoint_every=4)
+    resumed = collect(CsvCollector(), path, state=state, checkpoint_every=4, id_column="id")
     assert [i.external_id for i in resumed.items] == [str(i) for i in range(4, 10)]
     assert [c["files"].get(str(path), {}).get("rows_done") for c in resumed.checkpoints] == [8, None]
 
@@ -54,7 +54,7 @@ def test_resume_keeps_row_numbers_and_counts_bad_and_blank_records(tmp_path: Pat
     path.write_text("id,text,rating\n1,a,1\n\n2,b,9\n3,c,1\n4,d,9\n", encoding="utf-8")
     state = collect(CsvCollector(), path, checkpoint_every=3).checkpoints[0]
     assert next(iter(state["files"].values()))["rows_done"] == 3
-    resumed = collect(CsvCollector(), path, state=state)
+    resumed = collect(CsvCollector(), path, state=state, id_column="id")
     assert [i.external_id for i in resumed.items] == ["3"]
     assert [b.location for b in resumed.bad] == ["b.csv row 6"]
 
@@ -91,7 +91,7 @@ def test_resume_a_second_file_after_the_first_finished(tmp_path: Path, collect) 
     a, b = numbered_csv(tmp_path / "a.csv", 3), numbered_csv(tmp_path / "b.csv", 6)
     out = collect(CsvCollector(), [a, b], checkpoint_every=4)
     state = next(c for c in out.checkpoints if str(b) in c["files"])
-    resumed = collect(CsvCollector(), [a, b], state=state, checkpoint_every=4)
+    resumed = collect(CsvCollector(), [a, b], state=state, checkpoint_every=4, id_column="id")
     # a is read again (the pipeline counts duplicates), b from where it was
     assert [i.external_id for i in resumed.items] == ["0", "1", "2", "4", "5"]
 

@@ -92,7 +92,9 @@ def clear(engine: Engine) -> None:
 @needs_fork
 def test_the_helper_stores_what_this_process_stores(engine: Engine, tmp_path: Path) -> None:
     first = survey(tmp_path / "a.csv", 600, repeat_every=11)
-    second = survey(tmp_path / "b.csv", 600, changed={3, 100, 450}, repeat_every=11)
+    # the same export again, three rows changed: they update in place
+    (tmp_path / "later").mkdir()
+    second = survey(tmp_path / "later" / "a.csv", 600, changed={3, 100, 450}, repeat_every=11)
     results = []
     for helper_on in (False, True):
         clear(engine)
@@ -104,6 +106,7 @@ def test_the_helper_stores_what_this_process_stores(engine: Engine, tmp_path: Pa
     assert forked == here
     assert forked_counts == here_counts
     assert here_counts[1][1] == 0 and here_counts[2][1] == 0
+    assert here_counts[1][2] == 0 and here_counts[2][2] == 3
     assert here["quarantine"] and all("13812345678" not in q[3] for q in here["quarantine"])
     assert all("13812345678" not in row[3] and "13912345678" not in (row[9] or "") for row in here["items"])
 
@@ -123,9 +126,9 @@ def test_ids_repeated_across_batches_are_counted_right_while_the_writer_lags(
     settled: list[int] = []
     settle = BatchWriter._settle
 
-    def counting_settle(self: BatchWriter, rows: Any, counts: Any, session: Any) -> Any:
+    def counting_settle(self: BatchWriter, rows: Any, raws: Any, counts: Any, session: Any) -> Any:
         settled.append(len(rows))
-        return settle(self, rows, counts, session)
+        return settle(self, rows, raws, counts, session)
 
     monkeypatch.setattr(BatchWriter, "write", slow_write)
     monkeypatch.setattr(BatchWriter, "_settle", counting_settle)
@@ -141,21 +144,24 @@ def test_ids_repeated_across_batches_are_counted_right_while_the_writer_lags(
         clear(engine)
         reports = [run(engine, path, helper_on=helper_on, every=30) for _ in range(2)]
         items = [(row[1], row[3], row[10]) for row in snapshot(engine)["items"]]  # no dates: stored at "now"
-        counts.append(([(r.read, r.new, r.updated, r.duplicates) for r in reports], items))
+        counts.append(([(r.read, r.new, r.updated, r.duplicates, r.quarantined) for r in reports], items))
     assert counts[1] == counts[0]
     assert sum(settled) > 0, "the helper ran ahead of the writer: some rows were classified when written"
     (first, again), items = counts[0]
-    assert first == (400, 45, 355, 0)
-    # re-read, every version differs from the one before it (the last one stored)
-    assert again == (400, 0, 400, 0)
+    # an id is read once per file: the first row of each id is stored, the later
+    # versions are quarantined (they used to replace it, one after the other)
+    assert first == (400, 45, 0, 0, 355)
+    # re-read, nothing changes (it used to count every row as updated, forever)
+    assert again == (400, 0, 0, 45, 355)
     texts = {key: body for key, body, _ in items}
-    assert len(texts) == 45 and texts["R0"] == "第8版意见0" and texts["R44"] == "第7版意见44"
+    assert len(texts) == 45 and texts["R0"] == "第0版意见0" and texts["R44"] == "第0版意见44"
 
 
 @needs_fork
 def test_a_dry_run_in_the_helper_counts_what_a_run_would_and_writes_nothing(engine: Engine, tmp_path: Path) -> None:
     first = survey(tmp_path / "a.csv", 400, repeat_every=11)
-    second = survey(tmp_path / "b.csv", 500, changed={2, 150, 333}, repeat_every=11)
+    (tmp_path / "later").mkdir()
+    second = survey(tmp_path / "later" / "a.csv", 500, changed={2, 150, 333}, repeat_every=11)
     run(engine, first, helper_on=False)
     stored = snapshot(engine)
     counts = []
@@ -167,7 +173,10 @@ def test_a_dry_run_in_the_helper_counts_what_a_run_would_and_writes_nothing(engi
         assert snapshot(engine) == stored
     assert counts[1] == counts[0]
     read, new, updated, duplicates, _ = counts[0]
-    assert read == 500 and new > 0 and updated >= 3 and duplicates > 0
+    # S00002 and S00150 changed (S00333 has an invalid date in both files)
+    assert read == 500 and new > 0 and updated == 2 and duplicates > 0
+    real = run(engine, second, helper_on=True)
+    assert (real.read, real.new, real.updated, real.duplicates, real.quarantined) == counts[0]
 
 
 class _UnevenCsv(CsvCollector):
@@ -305,7 +314,8 @@ def test_an_interrupt_stops_and_reaps_the_helper(
         os.kill(pids[0], 0)
     with session_scope(engine) as session:
         (stored_run,) = queries.list_runs(session=session)
-    assert (stored_run.status, stored_run.error_class) == ("failed", "interrupted")
+    # status interrupted (failed before issue 15), as a run whose process was killed
+    assert (stored_run.status, stored_run.error_class) == ("interrupted", "interrupted")
 
 
 def test_without_fork_the_batches_are_prepared_here(

@@ -86,6 +86,7 @@ def test_the_installed_example_is_discovered_and_collects_into_the_database(
         encoding="utf-8",
     )
     db = tmp_path / "example.db"
+    assert run([*BIHUAN, "--db", str(db), "init"], env).returncode == 0  # only init creates a --db database
     collect = [*BIHUAN, "--db", str(db), "--config", str(config), "collect", "--json"]
     first = run(collect, env)
     assert first.returncode == 3, first.stderr  # finished, with a quarantined complaint
@@ -122,6 +123,7 @@ def test_a_refused_token_is_a_configuration_error_naming_the_collector(
         'token = { "$env" = "COMPLAINTS_TOKEN" }\n',
         encoding="utf-8",
     )
+    assert run([*BIHUAN, "--db", str(tmp_path / "x.db"), "init"], env).returncode == 0
     result = run([*BIHUAN, "--db", str(tmp_path / "x.db"), "--config", str(config), "collect", "--json"], env)
     assert result.returncode == 2, result.stderr
     [report] = json.loads(result.stdout)["runs"]

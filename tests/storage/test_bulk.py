@@ -130,10 +130,42 @@ def test_changed_hashes_of_ids_json_cannot_carry(engine: Engine) -> None:
 def test_batch_values_written_into_the_sql_keep_the_source_exact(engine: Engine) -> None:
     encoder = bulk.ItemEncoder(engine.dialect)
     source = "O'Brien 的 '问卷'"
-    rows = [(source, "1", "survey", "手机***12345678", 4.0, 9, None, encoder.time(T0), None, {"备注": "x"}, "h")]
+    rows = [
+        (
+            source,
+            "1",
+            "survey",
+            "手机***12345678",
+            4.0,
+            9,
+            None,
+            encoder.time(T0),
+            None,
+            {"备注": "x"},
+            "h",
+            "f.csv row 2",
+        )
+    ]
     sql, params = encoder.encode_converted(rows, source=source, run_id=None, now=T0)
     with session_scope(engine, write=True) as session:
         bulk.write_encoded(params, session=session, sql=sql)
     with session_scope(engine) as session:
         item = queries.get_item(source, "1", session=session)
     assert item is not None and item.text == "手机***12345678" and item.created_at == T0 and item.collected_at == T0
+    assert item.origin == "f.csv row 2"
+
+
+def test_origins_are_written_kept_by_rows_without_one_and_looked_up(engine: Engine) -> None:
+    with session_scope(engine, write=True) as session:
+        bulk.upsert_items(
+            [(*row("1", "转账失败", "a"), "day1.csv row 2"), (*row("2", "服务好", "b"), "day1.csv row 3")],
+            run_id=None,
+            now=T0,
+            session=session,
+        )
+    with session_scope(engine, write=True) as session:
+        # a writer that does not know origins (demo data, benchmarks) leaves them alone
+        bulk.upsert_items([row("1", "转账失败，已解决", "c")], run_id=None, now=T0, session=session)
+    with session_scope(engine) as session:
+        found = bulk.stored_versions("survey", ["1", "2", "absent", "1"], session=session)
+    assert found == {"1": ("c", "day1.csv row 2", None), "2": ("b", "day1.csv row 3", None)}

@@ -306,6 +306,7 @@ def test_tick_indexes_what_an_import_stored_and_analyze_leaves_it(tmp_path: Path
     )
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     engine = create_db_engine(db)
+    bihuan("init")  # only init creates a database named by --db
     bihuan("import", str(survey))
     # the import only stores, and so does the analysis; a search meanwhile reads the
     # texts not indexed yet

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -16,10 +16,15 @@ from bihuan.core.sla.hooks import CaseHooks
 from bihuan.tui.app import BihuanApp, Services
 from tests.core.pdca.conftest import SH, Run, seed
 
+#: the workplace's "today": the Wednesday of the data set's last week (its newest items are
+#: of the week of 2026-11-16), so that what the screens show does not depend on the day
+#: the tests run
+TODAY = datetime(2026, 11, 18, 10, tzinfo=SH)
+
 
 def services_for(engine: Engine, settings: Settings | None = None, **extra: Any) -> Services:
     settings = settings or Settings()
-    ctx = PdcaContext(zone=SH, settings=settings.pdca, hooks=PdcaHooks())
+    ctx = PdcaContext(zone=SH, settings=settings.pdca, hooks=PdcaHooks(), clock=lambda: TODAY)
     cases = CaseContext(zone=SH, sla=settings.sla, followup=settings.followup, hooks=CaseHooks())
     return Services(engine=engine, settings=settings, pdca=ctx, actor="王", cases=cases, **extra)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,9 @@ def run(db: str, *args: str) -> Result:
 
 @pytest.fixture
 def db(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cli.db'}"
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    run(url, "init")  # only init creates a database named by --db
+    return url
 
 
 def stored_texts(db: str) -> list[str]:
@@ -163,3 +166,81 @@ def test_runs_lists_the_import_with_its_counts(tmp_path: Path, db: str) -> None:
     runs = json.loads(run(db, "runs", "--json").stdout)
     assert runs[0]["collector"] == "import:survey"
     assert (runs[0]["read"], runs[0]["new"], runs[0]["quarantined"]) == (6, 3, 3)
+
+
+# ── hostile files ─────────────────────────────────────────────────────────────────────
+
+
+def gbk_named(directory: Path, name: str) -> Path:
+    """``directory / name`` with the name in GBK bytes, as unzipping a Windows archive
+    writes it: not UTF-8, so Python holds it with lone surrogates."""
+    return Path(os.fsdecode(os.fsencode(directory) + b"/" + name.encode("gbk")))
+
+
+def test_a_file_named_in_gbk_bytes_imports_with_a_readable_source_and_locations(tmp_path: Path, db_url: str) -> None:
+    """Such a name crashed the import (UnicodeEncodeError storing the source or a
+    location), with or without --source."""
+    path = write_survey(gbk_named(tmp_path, "客户意见.csv"), GOOD_ROWS + BAD_ROWS)
+    assert "\udcbf" in str(path)  # 客 is BF CD in GBK, not UTF-8
+
+    result = run(db_url, "import", str(path), "--json")
+    assert result.exit_code == 3, result.output
+    report = json.loads(result.stdout)
+    assert (report["new"], report["quarantined"]) == (3, 3)
+    assert (report["runs"][0]["collector"], report["runs"][0]["source"]) == ("import:客户意见", "客户意见")
+    records = json.loads(run(db_url, "quarantine", "list", "--json").stdout)
+    records = records["records"] if isinstance(records, dict) else records
+    assert sorted(r["location"] for r in records) == [f"客户意见.csv row {n}" for n in (5, 6, 7)]
+    [stored_run] = json.loads(run(db_url, "runs", "--json").stdout)
+    assert stored_run["config"]["paths"] == [str(tmp_path / "客户意见.csv")]
+
+    plain = run(db_url, "import", str(path), "--source", "survey")  # printed, not only JSON
+    assert plain.exit_code == 3 and "import:survey" in plain.output
+    assert "\\x" not in plain.output and "\udcbf" not in plain.output
+
+
+def test_a_file_named_in_bytes_that_are_not_gbk_either_is_shown_escaped(tmp_path: Path, db_url: str) -> None:
+    path = Path(os.fsdecode(os.fsencode(tmp_path) + b"/survey\xff\x1b[2J.csv"))
+    path.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 40)  # not a CSV: the error quotes the name
+    result = run(db_url, "import", str(path), "--json")
+    assert result.exit_code == 1
+    [failed] = json.loads(result.stdout)["runs"]
+    assert failed["source"] == "survey\\xff\\x1b[2J"
+    assert (
+        failed["error"]
+        == f"{tmp_path}/survey\\xff\\x1b[2J.csv: not a CSV text file (looks like a ZIP archive, e.g. an Excel .xlsx workbook)"
+    )
+
+
+@pytest.mark.parametrize("helper", ["never", "always"])
+def test_a_stray_quote_costs_one_row_of_300(tmp_path: Path, db_url: str, monkeypatch, helper: str) -> None:
+    """It kept rows 102-300 inside one item's text, exit code 0."""
+    monkeypatch.setenv("BIHUAN_HELPER_PROCESS", helper)
+    rows = [f"S{i:03d},2026-10-01 09:00,4,8,第{i}条：网点排队太久,C{i}\n" for i in range(1, 301)]
+    rows[101] = 'S102,2026-10-01 09:00,4,8,"他说""排队太久,C102\n'
+    path = write_survey(tmp_path / "survey.csv", rows)
+    result = run(db_url, "import", str(path), "--json")
+    assert result.exit_code == 3, result.output
+    report = json.loads(result.stdout)
+    assert (report["read"], report["new"], report["quarantined"]) == (300, 299, 1)
+    assert len(stored_texts(db_url)) == 299 and all("\n" not in t for t in stored_texts(db_url))
+    [record] = json.loads(run(db_url, "quarantine", "list", "--json").stdout)
+    assert (record["location"], record["field"]) == ("survey.csv row 103", "text")
+    assert record["reason"].startswith("unterminated quote")
+
+
+def test_an_encoding_that_cannot_be_told_is_refused_with_advice(tmp_path: Path, db_url: str) -> None:
+    """Too little Chinese to be sure, and a stray byte: it was guessed as a Latin code
+    page and 好 stored as mojibake, exit code 0."""
+    english = "".join(f"E{i},the app logs me out ({i})\n" for i in range(100))
+    path = tmp_path / "export.csv"
+    path.write_bytes(("id,text\n" + english).encode() + "C1,好\n".encode("gbk") + b"X1,stray \xff byte\n")
+    refused = run(db_url, "import", str(path), "--json")
+    assert refused.exit_code == 1
+    [failed] = json.loads(refused.stdout)["runs"]
+    assert failed["error"].startswith(f"{path}: cannot tell how this file is encoded")
+    assert "--encoding gb18030" in failed["error"] and stored_texts(db_url) == []
+    told = run(db_url, "import", str(path), "--encoding", "gb18030", "--json")
+    assert told.exit_code == 3
+    assert (json.loads(told.stdout)["new"], json.loads(told.stdout)["quarantined"]) == (101, 1)
+    assert "好" in stored_texts(db_url)

@@ -127,7 +127,8 @@ def test_a_stale_expected_version_is_refused_and_nothing_is_written(demo_db: str
     top = run(demo_db, "groups", "list", "--json")[0]
     task = str(run(demo_db, "task", "open", str(top["id"]), "--title", "t", "--json")["id"])
     run(demo_db, "task", "edit", task, "--owner", "甲", "--expect-version", "1")
-    refused = run(demo_db, "task", "edit", task, "--owner", "乙", "--expect-version", "1", code=1)
+    # exit code 4: a stale write, retryable (it was 1, "any other failure", before issue 15)
+    refused = run(demo_db, "task", "edit", task, "--owner", "乙", "--expect-version", "1", code=4)
     assert f"task {task} was changed by 王经理" in refused and "nothing was saved" in refused
     assert run(demo_db, "task", "show", task, "--json")["owner"] == "甲"
 

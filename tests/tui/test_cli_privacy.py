@@ -258,7 +258,7 @@ def test_a_database_from_before_is_pseudonymised_when_the_cli_upgrades_it(tmp_pa
     cfg = alembic_config()
     with old.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0006")
+        command.upgrade(cfg, "0010")
     survey = write_csv(
         tmp_path / "s.csv", ["13912345678,2026-11-02 09:15,2,手机13812345678打不通,138-1234-5678,,,,,,,\n"]
     )
@@ -279,9 +279,9 @@ def test_a_database_from_before_is_pseudonymised_when_the_cli_upgrades_it(tmp_pa
         conn.execute(
             text(
                 "INSERT INTO feedback_item (source, external_id, channel, text, customer_ref, created_at, url, "
-                "extra, content_hash, collected_at, updated_at, run_id) VALUES ('s', '13912345678', 'survey', "
-                "'手机[手机号]打不通，座机010-12345678', '13812345678', :now, "
-                ":url, :extra, 'h', :now, :now, :run)"
+                "extra, content_hash, collected_at, updated_at, run_id, origin) VALUES ('s', '13912345678', "
+                "'survey', '手机[手机号]打不通，座机010-12345678', '13812345678', :now, "
+                ":url, :extra, 'h', :now, :now, :run, '客户13812345678.csv row 2')"
             ),
             {
                 "now": now,

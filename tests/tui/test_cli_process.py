@@ -63,6 +63,11 @@ def no_process_left(marker: str, timeout: float = 10) -> bool:
     return not processes_naming(marker)
 
 
+def init_database(db: Path, env: dict[str, str]) -> None:
+    """``bihuan --db DB init``: only init creates a database named by --db."""
+    subprocess.run([*BIHUAN, "--db", str(db), "init"], env=env, check=True, capture_output=True, timeout=120)
+
+
 def start_when_writing(command: list[str], env: dict[str, str], db: Path) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 120
@@ -77,6 +82,7 @@ def test_an_import_killed_half_way_leaves_each_row_exactly_once_after_the_rerun(
     survey = big_survey(tmp_path / "big.csv", rows)  # 5 MB: read by a helper process
     db = tmp_path / "kill.db"
     env = bihuan_env(tmp_path / "home")
+    init_database(db, env)
     command = [*BIHUAN, "--db", str(db), "import", str(survey), "--json"]
 
     process = start_when_writing(command, env, db)
@@ -104,6 +110,7 @@ def test_ctrl_c_stops_the_import_and_its_helper_and_the_rerun_completes_it(tmp_p
     survey = big_survey(tmp_path / "big.csv", rows)
     db = tmp_path / "interrupt.db"
     env = bihuan_env(tmp_path / "home", BIHUAN_HELPER_PROCESS=helper)
+    init_database(db, env)
     command = [*BIHUAN, "--db", str(db), "import", str(survey), "--json"]
 
     process = start_when_writing(command, env, db)
@@ -115,7 +122,8 @@ def test_ctrl_c_stops_the_import_and_its_helper_and_the_rerun_completes_it(tmp_p
     conn = sqlite3.connect(db)
     (status, error_class) = conn.execute("SELECT status, error_class FROM collector_run").fetchone()
     conn.close()
-    assert (status, error_class) == ("failed", "interrupted")
+    # status interrupted (it was failed before issue 15): like a run whose process was killed
+    assert (status, error_class) == ("interrupted", "interrupted")
 
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
@@ -176,6 +184,7 @@ def test_an_installed_plugin_is_listed_and_its_collector_runs(tmp_path: Path) ->
     config = tmp_path / "plugins.toml"
     config.write_text('[collectors.inhouse]\ncollector = "inhouse_complaints"\n', encoding="utf-8")
     db = tmp_path / "plugin.db"
+    init_database(db, env)
     collected = subprocess.run(
         [*BIHUAN, "--db", str(db), "--config", str(config), "collect", "--json"],
         env=env,

@@ -81,3 +81,34 @@ def test_report_before_analysis_and_bad_out_are_usage_errors(db_url: str, tmp_pa
     assert wrong.exit_code == 2 and ".md or .html" in wrong.output
     bad_day = runner.invoke(cli, ["--db", db_url, "report", "--since", "2026-13-01"])
     assert bad_day.exit_code == 2 and "--since" in bad_day.output
+
+
+def test_the_default_period_is_anchored_on_today_and_an_empty_previous_period_says_so(
+    db_url: str, tmp_path: Path
+) -> None:
+    """One row dated 2099 (stored here under a wide horizon, as before the horizon existed)
+    does not move the report to 2099: the period is the four complete weeks before today's
+    week. Nothing came before them, which the report says instead of "+20"."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("Asia/Shanghai")
+    today = datetime.now(zone).date()
+    monday = today - timedelta(days=today.weekday())
+    rows = [f"R{k},{monday - timedelta(days=k)} 10:00,手机银行转账失败第{k}次\n" for k in range(1, 21)]
+    rows.append("R99,2099-01-01 10:00,年份写错了\n")
+    path = tmp_path / "recent.csv"
+    path.write_text("编号,提交时间,意见\n" + "".join(rows), encoding="utf-8")
+    wide = tmp_path / "wide.toml"
+    wide.write_text("[bihuan]\nfuture_horizon_days = 30000\n", encoding="utf-8")
+    imported = json.loads(invoke(db_url, "--config", str(wide), "import", str(path), "--json"))
+    assert imported["new"] == 21
+    invoke(db_url, "analyze", "--json")
+
+    data = json.loads(invoke(db_url, "report", "--json"))
+    assert (data["period"]["start"], data["period"]["end"]) == (str(monday - timedelta(weeks=4)), str(monday))
+    overall = data["kpis"]["all"]
+    assert (overall["current"]["items"], overall["previous"]["items"]) == (20, 0)
+    assert overall["no_previous_data"] is True and overall["change"]["items"] is None
+    terminal = invoke(db_url, "report")
+    assert "no data in the previous period" in terminal and "+20" not in terminal

@@ -38,7 +38,8 @@ def test_cases_from_the_demo_through_respond_resolve_and_an_unhappy_followup(db_
         db_url, "sla", "respond", str(ticket["item_id"]), "--expect-version", str(ticket["version"]), "--json"
     )
     assert (responded["item_id"], responded["status"]) == (ticket["item_id"], "responded")
-    stale = run(db_url, "sla", "resolve", str(ticket["item_id"]), "--expect-version", str(ticket["version"]), code=1)
+    # exit code 4: a stale write, retryable
+    stale = run(db_url, "sla", "resolve", str(ticket["item_id"]), "--expect-version", str(ticket["version"]), code=4)
     assert "was changed by someone else" in stale
     resolved = run(db_url, "sla", "resolve", str(ticket["item_id"]))
     assert "resolved; 回访 #" in resolved

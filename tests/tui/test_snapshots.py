@@ -55,3 +55,22 @@ def _after(*keys: str):  # type: ignore[no-untyped-def]
 )
 def test_key_screens(snap_compare, app: BihuanApp, screen: str, keys: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(app, terminal_size=SIZE, run_before=_after(*keys))
+
+
+@pytest.fixture
+def hostile_app(workplace: BihuanApp, engine: Engine) -> BihuanApp:
+    """The shared data set with escape sequences, CR/BS, markup and bidi controls in every
+    field the inbox and the quarantine show (see tests/tui/hostile.py)."""
+    from tests.tui.hostile import make_hostile
+
+    make_hostile(engine, workplace.services.pdca)
+    return workplace
+
+
+@pytest.mark.parametrize(("screen", "keys"), [("inbox", ("f3",)), ("quarantine", ("f7",))])
+def test_hostile_text_is_shown_as_text(
+    snap_compare, hostile_app: BihuanApp, screen: str, keys: tuple[str, ...]
+) -> None:  # type: ignore[no-untyped-def]
+    """Control pictures (␛ ␍ ␈), code points (<U+202E>) and literal markup, in place; the
+    layout intact (before, the inbox was torn apart and F7 crashed on a source named ``[/]``)."""
+    assert snap_compare(hostile_app, terminal_size=SIZE, run_before=_after(*keys))

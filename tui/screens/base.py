@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, cast
 from textual.app import SystemCommand
 from textual.screen import Screen
 
+from bihuan.core.display import display_text
 from bihuan.core.errors import BihuanError, StaleWriteError
 
 if TYPE_CHECKING:
@@ -47,16 +48,21 @@ class BihuanScreen(Screen[None]):
         A stale write (someone else changed the row since it was read) is shown as such,
         any other refusal (a gate, a bad value) with its reason; nothing is overwritten.
         """
+        # messages and labels quote stored and typed values: shown as text, controls visible
         try:
             change()
         except StaleWriteError as exc:
-            self.notify(str(exc), title="Someone else changed this", severity="error", timeout=10, markup=False)
+            self.notify(
+                display_text(exc), title="Someone else changed this", severity="error", timeout=10, markup=False
+            )
             return False
         except BihuanError as exc:
-            self.notify(str(exc), title=f"{label}: refused", severity="error", timeout=8, markup=False)
+            self.notify(
+                display_text(exc), title=display_text(f"{label}: refused"), severity="error", timeout=8, markup=False
+            )
             return False
         else:
-            self.notify(label, markup=False)
+            self.notify(display_text(label), markup=False)
             return True
         finally:
             reload()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -22,6 +21,7 @@ from bihuan.storage.engine import session_scope
 from bihuan.storage.models import CollectorRun, QuarantinedRecord
 from bihuan.tui.screens.base import BihuanScreen
 from bihuan.tui.widgets.form import Field, FormScreen
+from bihuan.tui.widgets.untrusted import display_text, untrusted
 
 #: payload fields offered for editing in one form (a record with more shows the first ones)
 MAX_FORM_FIELDS = 12
@@ -76,7 +76,9 @@ class CollectorsScreen(BihuanScreen):
         try:
             instances = self._instances()
         except BihuanError as exc:
-            self.app.call_from_thread(self.notify, str(exc), title="plugins.toml", severity="error", markup=False)
+            self.app.call_from_thread(
+                self.notify, display_text(exc), title="plugins.toml", severity="error", markup=False
+            )
             instances = {}
         with session_scope(self.bihuan.services.engine) as session:
             last = {
@@ -94,6 +96,8 @@ class CollectorsScreen(BihuanScreen):
         records: list[QuarantinedRecord],
         open_count: int,
     ) -> None:
+        # names come from plugins.toml and plugins, records and errors from the sources:
+        # every such cell is plain text (a str cell would be parsed as markup)
         table = self.query_one("#collectors", DataTable)
         table.clear()
         for name, instance in instances.items():
@@ -102,14 +106,20 @@ class CollectorsScreen(BihuanScreen):
             if run is not None:
                 cells = (
                     f"{run.started_at:%Y-%m-%d %H:%M}",
-                    run.status,
+                    untrusted(run.status),
                     run.read,
                     run.new,
                     run.updated,
                     run.quarantined,
-                    Text(f"{run.error_class}: {run.error_message}" if run.error_class else ""),
+                    untrusted(f"{run.error_class}: {run.error_message}" if run.error_class else ""),
                 )
-            table.add_row(name, instance.collector_type, "yes" if instance.config.enabled else "no", *cells, key=name)
+            table.add_row(
+                untrusted(name),
+                untrusted(instance.collector_type),
+                "yes" if instance.config.enabled else "no",
+                *cells,
+                key=name,
+            )
         if not instances:
             self.query_one("#run-progress", Static).update(
                 "No collectors configured: add [collectors.<name>] tables to plugins.toml."
@@ -119,10 +129,10 @@ class CollectorsScreen(BihuanScreen):
         for record in records:
             quarantine.add_row(
                 str(record.id),
-                record.collector,
-                Text(record.location or ""),
-                Text(record.field or ""),
-                Text(record.reason),
+                untrusted(record.collector),
+                untrusted(record.location),
+                untrusted(record.field),
+                untrusted(record.reason),
                 key=str(record.id),
             )
         self.query_one("#quarantine-title", Static).update(f"Quarantine ({open_count:,} open)")
@@ -147,26 +157,27 @@ class CollectorsScreen(BihuanScreen):
             instances = self._instances()
             chosen = [instances[n] for n in names] if names else [i for i in instances.values() if i.config.enabled]
         except (BihuanError, KeyError) as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
+            self.app.call_from_thread(self.notify, display_text(exc), severity="error", markup=False)
             return
 
         def tick(report: RunReport) -> None:
             line = f"{report.collector}: read {report.read:,} · new {report.new:,} · quarantined {report.quarantined:,}"
-            self.app.call_from_thread(progress.update, line)
+            self.app.call_from_thread(progress.update, display_text(line))
 
         def start(instance: CollectorInstance) -> None:
-            self.app.call_from_thread(progress.update, f"{instance.name}: starting…")
+            self.app.call_from_thread(progress.update, display_text(f"{instance.name}: starting…"))
 
         reports = run_instances(
             chosen,
             engine=services.engine,
             timezone=services.pdca.zone,
+            date_window=services.settings.bihuan.date_window,
             hooks=services.pipeline_hooks,
             progress=tick,
             on_start=start,
         )
         summary = "; ".join(f"{r.collector} {r.status}: {r.new:,} new, {r.quarantined:,} quarantined" for r in reports)
-        self.app.call_from_thread(progress.update, summary or "nothing to run")
+        self.app.call_from_thread(progress.update, display_text(summary) or "nothing to run")
         self.app.call_from_thread(self.action_reload)
 
     # ── quarantine ───────────────────────────────────────────────────────────────────
@@ -189,9 +200,11 @@ class CollectorsScreen(BihuanScreen):
         payload = decoded_payload(record)
         keys = list(payload)[:MAX_FORM_FIELDS] if isinstance(payload, dict) else []
         fields = [Field(f"f{i}", key, "" if payload[key] is None else str(payload[key])) for i, key in enumerate(keys)]
-        title = f"#{record.id} {record.location or ''}: {record.reason}"
+        title = f"#{record.id} {display_text(record.location)}: {display_text(record.reason)}"
         if not fields:
-            title += f"\n(payload: {json.dumps(payload, ensure_ascii=False)[:200]} — retried as it is)"
+            title += (
+                f"\n(payload: {display_text(json.dumps(payload, ensure_ascii=False), limit=200)} — retried as it is)"
+            )
 
         def done(values: dict[str, str] | None) -> None:
             if values is None:
@@ -216,14 +229,16 @@ class CollectorsScreen(BihuanScreen):
                 edits=edits,
             )
         except BihuanError as exc:
-            self.app.call_from_thread(self.notify, str(exc), title="retry refused", severity="error", markup=False)
+            self.app.call_from_thread(
+                self.notify, display_text(exc), title="retry refused", severity="error", markup=False
+            )
             return
         for outcome in outcomes:
             if outcome.status == "stored":
                 message, severity = f"#{outcome.record_id} stored as item {outcome.item_id}", "information"
             else:
                 message, severity = f"#{outcome.record_id} {outcome.status}: {outcome.reason}", "warning"
-            self.app.call_from_thread(self.notify, message, severity=severity, markup=False)
+            self.app.call_from_thread(self.notify, display_text(message), severity=severity, markup=False)
         self.app.call_from_thread(self.action_reload)
 
     def action_discard(self) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -15,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from bihuan.tui.screens.base import BihuanScreen
 from bihuan.tui.widgets.kpi_tile import KpiTile
 from bihuan.tui.widgets.sparkline import sparkline
+from bihuan.tui.widgets.untrusted import display_text, untrusted
 
 if TYPE_CHECKING:  # the first screen drawn: the database layer is imported by its worker
     from bihuan.core.dashboard import Dashboard
@@ -111,13 +111,14 @@ class DashboardScreen(BihuanScreen):
         last_day = report.period_end.toordinal() - 1
         from datetime import date
 
-        self.query_one("#period", Static).update(
-            f" {report.period_start} .. {date.fromordinal(last_day)} against the {(report.period_end - report.period_start).days} days before"
-        )
+        compared = f"against the {(report.period_end - report.period_start).days} days before"
+        if report.kpis["all"].get("no_previous_data"):
+            compared += " (no data in the previous period)"
+        self.query_one("#period", Static).update(f" {report.period_start} .. {date.fromordinal(last_day)} {compared}")
         for rank, group in enumerate(report.groups, 1):
             table.add_row(
                 str(rank),
-                Text(group.label),
+                untrusted(group.label),
                 f"{group.volume:,}",
                 _pct(group.negative_share),
                 _pct(group.cumulative_share),
@@ -126,7 +127,7 @@ class DashboardScreen(BihuanScreen):
                 key=str(group.group_id),
             )
         spikes = [
-            f"{s['label']}: {s['count']} in the week of {s['week']} (baseline {s['baseline']:.1f})"
+            f"{display_text(s['label'])}: {s['count']} in the week of {s['week']} (baseline {s['baseline']:.1f})"
             for s in report.spikes
         ]
         self.query_one("#spikes", Static).update("\n".join(spikes) or "no spikes in the period")
@@ -140,6 +141,10 @@ class DashboardScreen(BihuanScreen):
             ("#tile-nps", "—" if current["nps"] is None else f"{current['nps']:+.1f}", change.get("nps"), False, False),
         )
         for selector, value, delta, percent, lower_is_better in specs:
+            if kpis.get("no_previous_data"):
+                # nothing to compare with: not "+503", and not silence either
+                self.query_one(selector, KpiTile).set_value(value, "no data before", good=None)
+                continue
             if selector == "#tile-nps" and delta is not None:
                 text, good = f"{delta:+.1f}", (delta > 0 if delta else None)
             else:

@@ -20,6 +20,7 @@ from bihuan.storage.engine import session_scope
 from bihuan.tui.screens.base import BihuanScreen
 from bihuan.tui.widgets.form import Field, FormScreen
 from bihuan.tui.widgets.sparkline import sparkline
+from bihuan.tui.widgets.untrusted import display_text, untrusted
 
 
 class GroupsScreen(BihuanScreen):
@@ -73,7 +74,10 @@ class GroupsScreen(BihuanScreen):
     def load_groups(self) -> None:
         services = self.bihuan.services
         rows = group_rows(
-            services.engine, zone=services.pdca.zone, repeat_window_days=services.settings.analysis.repeat_window_days
+            services.engine,
+            zone=services.pdca.zone,
+            repeat_window_days=services.settings.analysis.repeat_window_days,
+            as_of=services.pdca.clock(),
         )
         self.app.call_from_thread(self.show_groups, rows)
 
@@ -87,7 +91,7 @@ class GroupsScreen(BihuanScreen):
             ranked = row.ranked
             table.add_row(
                 str(row.group.id),
-                Text(row.group.label),
+                untrusted(row.group.label),
                 f"{row.items:,}",
                 f"{ranked.volume:,}" if ranked else "",
                 f"{ranked.negative_share:.0%}" if ranked else "",
@@ -114,26 +118,30 @@ class GroupsScreen(BihuanScreen):
 
     def show_detail(self, detail: GroupDetail) -> None:
         group, profile = detail.group, detail.profile
-        mix = ", ".join(f"{channel} {count / profile.items:.0%}" for channel, count in profile.channels) or "—"
+        one = display_text  # labels, keywords, channels, titles, actors: untrusted, one line each
+        mix = ", ".join(f"{one(channel)} {count / profile.items:.0%}" for channel, count in profile.channels) or "—"
         negative = f"{profile.negatives / profile.items:.0%}" if profile.items else "—"
         lines = [
-            f"#{group.id} {group.label}",
-            f"{profile.items:,} items · {negative} negative · category {group.category or '—'}",
-            f"keywords: {' '.join(group.keywords[:10]) or '—'}",
+            f"#{group.id} {one(group.label)}",
+            f"{profile.items:,} items · {negative} negative · category {one(group.category) or '—'}",
+            f"keywords: {one(' '.join(group.keywords[:10])) or '—'}",
             f"channels: {mix}",
         ]
         if detail.tasks:
-            lines.append("tasks: " + "; ".join(f"#{t.id} {t.title} [{t.stage}]" for t in detail.tasks))
+            lines.append("tasks: " + "; ".join(f"#{t.id} {one(t.title)} [{one(t.stage)}]" for t in detail.tasks))
         if detail.history:
             last = detail.history[-1]
-            lines.append(f"last change: {last.action} by {last.actor} at {last.at:%Y-%m-%d}")
-        self.query_one("#group-summary", Static).update("\n".join(lines))
+            lines.append(f"last change: {one(last.action)} by {one(last.actor)} at {last.at:%Y-%m-%d}")
+        self.query_one("#group-summary", Static).update(Text("\n".join(lines)))
         items = self.query_one("#group-items", DataTable)
         items.clear()
         zone = self.bihuan.services.pdca.zone
         for row in detail.items:
             items.add_row(
-                f"{row.created_at.astimezone(zone):%m-%d %H:%M}", row.channel, Text(row.text), key=str(row.id)
+                f"{row.created_at.astimezone(zone):%m-%d %H:%M}",
+                untrusted(row.channel),
+                untrusted(row.text),
+                key=str(row.id),
             )
 
     # ── the team's corrections ───────────────────────────────────────────────────────
@@ -231,7 +239,7 @@ class GroupsScreen(BihuanScreen):
                     owner=values["owner"] or None,
                 )
             except BihuanError as exc:
-                self.notify(str(exc), title="task not opened", severity="error", markup=False)
+                self.notify(display_text(exc), title="task not opened", severity="error", markup=False)
                 return
             self.notify(f"task {task.id} opened in plan", markup=False)
             self.bihuan.open_task(task.id)  # type: ignore[arg-type]

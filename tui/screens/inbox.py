@@ -27,6 +27,7 @@ from bihuan.storage.engine import session_scope
 from bihuan.storage.types import utcnow
 from bihuan.tui.screens.base import BihuanScreen
 from bihuan.tui.widgets.form import Field, FormScreen
+from bihuan.tui.widgets.untrusted import display_text, untrusted
 
 PAGE = 50
 SLA_STATES = (("owed an answer", "owed"), ("breached", "breached"), ("resolved", "resolved"))
@@ -90,7 +91,8 @@ class InboxScreen(BihuanScreen):
         # items when the inbox opens
         self.query_one("#filter-channel", Select).set_options([(c, c) for c in sorted(CHANNELS)])
         taxonomy = load_taxonomy(self.bihuan.services.settings.taxonomy_path())
-        categories = [(f"{c.label} ({c.key})", c.key) for c in taxonomy.categories]
+        # the taxonomy is the team's file: its labels are text, never markup
+        categories = [(untrusted(f"{c.label} ({c.key})"), c.key) for c in taxonomy.categories]
         self.query_one("#filter-category", Select).set_options(categories)
 
     @work(thread=True, exclusive=True, group="inbox-page")
@@ -105,13 +107,13 @@ class InboxScreen(BihuanScreen):
         table.clear()
         zone = self.bihuan.services.pdca.zone
         for row in rows:
-            text = row.text.replace("\n", " ")
+            # every stored value is untrusted: plain text (never markup), controls made visible
             table.add_row(
                 f"{row.created_at.astimezone(zone):%Y-%m-%d %H:%M}",
-                row.channel,
-                row.sentiment_label or "—",
+                untrusted(row.channel),
+                untrusted(row.sentiment_label or "—"),
                 str(row.group_id or ""),
-                Text(text[:120]),  # untrusted: always plain text, never markup
+                untrusted(row.text, limit=120),
                 key=str(row.id),
             )
         first = (len(self.page_starts) - 1) * PAGE + 1
@@ -187,10 +189,12 @@ class InboxScreen(BihuanScreen):
 
     def show_detail(self, detail: iq.ItemDetail) -> None:
         item, analysis, zone = detail.item, detail.analysis, self.bihuan.services.pdca.zone
+        # every stored value is untrusted: one line each, the text with its line breaks
+        one = display_text
         lines = [
-            f"#{item.id} · {item.channel} · {item.source} · {item.created_at.astimezone(zone):%Y-%m-%d %H:%M}",
+            f"#{item.id} · {one(item.channel)} · {one(item.source)} · {item.created_at.astimezone(zone):%Y-%m-%d %H:%M}",
             "",
-            item.text,
+            display_text(item.text, multiline=True),
             "",
         ]
         if item.rating is not None or item.nps is not None:
@@ -198,25 +202,24 @@ class InboxScreen(BihuanScreen):
                 f"rating {item.rating if item.rating is not None else '—'} · NPS {item.nps if item.nps is not None else '—'}"
             )
         if item.customer_ref:
-            lines.append(f"customer {item.customer_ref}")
+            lines.append(f"customer {one(item.customer_ref)}")
         if analysis is not None:
-            lines.append(
-                f"sentiment {analysis.sentiment_label} ({analysis.sentiment:.2f}) · {', '.join(analysis.categories) or 'no category'}"
-            )
-            lines.append(f"keywords {' '.join(analysis.keywords)}")
+            categories = one(", ".join(analysis.categories)) or "no category"
+            lines.append(f"sentiment {one(analysis.sentiment_label)} ({analysis.sentiment:.2f}) · {categories}")
+            lines.append(f"keywords {one(' '.join(analysis.keywords))}")
         if detail.group is not None:
-            lines.append(f"group #{detail.group.id} {detail.group.label}")
+            lines.append(f"group #{detail.group.id} {one(detail.group.label)}")
         if item.url:
-            lines.append(item.url)
+            lines.append(one(item.url))
         for key, value in (item.extra or {}).items():
-            lines.append(f"{key}: {value}")
+            lines.append(f"{one(key)}: {one(value)}")
         if detail.linked:
             lines += ["", "linked (same complaint):"]
             lines += [
-                f"  #{i} {channel} {at.astimezone(zone):%m-%d %H:%M} {text[:60]}"
+                f"  #{i} {one(channel)} {at.astimezone(zone):%m-%d %H:%M} {one(text, limit=60)}"
                 for i, channel, at, text in detail.linked
             ]
-        self.query_one("#detail", Static).update("\n".join(lines))
+        self.query_one("#detail", Static).update(Text("\n".join(lines)))
 
     @property
     def selected_item(self) -> int | None:
@@ -242,7 +245,7 @@ class InboxScreen(BihuanScreen):
                 with session_scope(services.engine, write=True) as session:
                     move_items([item_id], int(values["group"]), actor=services.actor, session=session)
             except BihuanError as exc:
-                self.notify(str(exc), title="not moved", severity="error", markup=False)
+                self.notify(display_text(exc), title="not moved", severity="error", markup=False)
                 return
             self.notify(f"item {item_id} moved to group {values['group']}")
             self.load_page()

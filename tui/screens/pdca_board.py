@@ -15,6 +15,7 @@ from bihuan.storage import pdca_queries as pq
 from bihuan.storage.engine import session_scope
 from bihuan.storage.pdca_models import ImprovementTask, Stage
 from bihuan.tui.screens.base import BihuanScreen
+from bihuan.tui.widgets.untrusted import display_text
 
 COLUMNS = (Stage.PLAN, Stage.DO, Stage.CHECK, Stage.ACT, Stage.CLOSED)
 
@@ -25,13 +26,14 @@ class TaskCard(ListItem):
     def __init__(self, task: ImprovementTask) -> None:
         super().__init__()
         self.task_id = task.id
+        # title, owner and outcome are untrusted: plain text, one line each
         card = Text(f"#{task.id} ", style="bold")
-        card.append(task.title)
-        card.append(f"\n{task.owner or 'no owner'}", style="dim")
+        card.append(display_text(task.title))
+        card.append(f"\n{display_text(task.owner) or 'no owner'}", style="dim")
         if task.due_date:
             card.append(f" · due {task.due_date}", style="dim")
         if task.outcome:
-            card.append(f"\n{task.outcome}", style="italic")
+            card.append(f"\n{display_text(task.outcome)}", style="italic")
         self.card = card
 
     def compose(self) -> ComposeResult:

@@ -20,6 +20,7 @@ from bihuan.storage.engine import session_scope
 from bihuan.storage.types import utcnow
 from bihuan.tui.screens.base import BihuanScreen
 from bihuan.tui.widgets.form import Field, FormScreen
+from bihuan.tui.widgets.untrusted import untrusted
 
 
 class SlaScreen(BihuanScreen):
@@ -93,11 +94,11 @@ class SlaScreen(BihuanScreen):
             due = f"{r.due.astimezone(zone):%m-%d %H:%M}" if r.due else ""
             table.add_row(
                 str(r.item_id),
-                r.channel,
-                r.status,
+                untrusted(r.channel),
+                untrusted(r.status),
                 due,
                 Text("BREACHED", style="bold red") if late else "",
-                Text(r.text[:80].replace("\n", " ")),
+                untrusted(r.text, limit=80),
                 key=str(r.item_id),
             )
         scope = "breached" if self.breached_only else "due"

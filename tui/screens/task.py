@@ -26,6 +26,7 @@ from bihuan.storage.pdca_models import Action, ActionStatus, CheckResult
 from bihuan.tui.screens.base import BihuanScreen
 from bihuan.tui.widgets.form import Field, FormScreen
 from bihuan.tui.widgets.sparkline import sparkline
+from bihuan.tui.widgets.untrusted import display_text, untrusted
 
 
 def _is_date(text: str) -> bool:
@@ -95,11 +96,13 @@ class TaskScreen(BihuanScreen):
     def show(self, view: TaskView) -> None:
         self.view = view
         task = view.task
+        one = display_text  # titles, owners, causes, standards, history: untrusted, one line each
+        outcome = f" · {one(task.outcome)}" if task.outcome else ""
         lines = [
-            f"#{task.id} {task.title}   [{task.stage}{' · ' + task.outcome if task.outcome else ''}]   version {task.version}",
-            f"groups: {', '.join(map(str, view.group_ids))}   owner: {task.owner or '—'}   due: {task.due_date or '—'}",
-            f"root cause: {task.root_cause or '—'}",
-            f"metric: {task.metric or '—'}   target: {format_value(task.target_value, task.metric)}",
+            f"#{task.id} {one(task.title)}   [{one(task.stage)}{outcome}]   version {task.version}",
+            f"groups: {', '.join(map(str, view.group_ids))}   owner: {one(task.owner) or '—'}   due: {task.due_date or '—'}",
+            f"root cause: {one(task.root_cause) or '—'}",
+            f"metric: {one(task.metric) or '—'}   target: {format_value(task.target_value, task.metric)}",
         ]
         if task.baseline:
             weekly = [w["group"] for w in task.baseline["weeks"]]
@@ -110,25 +113,28 @@ class TaskScreen(BihuanScreen):
         if task.parent_id:
             lines.append(f"next cycle of task {task.parent_id}")
         if task.standard:
-            lines.append(f"standard adopted: {task.standard}")
-        self.query_one("#plan", Static).update("\n".join(lines))
+            lines.append(f"standard adopted: {one(task.standard)}")
+        self.query_one("#plan", Static).update(Text("\n".join(lines)))
         table = self.query_one("#actions", DataTable)
         table.clear()
         for a in view.actions:
             overdue = a.status == ActionStatus.OPEN and a.due_date < self.bihuan.services.pdca.today()
-            status = Text(a.status + (" · overdue" if overdue else ""), style="red" if overdue else "")
+            status = untrusted(a.status + (" · overdue" if overdue else ""), style="red" if overdue else "")
             done = f"{a.done_at:%Y-%m-%d}" if a.done_at else ""
-            table.add_row(str(a.id), Text(a.title), Text(a.owner), str(a.due_date), status, done, key=str(a.id))
-        self.query_one("#check", Static).update(self._check_text(view.checks[-1]) if view.checks else "No check yet.")
+            table.add_row(
+                str(a.id), untrusted(a.title), untrusted(a.owner), str(a.due_date), status, done, key=str(a.id)
+            )
+        check = self._check_text(view.checks[-1]) if view.checks else "No check yet."
+        self.query_one("#check", Static).update(Text(check))
         zone = self.bihuan.services.pdca.zone
-        history = [event_line(e, zone) for e in view.events[-15:]]
-        self.query_one("#history", Static).update("History\n" + "\n".join(history))
+        history = [one(event_line(e, zone)) for e in view.events[-15:]]
+        self.query_one("#history", Static).update(Text("History\n" + "\n".join(history)))
 
     @staticmethod
     def _check_text(check: CheckResult) -> str:
         base, after = check.detail.get("baseline", {}), check.detail.get("check", {})
         lines = [
-            f"Check {check.checked_at:%Y-%m-%d}: {check.verdict.upper()} — {check.detail.get('reason', '')}",
+            f"Check {check.checked_at:%Y-%m-%d}: {check.verdict.upper()} — {display_text(check.detail.get('reason', ''))}",
             (
                 f"before {check.baseline_start} .. {check.baseline_end}: {format_value(check.baseline_value, check.metric)}"
                 f"  ({base.get('group', 0)} of {base.get('total', 0)})"

@@ -1,7 +1,13 @@
 """A small modal form: labelled inputs, Enter to save, Escape to cancel.
 
-The screen is dismissed with a dict of the (stripped) values, or ``None`` when cancelled;
-a ``validate`` callback may refuse the values with a message shown in the form.
+The screen is dismissed with a dict of the values, or ``None`` when cancelled; a
+``validate`` callback may refuse the values with a message shown in the form.
+
+Titles, labels and values may come from stored data (a quarantined record's fields, a
+task's owner): they are shown as plain text with control characters made visible
+(:func:`~bihuan.core.display.display_text`). A field the user typed in gives back what
+was typed (stripped); a field left as it was gives back its value exactly as given, so
+making a character visible on the screen never rewrites the stored value.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
+
+from bihuan.tui.widgets.untrusted import display_text
 
 
 @dataclass(frozen=True)
@@ -51,14 +59,18 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(self.form_title, classes="form-title", markup=False)
+            yield Static(display_text(self.form_title, multiline=True), classes="form-title", markup=False)
             for field in self.fields:
-                yield Label(field.label, markup=False)
-                yield Input(value=field.value, placeholder=field.placeholder, id=f"field-{field.name}")
+                yield Label(display_text(field.label), markup=False)
+                yield Input(value=display_text(field.value), placeholder=field.placeholder, id=f"field-{field.name}")
             yield Static("", id="form-error", markup=False)
 
     def values(self) -> dict[str, str]:
-        return {f.name: self.query_one(f"#field-{f.name}", Input).value.strip() for f in self.fields}
+        values = {}
+        for field in self.fields:
+            typed = self.query_one(f"#field-{field.name}", Input).value
+            values[field.name] = field.value if typed == display_text(field.value) else typed.strip()
+        return values
 
     def on_input_submitted(self, _event: Input.Submitted) -> None:
         self.action_save()
@@ -67,7 +79,7 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
         values = self.values()
         problem = self.validate(values) if self.validate else None
         if problem:
-            self.query_one("#form-error", Static).update(problem)
+            self.query_one("#form-error", Static).update(display_text(problem))
             return
         self.dismiss(values)
 

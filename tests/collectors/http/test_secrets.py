@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gc
 import json
-import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, text
 
-from bihuan.core.config import NotifySettings, NotifyTarget
+from bihuan.core.config import NotifyTarget
 from bihuan.core.notices import SlaBreach
 from bihuan.tui.cli import cli
 from tests.apiserver import Reply, Request
@@ -150,29 +149,34 @@ retries = 0
     assert configs["inline_params"]["params"] == {"apikey": "***", "page": "1"}
 
 
-def test_a_webhook_echoing_its_key_in_an_error_is_logged_masked(
-    api: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import httpx
+def test_a_webhook_echoing_its_key_in_an_error_never_shows_it(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """WeCom answers a wrong key with errcode 93000 and echoes the key back: the delivery
+    error (logged, stored in the outbox, shown by `bihuan notices`) never holds it."""
+    import time
+    import uuid
+    from zoneinfo import ZoneInfo
 
-    from bihuan.plugins.notify_targets import deliver
+    from bihuan.core.errors import DeliveryError
+    from bihuan.core.outbox import Envelope
+    from bihuan.plugins.notify_targets import new_client, post
 
     key = "693a91f6-7e2b-4bc4-97a0-0ec2f1fa5aaa"
 
     def robot(request: Request) -> Reply:
-        return Reply(body={"errcode": 93000, "errmsg": f"invalid webhook url, key: {request.query.get('key')}"})
+        echoed = f"invalid webhook url, key: {request.query.get('key')}, from ip: 1.2.3.4, customer 13812345678"
+        return Reply(body={"errcode": 93000, "errmsg": echoed})
 
     api.route("POST", "/cgi-bin/webhook/send", robot)
     monkeypatch.setenv("WECOM_URL", f"{api.url}/cgi-bin/webhook/send?key={key}")
     target = NotifyTarget(name="ops", kind="wecom", url={"$env": "WECOM_URL"}, events=["sla_breach"])
-    settings = NotifySettings(targets=[target], retries=0)
     at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
     notice = SlaBreach(
         item_id=1, channel="ticket", policy="ticket", timer="response", due_at=at, opened_at=at, excerpt="转账失败"
     )
-    with caplog.at_level(logging.DEBUG, logger="bihuan.notify"), httpx.Client() as client:
-        assert deliver(client, target, notice, settings) is False
+    envelope = Envelope(id=str(uuid.uuid4()), notice=notice, created_at=at, attempt=1, zone=ZoneInfo("Asia/Shanghai"))
+    with new_client() as client, pytest.raises(DeliveryError) as failure:
+        post(client, target, envelope, expires=time.monotonic() + 5)
     assert api.hits("/cgi-bin/webhook/send"), "the robot was called"
-    logged = "\n".join(r.getMessage() for r in caplog.records)
-    assert "errcode 93000" in logged and "invalid webhook url" in logged
-    assert key not in logged and "693a91f6" not in logged
+    message = str(failure.value)
+    assert "errcode 93000" in message and "invalid webhook url" in message
+    assert key not in message and "693a91f6" not in message and "13812345678" not in message

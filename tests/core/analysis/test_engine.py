@@ -9,13 +9,18 @@ from sqlalchemy import Engine, text
 
 from bihuan.core.analysis.engine import analyze
 from bihuan.core.analysis.hooks import AnalysisHooks
+from bihuan.core.outbox import Outbox
 from bihuan.plugins.manager import BihuanPluginManager
+from bihuan.storage import outbox_queries as oq
+from bihuan.storage.engine import session_scope
 
 
 def test_every_item_is_analysed_once_and_a_rerun_has_nothing_to_do(demo_engine: Engine) -> None:
     items = scalar(demo_engine, "SELECT count(*) FROM feedback_item")
     spikes: list[tuple[Any, str]] = []
-    report = analyze(demo_engine, hooks=AnalysisHooks(on_spike=lambda spike, label: spikes.append((spike, label))))
+    outbox = Outbox([SpikeTarget()])
+    hooks = AnalysisHooks(on_spike=lambda spike, label: spikes.append((spike, label)), outbox=outbox)
+    report = analyze(demo_engine, hooks=hooks)
     assert report.analysed == items > 3000
     assert scalar(demo_engine, "SELECT count(*) FROM item_analysis") == items
     assert report.groups >= 8
@@ -27,6 +32,23 @@ def test_every_item_is_analysed_once_and_a_rerun_has_nothing_to_do(demo_engine: 
 
     # the demo's 手机银行转账卡顿 spikes in its last week: announced once, with a label
     assert any("转账" in label or "卡顿" in label for _, label in spikes), [label for _, label in spikes]
+    # … and each spike's notice is in the outbox, committed with the spike it announces
+    with session_scope(demo_engine) as session:
+        stored = [(r.payload["group_id"], r.payload["label"]) for r in oq.list_deliveries(limit=100, session=session)]
+    assert sorted(stored) == sorted((spike.group_id, label) for spike, label in spikes)
+    assert len(outbox.take_recorded()) == len(spikes) == len(report.spikes)
+
+
+class SpikeTarget:
+    """A notice target that takes spikes (delivery is not what this test is about)."""
+
+    name = "spikes"
+
+    def accepts(self, kind: str) -> bool:
+        return kind == "spike"
+
+    def send(self, envelope: Any, *, timeout: float) -> None:
+        raise AssertionError("not delivered in this test")
 
 
 def test_group_ids_are_stable_when_new_feedback_arrives(

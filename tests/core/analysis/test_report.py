@@ -249,15 +249,18 @@ def test_since_and_until_choose_the_period(seeded: Engine) -> None:
 
 
 def test_report_period_rules() -> None:
-    newest = datetime(2026, 11, 4, 12, tzinfo=SH)
+    today = datetime(2026, 11, 4, 12, tzinfo=SH)
 
     def period(since: date | None = None, until: date | None = None, weeks: int = 4) -> tuple[date, date]:
-        return report_period(newest=newest, zone=SH, since=since, until=until, weeks=weeks)
+        return report_period(as_of=today, zone=SH, since=since, until=until, weeks=weeks)
 
     assert period() == (date(2026, 10, 5), date(2026, 11, 2))  # complete weeks only
     assert period(weeks=1) == (date(2026, 10, 26), date(2026, 11, 2))
     assert period(until=date(2026, 10, 31), weeks=1) == (date(2026, 10, 25), date(2026, 11, 1))
-    assert period(since=date(2026, 10, 20)) == (date(2026, 10, 20), date(2026, 11, 5))  # to the newest day
+    assert period(since=date(2026, 10, 20)) == (date(2026, 10, 20), date(2026, 11, 5))  # to today
+    # today's week in the team's zone: 23:30 UTC on Sunday is already Monday in Shanghai
+    sunday_night_utc = datetime(2026, 11, 8, 23, 30, tzinfo=ZoneInfo("UTC"))
+    assert report_period(as_of=sunday_night_utc, zone=SH, since=None, until=None, weeks=1)[1] == date(2026, 11, 9)
     assert period(since=date(2026, 10, 1), until=date(2026, 10, 31)) == (date(2026, 10, 1), date(2026, 11, 1))
 
 
@@ -268,7 +271,8 @@ def test_the_files_show_the_tables_the_80_percent_line_and_escape_labels(engine:
     md = render_markdown(report)
     assert "| KPI | this period | previous | change |" in md
     assert "| Negative share | 70.0 % | 100.0 % | -30.0 pt |" in md
-    assert "| ticket | 16 (+16) | 16 (+16) | 100.0 % (–) | – | – | 75.0 % (–) |" in md
+    # no ticket came in the previous period: nothing to compare with, not "+16"
+    assert "| ticket | 16 (no data before) | 16 | 100.0 % | – | – | 75.0 % |" in md
     lines = md.splitlines()
     line = lines.index("| | **— 80 % line —** | | | | | | |")
     assert lines[line - 1].startswith("| 2 | ★ 提额慢 (#2) |") and lines[line + 1].startswith("| 3 | ")
@@ -280,3 +284,38 @@ def test_the_files_show_the_tables_the_80_percent_line_and_escape_labels(engine:
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "<polyline" in page and "80 %" in page
     assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert page.count('<svg xmlns="http://www.w3.org/2000/svg" width="120"') == 3  # a sparkline per group
+
+
+def test_a_previous_period_without_items_says_so_instead_of_a_change(engine: Engine) -> None:
+    """503 items after none is not "+503": the changes are None and every rendering says
+    there was no data before, overall, per channel and per week."""
+    weeks_c_d = [date(2026, 10, 19) + timedelta(days=k) for k in range(14)]
+    specs = [Spec(f"n-{i}", "hotline", 1, "negative", 0.1, day) for i, day in enumerate(weeks_c_d)]
+    seed(engine, specs, LABELS)
+    with session_scope(engine) as session:
+        report = build_report(session, zone=SH, as_of=AS_OF)
+    data = report.to_dict()
+    overall = data["kpis"]["all"]
+    assert overall["current"]["items"] == 14 and overall["previous"]["items"] == 0
+    assert overall["no_previous_data"] is True and set(overall["change"].values()) == {None}
+    assert data["kpis"]["hotline"]["no_previous_data"] is True
+    weeks = {p["start"]: p["kpis"]["all"] for p in data["kpi_periods"]}
+    assert weeks["2026-10-19"]["no_previous_data"] and weeks["2026-10-19"]["change"]["items"] is None
+    assert not weeks["2026-10-26"]["no_previous_data"] and weeks["2026-10-26"]["change"]["items"] == 0
+    md, page = render_markdown(report), render_html(report)
+    assert "against the 28 days from 2026-09-07 (no data in the previous period)" in md
+    assert "| Feedback items | 14 | no data | – |" in md and "+14" not in md
+    assert "| hotline | 14 (no data before) |" in md
+    assert "(no data in the previous period)" in page and "+14" not in page
+
+
+def test_the_dashboard_reads_the_period_from_its_today_not_from_the_newest_item(seeded: Engine) -> None:
+    from bihuan.core.dashboard import load_dashboard
+
+    on = load_dashboard(seeded, zone=SH, today=date(2026, 11, 4), repeat_window_days=7).report
+    later = load_dashboard(seeded, zone=SH, today=date(2026, 12, 9), repeat_window_days=7).report
+    assert on is not None and later is not None
+    assert (on.period_start, on.period_end) == (date(2026, 10, 5), date(2026, 11, 2))
+    # five weeks on, the same data: the weeks before today's, where little came in
+    assert (later.period_start, later.period_end) == (date(2026, 11, 9), date(2026, 12, 7))
+    assert later.kpis["all"]["current"]["items"] == 0 and later.kpis["all"]["previous"]["items"] > 0

@@ -7,8 +7,8 @@ references, ids and URLs with personal data in them). A migration cannot pseudon
 them: it has no key. The CLI does it right after upgrading, with the key
 (``bihuan.core.privacy_pass``), in the same transaction that records the key's fingerprint.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-08 09:00:00.000000
 """
 
@@ -18,8 +18,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
