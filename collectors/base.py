@@ -5,6 +5,9 @@ State, per collector instance::
     {"files": {"/abs/path.csv": {"fingerprint": "<size>:<mtime_ns>:<blake2b of 64 KB>",
                                  "rows_done": 15000}}}
 
+A path (or fingerprint) with personal data in it is stored pseudonymised
+(``ctx.pseudonymise``), like every state.
+
 ``rows_done`` counts the records consumed after the header (CSV records, JSONL lines,
 sheet rows; blank ones too). A checkpoint is emitted every ``checkpoint_every`` records
 and when a file is finished. A finished file's entry is dropped, so importing the same
@@ -258,8 +261,11 @@ class FileCollector:
         }
         every = ctx.config.checkpoint_every
         for path in expand_paths(ctx.config.paths):
-            key = printable_name(path)  # stored in the state: text, whatever the name's bytes
-            stamp = fingerprint(path)
+            # stored in the state: text, whatever the name's bytes, and with personal data
+            # pseudonymised as the pipeline stores every state (a file named after a
+            # customer's phone): looked up the same way
+            key = ctx.pseudonymise(printable_name(path))
+            stamp = ctx.pseudonymise(fingerprint(path))
             entry = pending.get(key)
             skip = 0
             if entry is not None:

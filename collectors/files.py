@@ -170,7 +170,9 @@ class CsvCollector(FileCollector):
             mapper = RowMapper(
                 header.names,
                 ctx,
-                label=printable_name(path.name),
+                # locations and origins name the file as stored: personal data in the
+                # name pseudonymised (origins are compared with stored ones)
+                label=ctx.pseudonymise(printable_name(path.name)),
                 encoding=detected.name,
                 where=str(path),
                 sample=data_sample(sample, header.row),
@@ -300,7 +302,7 @@ class XlsxCollector(FileCollector):
             # Some tools write a wrong dimension (e.g. "A1"); without it openpyxl reads
             # every cell that is there instead of cutting rows at the declared width.
             sheet.reset_dimensions()
-            label = f"{printable_name(path.name)} sheet {sheet.title}"
+            label = ctx.pseudonymise(f"{printable_name(path.name)} sheet {sheet.title}")
             where = f"{shown} sheet {sheet.title}"
             config = ctx.config
             # the first rows tell where the header is and which column numbers rows; then
@@ -492,7 +494,7 @@ class _JsonRecords:
         self.ctx = ctx
         self.encoding = encoding
         self.unit = "line"
-        self.label = printable_name(path.name)
+        self.label = ctx.pseudonymise(printable_name(path.name))
         self.decoder = JsonDecoder()
         self.mappers: dict[tuple[str, ...], RowMapper | str] = {}
         self.decided = False  # whether an object has shown that the file has a text key

@@ -14,7 +14,9 @@
     since_param = "updated_since"       # optional: sent with the newest created_at of the last run
 
 A run checkpoints after every page with where the next page starts, so a failed run
-resumes there; with ``since_param`` the next run asks only for what is newer.
+resumes there; with ``since_param`` the next run asks only for what is newer. A ``link``
+pagination's next-link is saved without its secret parameters (``access_token``, ``key``…);
+a resumed run adds the configured ones (from ``params`` and ``base_url``) again.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, ClassVar, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -39,6 +42,7 @@ from bihuan.collectors.http_base import (
 )
 from bihuan.core.collector import CollectorOutput, RunContext
 from bihuan.core.errors import CollectorConfigError, InputError, RecordError
+from bihuan.core.masking import is_secret_name, strip_url_secrets
 from bihuan.core.types import Checkpoint, Item
 
 FIELDS = ("external_id", "text", "created_at", "rating", "nps", "customer_ref", "url", "channel")
@@ -88,7 +92,8 @@ class JsonApiCollector:
 
     def check(self, ctx: RunContext) -> None:
         config: JsonApiConfig = ctx.config
-        data, _ = ctx.http.get_json(config.base_url, params=config.params, headers=_headers(config))
+        # params=None, not {}: httpx replaces a URL's query (a token in base_url) with any params given
+        data, _ = ctx.http.get_json(config.base_url, params=config.params or None, headers=_headers(config))
         if not isinstance(field_of(data, config.items_path) if config.items_path else data, list):
             raise CollectorConfigError(
                 f"{ctx.instance}: items_path {config.items_path!r} does not lead to a list in the answer"
@@ -100,6 +105,9 @@ class JsonApiCollector:
         since = state.get("since")
         newest = state.get("newest") or since
         position = state.get("next")  # where a failed run stopped
+        # a next-link is saved without its secrets (access_token=…): one from the state
+        # gets the configured ones again; a link from the page just read is used as it is
+        from_state = position is not None
         url: str | None = config.base_url
         for page in range(1, config.max_pages + 1):
             params = dict(config.params)
@@ -114,7 +122,9 @@ class JsonApiCollector:
             elif config.pagination == "offset":
                 params[config.offset_param] = str(position or 0)
             elif config.pagination == "link" and position:
-                url, params = position, {}  # the link carries its own query
+                # the link carries its own query
+                url, params = (_with_params(position, _link_secrets(config)) if from_state else position), {}
+            from_state = False
             # params=None, not {}: httpx replaces a URL's query with any params given
             data, response = ctx.http.get_json(url, params=params or None, headers=_headers(config))  # type: ignore[arg-type]
             records = field_of(data, config.items_path) if config.items_path else data
@@ -136,7 +146,8 @@ class JsonApiCollector:
             position = following
             if position is None:
                 break
-            yield Checkpoint({"since": since, "newest": newest, "next": position})
+            saved = strip_url_secrets(position)[0] if config.pagination == "link" else position
+            yield Checkpoint({"since": since, "newest": newest, "next": saved})
         yield Checkpoint({"since": newest, "newest": newest, "next": None})
 
     @staticmethod
@@ -171,3 +182,21 @@ class JsonApiCollector:
             url=text_of(raw, fields["url"]) if "url" in fields else None,
             extra={"channel_raw": channel_raw} if channel is None and channel_raw else None,
         )
+
+
+def _link_secrets(config: JsonApiConfig) -> dict[str, str]:
+    """The secret query parameters of the configuration (``params``, ``base_url``'s query)."""
+    found = strip_url_secrets(config.base_url)[1]
+    found.update({k: v for k, v in config.params.items() if is_secret_name(k)})
+    return found
+
+
+def _with_params(url: str, params: dict[str, str]) -> str:
+    """``url`` with ``params`` added to its query (those it has already are kept)."""
+    if not params:
+        return url
+    parts = urlsplit(url)
+    present = {name for name, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    added = urlencode([(k, v) for k, v in params.items() if k not in present])
+    query = "&".join(q for q in (parts.query, added) if q)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))

@@ -9,6 +9,12 @@ the driver, redacted, of the keyed records that are not stored yet). Stage 2,
 encoding, and one transaction — the rows, the quarantined records, the
 collector's state and the run's counts, committed together.
 
+What is stored besides the text goes through the run's :class:`~bihuan.core.privacy.Privacy`:
+ids (pseudonymised in :meth:`~BatchWriter.key`, before the lookup, so that a re-import
+finds them), customer references, URLs, ``extra`` and origins (in
+:meth:`~BatchWriter.build`), quarantined payloads, reasons and locations, and the state
+(in :meth:`~BatchWriter.write`).
+
 Both stages run on the collector's thread, or stage 1 runs in a forked helper process
 (:mod:`bihuan.core.helper`) while this process writes the previous batch — all of it
 but the lookup, which this process makes between two writes: a re-import, with nothing
@@ -41,6 +47,7 @@ one wins, as the source says.
 from __future__ import annotations
 
 import hashlib
+import json
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -61,6 +68,7 @@ from bihuan.storage.types import utcnow
 
 if TYPE_CHECKING:
     from bihuan.core.pipeline import PipelineHooks, RunReport
+    from bihuan.core.privacy import Privacy
 
 #: cut-off for stored error reasons
 MAX_REASON = 2_000
@@ -236,7 +244,7 @@ class BatchWriter:
         report: RunReport,
         dry_run: bool,
         validate: Callable[[Item], Item | BadRecord],
-        payload_text: Callable[[Any, Callable[[str], str]], str],
+        privacy: Privacy,
         bounds: DateBounds | None = None,
     ) -> None:
         """:param validate: checks an item (the keyed records' fields are valid as built).
@@ -249,7 +257,7 @@ class BatchWriter:
         self.report = report
         self.dry_run = dry_run
         self.validate = validate
-        self.payload_text = payload_text
+        self.privacy = privacy
         self.bounds = bounds
         self.encoder = bulk.ItemEncoder(engine.dialect)
         #: whether file rows may change items read from another file
@@ -332,6 +340,7 @@ class BatchWriter:
             versions.update(self.versions(asked))
         source, default_channel = self.ctx.source, self.ctx.channel
         redact = self.hooks.redact
+        privacy = self.privacy
         time = self.encoder.time
         now = time(utcnow())
         last_at: Any = None
@@ -392,7 +401,7 @@ class BatchWriter:
                 at = last_time = time(created_at)
                 last_at = created_at
             if extra:
-                extra = _redacted_extra(extra, redact)
+                extra = privacy.extra(extra)
             row = (
                 source,
                 external_id,
@@ -400,12 +409,12 @@ class BatchWriter:
                 redact(text),
                 rating,
                 nps,
-                customer_ref,
+                privacy.customer(customer_ref) if customer_ref else None,
                 at,
-                url,
+                privacy.url(url) if url else url,
                 extra or None,
                 content_hash,
-                origin,
+                privacy.key(origin) if origin else origin,
             )
             if external_id in unsure:
                 recheck.append(row)
@@ -526,9 +535,11 @@ class BatchWriter:
         latest: dict[str, Item | KeyedRecord] = {}
         hashes: dict[str, str] = {}
         repeated: set[str] = set()
+        # ids are stored pseudonymised (personal data in them): look them up that way
+        pseudonymise = self.privacy.external_id
         for position, record in enumerate(records):
             if isinstance(record, KeyedRecord):  # most of a big import: keep this short
-                key = record[0]
+                key = pseudonymise(record[0])
                 if key in latest:
                     repeated.add(key)
                     continue
@@ -546,7 +557,7 @@ class BatchWriter:
         counts.examples = None
         for position, record in enumerate(records):
             if isinstance(record, KeyedRecord):
-                key = record[0]
+                key = pseudonymise(record[0])
                 if key not in repeated:
                     latest[key] = record
                     hashes[key] = record[1]
@@ -582,7 +593,11 @@ class BatchWriter:
         if isinstance(checked, BadRecord):
             bad.append((position, checked))
             return
-        key = checked.external_id
+        key = self.privacy.external_id(checked.external_id)
+        if checked.origin is not None and keyed is None:
+            # compared with stored origins, which are pseudonymised (file collectors name
+            # their files with ctx.pseudonymise already; another collector may not)
+            checked.origin = self.privacy.key(checked.origin)
         previous = latest.get(key)
         if previous is not None:
             if checked.origin is not None:  # a file row: the first one counts
@@ -640,7 +655,7 @@ class BatchWriter:
                 if batch.state is not None:
                     queries.save_state(
                         self.ctx.instance,
-                        batch.state,
+                        self.privacy.state(batch.state),
                         collector_type=self.collector_type,
                         run_id=self.report.run_id,
                         session=session,
@@ -724,19 +739,21 @@ class BatchWriter:
 
     def _quarantine_rows(self, bad: list[BadRecord], now: datetime) -> list[dict[str, Any]]:
         rows: dict[str, dict[str, Any]] = {}
+        privacy = self.privacy
         for record in bad:
-            payload = self.payload_text(record.raw, self.hooks.redact)
-            payload_hash = hashlib.blake2b(f"{record.location}\x1f{payload}".encode(), digest_size=16).hexdigest()
+            payload = json.dumps(privacy.payload(record.raw), ensure_ascii=False, default=str)
+            location = privacy.key(record.location) if record.location is not None else None
+            payload_hash = hashlib.blake2b(f"{location}\x1f{payload}".encode(), digest_size=16).hexdigest()
             rows[payload_hash] = {
                 "collector": self.ctx.instance,
                 "collector_type": self.collector_type,
                 "source": self.ctx.source,
-                "location": record.location,
-                "field": record.field,
-                "reason": record.reason[:MAX_REASON],
+                "location": location,
+                "field": privacy.key(record.field, 100) if record.field else record.field,
+                "reason": privacy.message(record.reason)[:MAX_REASON],
                 "payload": payload,
                 "payload_hash": payload_hash,
-                "external_id": record.external_id,
+                "external_id": privacy.external_id(record.external_id) if record.external_id else None,
                 "run_id": self.report.run_id,
                 "status": "open",
                 "created_at": now,
@@ -806,16 +823,3 @@ def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
     if isinstance(value, list | tuple):
         return [_redacted(v, redact) for v in value]
     return value
-
-
-def _redacted_extra(extra: dict[str, Any], redact: Callable[[str], str]) -> dict[str, Any]:
-    """``extra`` with every string value redacted; the same dict when nothing changed."""
-    clean = extra
-    for key, value in extra.items():
-        if isinstance(value, str):
-            changed = redact(value)
-            if changed is not value:
-                if clean is extra:
-                    clean = dict(extra)
-                clean[key] = changed
-    return clean

@@ -21,6 +21,7 @@ from bihuan.core.config import Settings, validate_collector_config
 from bihuan.core.errors import ConfigError, UsageError
 from bihuan.core.pipeline import PipelineHooks, RunReport, run_collector
 from bihuan.core.printable import printable_name
+from bihuan.core.privacy import privacy_for
 from bihuan.core.runs import mark_interrupted_runs
 from bihuan.core.types import CHANNELS
 from bihuan.core.values import DateWindow
@@ -214,7 +215,10 @@ def run_instances(
     dry run, which writes nothing): the new runs resume from their checkpoints.
 
     :param date_window: ``[bihuan]``'s :attr:`~bihuan.core.config.GeneralSettings.date_window`.
+    :raises ConfigError: this host has no pseudonym key for the database, or another one
+        (before anything runs).
     """
+    privacy = privacy_for(engine, (hooks or PipelineHooks()).redact, create=not dry_run)
     if not dry_run:
         mark_interrupted_runs(engine)
     reports = []
@@ -231,6 +235,7 @@ def run_instances(
                 config_record=instance.config_record(),
                 dry_run=dry_run,
                 progress=progress,
+                privacy=privacy,
             )
         )
     return reports

@@ -7,7 +7,7 @@ buffering, transactions, state, deduplication, redaction and quarantine.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
@@ -56,6 +56,7 @@ class RunContext:
     :ivar date_window: which timestamps the pipeline stores (``[bihuan]
         future_horizon_days`` and ``earliest_date``); it quarantines the others.
     :ivar log: a logger named after the instance.
+    :ivar pseudonymise: see the attribute's comment.
     :ivar http: the HTTP client for sources on the network (a property).
     """
 
@@ -66,6 +67,10 @@ class RunContext:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     date_window: DateWindow = field(default_factory=DateWindow)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("bihuan.collector"))
+    #: personal data in a string → keyed pseudonyms, as the pipeline stores identifiers
+    #: and state: a collector that keys its state by something that may hold personal
+    #: data (a file path) looks it up with this. Set by the pipeline for a run.
+    pseudonymise: Callable[[str], str] = field(default=lambda text: text, repr=False)
     _http: Http | None = field(default=None, repr=False)
 
     @property

@@ -11,7 +11,8 @@ What it does so that a collector author need not:
 * when the retry budget is spent: :class:`RateLimitError` or :class:`TransientError`, so
   the run fails cleanly at its last checkpoint and the next run resumes there;
 * secrets stay out of logs and errors: messages name the URL without its query string or
-  credentials, never the request's headers.
+  credentials and with token-like path segments masked, never the request's headers (the
+  pipeline also masks the run's configured secrets wherever an error quotes them).
 
 Written on httpx directly rather than with a retry library: the rules above (which
 answers retry, ``Retry-After`` in both forms, errors that name the collector and hide
@@ -33,6 +34,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bihuan.core.errors import AuthError, CollectorConfigError, CollectorError, RateLimitError, TransientError
+from bihuan.core.masking import mask_url
 
 log = logging.getLogger("bihuan.http")
 # httpx logs every request's full URL at INFO and httpcore its traffic at DEBUG; query
@@ -49,11 +51,12 @@ def user_agent() -> str:
 
 
 def safe_url(url: str | httpx.URL) -> str:
-    """``url`` without credentials and query string (tokens often travel there)."""
+    """``url`` without credentials and query string (tokens often travel there), and with
+    path segments that look like a token masked (feeds and webhooks put them there)."""
     parts = urlsplit(str(url))
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+    return mask_url(f"{parts.scheme}://{host}{port}{parts.path}", query=False)
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import threading
 import time
-import urllib.parse
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -72,37 +70,18 @@ MAX_ERROR_CHARS = 300
 
 # ── masking ───────────────────────────────────────────────────────────────────────────
 
-_SECRET_PARAMS = (
-    "key|token|access_token|accesstoken|secret|sign|signature|sig|password|passwd|pwd|"
-    "apikey|api_key|api-key|auth|authorization|code|ticket|credential|session|sessionid"
-)
-_QUERY_SECRET = re.compile(rf"(?i)([?&;](?:{_SECRET_PARAMS})=)[^&#\s\"'<>]+")
-# "key": "…", token=…, secret: … in free text (a server echoing the request back)
-_PAIR_SECRET = re.compile(
-    r"(?i)(\b(?:key|token|access_token|secret|sign|signature|password|apikey|api_key)[\"']?\s*[:=]\s*[\"']?)"
-    r"[^\s\"'&,;}]+"
-)
-_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/@\s]+@")
-_BEARER = re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}")
 MASK = "***"
 
 
 def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` fit to store and print: each of ``secrets`` (and its URL-quoted form),
-    URL credentials, secret-looking query parameters (``key=``, ``access_token=``,
-    ``sign=``…), ``"token": …`` pairs and bearer tokens replaced by ``***``; cut to
-    :data:`MAX_ERROR_CHARS`.
+    """``text`` fit to store and print: each of ``secrets`` (and its URL-quoted forms),
+    URL credentials, secret query parameters (``key=``, ``access_token=``, ``sign=``…),
+    ``"token": …`` pairs and bearer tokens replaced by ``***``
+    (:func:`bihuan.core.masking.mask_secrets`, the one masking function), personal data
+    redacted (a robot may echo the notice), cut to :data:`MAX_ERROR_CHARS`."""
+    from bihuan.core.privacy import safe_text
 
-    The one place notice delivery masks its error texts (a shared masking function may
-    replace it).
-    """
-    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
-        for form in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}:
-            text = text.replace(form, MASK)
-    text = _USERINFO.sub(rf"\1{MASK}@", text)
-    text = _QUERY_SECRET.sub(rf"\1{MASK}", text)
-    text = _PAIR_SECRET.sub(rf"\1{MASK}", text)
-    text = _BEARER.sub(rf"\1 {MASK}", text)
+    text = safe_text(text, secrets)
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 

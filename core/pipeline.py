@@ -18,7 +18,13 @@
   ``earliest_date``): one row dated 2099 would otherwise move every "latest" figure to
   that year. The bounds are computed once per run; the check is two comparisons an item,
   for the file importer's keyed rows too (:meth:`BatchWriter.build`), in this process
-  or in the helper.
+  or in the helper;
+* nothing is stored or reported with raw personal data or a secret in it: the text is
+  redacted by the ``redact_text`` hook, and everything else — ids, source and instance
+  names, customer references, URLs, ``extra``, quarantined payloads and reasons, the
+  state, the run's configuration and error — goes through the run's
+  :class:`~bihuan.core.privacy.Privacy` (keyed pseudonyms where a value must still be
+  compared, redaction and secret masking elsewhere).
 """
 
 from __future__ import annotations
@@ -39,7 +45,9 @@ from bihuan.core.batches import BatchWriter, Record, item_as_raw, read_batches
 from bihuan.core.collector import Collector, RunContext
 from bihuan.core.errors import DatabaseUnavailableError, StorageError, describe_failure
 from bihuan.core.helper import HelperBatches, HelperFailure, helper_wanted
-from bihuan.core.printable import printable_name, storable_text
+from bihuan.core.masking import known_secrets
+from bihuan.core.printable import printable_name
+from bihuan.core.privacy import Privacy, privacy_for
 from bihuan.core.redaction import redact as default_redact
 from bihuan.core.runs import run_owner
 from bihuan.core.types import CHANNELS, BadRecord, Item
@@ -175,21 +183,10 @@ def item_problem(item: Item, bounds: DateBounds | None = None) -> tuple[str, str
     return None
 
 
-def _redact_value(value: Any, redact: Callable[[str], str]) -> Any:
-    """Redact every string inside ``value`` and make it storable as text (see
-    :func:`storable_text`), so the payload can still be stored, shown and fixed."""
-    if isinstance(value, str):
-        return redact(storable_text(value))
-    if isinstance(value, dict):
-        return {storable_text(str(k)): _redact_value(v, redact) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redact_value(v, redact) for v in value]
-    return value
-
-
-def quarantine_payload(raw: Any, redact: Callable[[str], str]) -> str:
-    """The raw record as JSON text, PII redacted, NUL bytes escaped by JSON."""
-    return json.dumps(_redact_value(raw, redact), ensure_ascii=False, default=str)
+def quarantine_payload(raw: Any, privacy: Privacy) -> str:
+    """The raw record as JSON text, personal data pseudonymised or redacted, secrets
+    masked, NUL bytes escaped by JSON."""
+    return json.dumps(privacy.payload(raw), ensure_ascii=False, default=str)
 
 
 def prepare_item(item: Item, bounds: DateBounds | None = None) -> Item | BadRecord:
@@ -239,6 +236,7 @@ def run_collector(
     progress: Callable[[RunReport], None] | None = None,
     max_buffer: int = MAX_BUFFER,
     helper: bool | None = None,
+    privacy: Privacy | None = None,
 ) -> RunReport:
     """Run one collector instance to the end and return its report.
 
@@ -254,8 +252,19 @@ def run_collector(
     :param progress: called with the report after every committed batch.
     :param helper: prepare the batches in a forked helper process (see
         :mod:`bihuan.core.helper`): ``None`` decides by the collector and its input size.
+    :param privacy: the database's :class:`Privacy` (:func:`privacy_for`), when the caller
+        runs several collectors; loaded here otherwise.
+    :raises ConfigError: this host has no pseudonym key for the database, or another one
+        (see :mod:`bihuan.core.pseudonyms`); nothing is read or written then.
     """
     hooks = hooks or PipelineHooks()
+    privacy = privacy or privacy_for(engine, hooks.redact, create=not dry_run)
+    privacy = privacy.with_secrets(known_secrets(ctx.config))
+    # the names items and state are stored under: personal data in them (a file named
+    # after a customer's phone) pseudonymised, the same way on every run
+    ctx.source = privacy.key(ctx.source, 200)
+    ctx.instance = privacy.key(ctx.instance, 200)
+    ctx.pseudonymise = privacy.pseudonymiser.tag
     # once per run: the check per item is then two comparisons
     bounds = ctx.date_window.bounds(utcnow(), ctx.timezone)
     report = RunReport(collector=ctx.instance, collector_type=collector_type, source=ctx.source, dry_run=dry_run)
@@ -266,7 +275,7 @@ def run_collector(
                 collector=ctx.instance,
                 collector_type=collector_type,
                 source=ctx.source,
-                config=config_record,
+                config=privacy.config(config_record),
                 pid=pid,
                 host=host,
                 session=session,
@@ -280,7 +289,7 @@ def run_collector(
         report=report,
         dry_run=dry_run,
         validate=partial(prepare_item, bounds=bounds),
-        payload_text=quarantine_payload,
+        privacy=privacy,
         bounds=bounds,
     )
 
@@ -307,23 +316,28 @@ def run_collector(
                 read_batches(collect(ctx, state), ctx.instance, max_buffer, flush, note)
         except HelperFailure as exc:
             report.error_class = exc.error_class
-            report.error = printable_name(exc.message, lines=True)[:MAX_ERROR_MESSAGE]
+            report.error = privacy.message(printable_name(exc.message, lines=True))[:MAX_ERROR_MESSAGE]
             report.status = RunStatus.FAILED
-            log.warning("collector %s failed: %s%s", ctx.instance, report.error, f"\n{exc.details}" if exc.details else "")
+            details = f"\n{privacy.message(exc.details)}" if exc.details else ""
+            log.warning("collector %s failed: %s%s", ctx.instance, report.error, details)
         else:
             report.status = RunStatus.SUCCEEDED
     except DatabaseUnavailableError as exc:
         report.status = RunStatus.FAILED
-        report.error_class, report.error = exc.error_class, str(exc)[:MAX_ERROR_MESSAGE]
+        report.error_class, report.error = exc.error_class, privacy.message(str(exc))[:MAX_ERROR_MESSAGE]
         with contextlib.suppress(StorageError):  # e.g. still full: marked interrupted later
             _finish(report, engine)
         raise
     except Exception as exc:
         report.status = RunStatus.FAILED
         report.error_class, message = describe_failure(exc)
-        # a message may quote a file name that is not text (GBK bytes): never stored raw
-        report.error = printable_name(message, lines=True)[:MAX_ERROR_MESSAGE]
-        log.warning("collector %s failed: %s", ctx.instance, report.error, exc_info=report.error_class == "internal")
+        # a message may quote a file name that is not text (GBK bytes), a record or a
+        # URL: never stored raw
+        report.error = privacy.message(printable_name(message, lines=True))[:MAX_ERROR_MESSAGE]
+        if report.error_class == "internal":  # a bug: its traceback, redacted like the rest
+            log.warning("collector %s failed: %s\n%s", ctx.instance, report.error, privacy.message(_traceback(exc)))
+        else:
+            log.warning("collector %s failed: %s", ctx.instance, report.error)
     except BaseException as exc:
         report.status = RunStatus.INTERRUPTED
         report.error_class = "interrupted"
@@ -370,6 +384,12 @@ def _finish(report: RunReport, engine: Engine) -> None:
             error_message=report.error,
             session=session,
         )
+
+
+def _traceback(exc: BaseException) -> str:
+    import traceback
+
+    return printable_name("".join(traceback.format_exception(exc)).rstrip(), lines=True)
 
 
 def summarize(reports: Iterable[RunReport]) -> dict[str, int]:

@@ -76,17 +76,23 @@ def register_collectors(register: Callable[[type[Collector]], None]) -> None:
 def redact_text(text: str) -> str | None:
     """Remove personal data from a text before it is stored.
 
-    The built-in default redacts mainland mobile numbers, checksum-valid resident ID
-    numbers, Luhn-valid bank-card numbers and e-mail addresses (see
-    :mod:`bihuan.core.redaction`). A plugin that wants to redact more can call
-    :func:`bihuan.core.redaction.redact` itself and then add its own rules.
+    The built-in default redacts mainland mobile and landline numbers, resident ID
+    numbers (18 digits with a valid check digit, or the 15-digit form), Luhn-valid
+    bank-card numbers, account numbers after an account label, e-mail addresses (also
+    Chinese ones) and names after a name label (see :mod:`bihuan.core.redaction`). A
+    plugin that wants to redact more can call :func:`bihuan.core.redaction.redact` itself
+    and then add its own rules.
 
-    :param text: a feedback text, a quarantined payload or an extra field's value.
+    :param text: a feedback text, a quarantined payload's string, an extra field's value,
+        a URL, a reason or an error message.
     :returns: the redacted text, or ``None`` to let the next plugin decide.
         firstresult: the first non-``None`` answer is used.
 
-    Called for every item text and extra string value that is new or changed, and for
-    every quarantined payload, before anything is written to the database.
+    Called for every item text, URL and extra string value that is new or changed, for
+    every string of a quarantined payload and every reason and run error, before
+    anything is written to the database. Identifiers (ids, source names, state) and
+    customer references are pseudonymised with the database's key instead, by the
+    built-in rules (see :mod:`bihuan.core.pseudonyms`).
     """
 
 

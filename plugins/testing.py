@@ -44,7 +44,17 @@ default redaction. No installed plugin is loaded. What is checked, one test each
 * a run from ``future_state`` yields nothing;
 * reading the whole source again without a state (a replay) creates no duplicates;
 * the records of ``bad_records_config`` are quarantined with a reason, the run goes on,
-  and reading them again does not quarantine them twice.
+  and reading them again does not quarantine them twice;
+* no raw personal data and no secret is kept: not in the ``Checkpoint`` states
+  ``collect()`` yields, not in what the collector logs, not in anything the run stored.
+
+Personal data in items and bad records (a mobile in ``external_id``, ``customer_ref``,
+``url`` or ``extra``) is *not* the collector's fault: the pipeline pseudonymises or
+redacts every field before it is stored, and the kit checks that nothing got through.
+What the pipeline cannot fix is the state: it stores it with personal data pseudonymised
+and secrets masked, so a collector that keeps a caller's phone number or a next-link with
+its ``access_token`` in its state would get back something else than it saved — the kit
+fails it and says what to keep instead. The same for a collector's own log lines.
 
 The sources behind ``valid_config`` must hold at least one record and stay the same
 while a test runs (the kit reads them two or three times). Needs pytest.
@@ -67,15 +77,17 @@ from sqlmodel import func, select
 from bihuan.core.collection import build_instance
 from bihuan.core.collector import Collector, CollectorOutput, RunContext
 from bihuan.core.errors import USAGE_ERROR_CLASSES, ConfigError, RecordError, error_class_of
+from bihuan.core.masking import known_secrets
 from bihuan.core.pipeline import PipelineHooks, RunReport, item_problem, load_state, run_collector
 from bihuan.core.types import CHANNELS, BadRecord, Checkpoint, Item
+from bihuan.plugins.kit_privacy import LogCapture, personal_data_in, secrets_in, stored_leaks
 from bihuan.plugins.manager import collector_class_problem
 from bihuan.storage import queries
 from bihuan.storage.engine import create_db_engine, session_scope
 from bihuan.storage.migrate import upgrade_database
 from bihuan.storage.models import QuarantinedRecord
 
-__all__ = ["CollectorAcceptance", "KitRun", "kit_run"]
+__all__ = ["CollectorAcceptance", "KitRun", "kit_run", "stored_leaks"]
 
 #: the ``source`` the kit stores items under when a configuration names none; every run of
 #: one test shares it, so that a replay under another instance name meets the stored items
@@ -154,6 +166,10 @@ class KitRun:
     stored: int = 0
     quarantined: int = 0
     state_saved: dict[str, Any] | None = None
+    #: the secret values of the configuration (tokens, keys)
+    secrets: list[str] = field(default_factory=list)
+    #: what the collector logged (its ``ctx.log`` and its module's loggers)
+    logged: list[str] = field(default_factory=list)
 
     @property
     def ids(self) -> list[str]:
@@ -217,16 +233,17 @@ def kit_run(
     if state is not None:
         with session_scope(engine, write=True) as session:
             queries.save_state(instance, state, collector_type=collector_class.name, run_id=None, session=session)
-    run = KitRun(instance=instance, source=built.source)
+    run = KitRun(instance=instance, source=built.source, secrets=known_secrets(built.config))
     recording = _Recording(built.cls(), run)
-    run.report = run_collector(
-        cast(Collector, recording),
-        built.context(timezone),
-        engine=engine,
-        collector_type=collector_class.name,
-        hooks=PipelineHooks(),
-        config_record=built.config_record(),
-    )
+    with LogCapture(collector_class, run.logged):
+        run.report = run_collector(
+            cast(Collector, recording),
+            built.context(timezone),
+            engine=engine,
+            collector_type=collector_class.name,
+            hooks=PipelineHooks(),
+            config_record=built.config_record(),
+        )
     with session_scope(engine) as session:
         run.stored = queries.count_items(source=run.source, session=session)
         quarantined = select(func.count()).select_from(QuarantinedRecord).where(QuarantinedRecord.source == run.source)
@@ -478,4 +495,50 @@ class CollectorAcceptance:
             again.fail(
                 f"reading the same bad records again quarantined them again ({run.quarantined} records, now "
                 f"{again.quarantined}): a BadRecord's raw payload and location must not change between reads"
+            )
+
+    def test_no_personal_data_or_secret_is_kept(
+        self, valid_config: dict[str, Any], bad_records_config: dict[str, Any] | None, kit_engine: Engine
+    ) -> None:
+        tables = [("valid_config", valid_config)]
+        if bad_records_config is not None:
+            tables.append(("bad_records_config", bad_records_config))
+        for what, config in tables:
+            run = self.run(kit_engine, config, f"kit-private-{what}")
+            if what == "valid_config":  # a failing run over bad records is the quarantine test's to report
+                run.expect_success(f"a run with {what}")
+            for state in run.checkpoints:
+                personal = personal_data_in(state, "state")
+                if personal:
+                    run.fail(
+                        f"collect() put personal data into a Checkpoint state ({'; '.join(personal[:SHOWN])}). "
+                        "The pipeline stores states with personal data pseudonymised, so the next run would get "
+                        "back something else than was saved. Keep cursors, ids and timestamps in the state, never "
+                        "a customer's data."
+                    )
+                secret = secrets_in(state, run.secrets, "state")
+                if secret:
+                    run.fail(
+                        f"collect() put a secret into a Checkpoint state ({'; '.join(secret[:SHOWN])}). Secrets "
+                        "are never stored: keep the cursor, or the next link without its token "
+                        "(bihuan.core.masking.strip_url_secrets), and add the configured credentials when "
+                        "fetching it."
+                    )
+            logged = [
+                (line, problem)
+                for line in run.logged
+                for problem in personal_data_in(line, "log") + secrets_in(line, run.secrets, "log")
+            ]
+            if logged:
+                line, problem = logged[0]
+                run.fail(
+                    f"the collector logged personal data or a secret ({problem}): {line[:200]!r}. Log where "
+                    "and how much (a page, a row number, a count), never a record's content or a credential."
+                )
+        leaks = stored_leaks(kit_engine, run.secrets)
+        if leaks:
+            raise AssertionError(
+                f"raw personal data or secrets reached the database ({'; '.join(leaks[:SHOWN])}): the pipeline "
+                "pseudonymises, redacts and masks every field it stores; report this to bihuan with the record "
+                "that got through."
             )

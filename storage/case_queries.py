@@ -292,9 +292,11 @@ def repeats_after_resolution(since: datetime, within: timedelta, *, session: Ses
     if not cases_by_ref:
         return []
     earliest = min(row[2] for rows in cases_by_ref.values() for row in rows)
+    # never NULL (NOT NULL would drop the contact): an item not analysed yet, without a
+    # rating, is not happy
     happy = or_(
-        ItemAnalysis.sentiment_label == "positive",
-        and_(col(ItemAnalysis.sentiment_label).is_(None), col(FeedbackItem.rating) >= 4),
+        and_(col(ItemAnalysis.sentiment_label).is_not(None), ItemAnalysis.sentiment_label == "positive"),
+        and_(col(ItemAnalysis.sentiment_label).is_(None), func.coalesce(col(FeedbackItem.rating), 0) >= 4),
     )
     refs = sorted(cases_by_ref)
     found: list[RepeatComplaint] = []

@@ -81,13 +81,18 @@ def current_revision(engine: Engine) -> str | None:
         return _stored_revision(conn)
 
 
-def upgrade_database(engine: Engine) -> None:
-    """Bring the schema to the newest migration; a no-op when it is already there."""
+def upgrade_database(engine: Engine) -> bool:
+    """Bring the schema to the newest migration; a no-op when it is already there.
+
+    :returns: whether it upgraded (the CLI then does what migrations cannot, e.g.
+        pseudonymise the rows stored before, which needs a key from outside the database).
+    """
     if current_revision(engine) == head_revision():
-        return
+        return False
     from alembic import command
 
     cfg = alembic_config()
     with writer(engine).begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+    return True

@@ -143,3 +143,16 @@ class QuarantinedRecord(QuarantinedRecordBase, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime, default_factory=utcnow)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     item_id: int | None = Field(default=None, foreign_key="feedback_item.id")
+
+
+# ── the database itself ───────────────────────────────────────────────────────────────
+
+
+class DatabaseInfo(SQLModel, table=True):
+    """Facts about the database as a whole, one row each (``database_id``, the pseudonym
+    key's fingerprint): see :mod:`bihuan.core.pseudonyms`. Never a secret."""
+
+    __tablename__ = "database_info"
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_type=Text)

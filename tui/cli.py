@@ -49,6 +49,7 @@ COMMAND_MODULES: dict[str, str] = {
     "followups": "cli_sla",
     "notices": "cli_notices",
     "tui": "cli_tui",
+    "privacy": "cli_privacy",
 }
 
 #: other names people type for a command
@@ -162,6 +163,11 @@ def cli(ctx: click.Context, db: str | None, config: str | None, verbose: int) ->
     """bihuan (闭环): collect customer feedback, find what hurts most, close the loop."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # nothing reaches the terminal with a secret or raw personal data in it: a file name
+    # with a phone number, a URL with a token, a record quoted by a collector's log line
+    from bihuan.core.privacy import install_log_filter
+
+    install_log_filter()
     ctx.obj = app = App(db=db, config_path=config)
     # the database connections are closed when the command ends, not at exit: in one
     # process running many commands (CliRunner, an embedding script) they would pile up
@@ -170,6 +176,13 @@ def cli(ctx: click.Context, db: str | None, config: str | None, verbose: int) ->
 
 for _alias, _name in COMMAND_ALIASES.items():
     cli.add_alias(_alias, _name)
+
+
+def _safe(message: str) -> str:
+    """An error message as printed: secrets masked, personal data redacted."""
+    from bihuan.core.privacy import safe_text
+
+    return safe_text(message)
 
 
 def wants_json(args: Sequence[str]) -> bool:
@@ -183,15 +196,15 @@ def wants_json(args: Sequence[str]) -> bool:
 def error_document(exc: BaseException) -> dict[str, Any]:
     """``{"error", "error_class", "exit_code"}`` for what stopped a command."""
     if isinstance(exc, BihuanError):
-        return {"error": str(exc), "error_class": exc.error_class, "exit_code": exc.exit_code}
+        return {"error": _safe(str(exc)), "error_class": exc.error_class, "exit_code": exc.exit_code}
     if isinstance(exc, click.ClickException):
         # click's usage errors (bad option, missing argument) are exit code 2 like ours
         error_class = "usage" if isinstance(exc, click.UsageError) else "internal"
-        return {"error": exc.format_message(), "error_class": error_class, "exit_code": exc.exit_code}
+        return {"error": _safe(exc.format_message()), "error_class": error_class, "exit_code": exc.exit_code}
     if isinstance(exc, KeyboardInterrupt | click.Abort | EOFError):
         return {"error": "interrupted", "error_class": "interrupted", "exit_code": EXIT_FAILURE}
     return {
-        "error": f"internal error: {type(exc).__name__}: {exc}",
+        "error": _safe(f"internal error: {type(exc).__name__}: {exc}"),
         "error_class": "internal",
         "exit_code": EXIT_FAILURE,
     }
@@ -205,9 +218,11 @@ def report_error(exc: BaseException, *, as_json: bool) -> NoReturn:
     if as_json:
         click.echo(json.dumps(document, ensure_ascii=False))
     if isinstance(exc, click.ClickException):
+        exc.message = _safe(exc.message)  # an option's value may be a path with a phone number in it
         exc.show()
     elif document["error_class"] == "internal" and not isinstance(exc, BihuanError):
-        traceback.print_exception(exc, file=sys.stderr)  # a bug: what broke, for the report
+        # a bug: what broke, for the report (its messages may quote a record or a URL)
+        click.echo(_safe("".join(traceback.format_exception(exc)).rstrip()), err=True)
     else:
         click.echo(f"error: {document['error']}", err=True)
     sys.exit(document["exit_code"])

@@ -135,7 +135,12 @@ class App:
 
             engine = create_db_engine(self.database_url, create=self.creates_database)
             check_connection(engine)
-            upgrade_database(engine)
+            if upgrade_database(engine):
+                # rows stored by a version without pseudonyms: pseudonymised now, with a
+                # key created for the database (a new one gets its key on its first import)
+                from bihuan.core.privacy import protect_stored_rows
+
+                protect_stored_rows(engine, self.hooks.redact)
             self._engine = engine
         return self._engine
 

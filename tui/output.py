@@ -33,6 +33,7 @@ from bihuan.core.errors import (
     USAGE_ERROR_CLASSES,
 )
 from bihuan.core.pipeline import RunReport
+from bihuan.core.privacy import safe_text
 
 COUNT_KEYS = ("read", "new", "updated", "duplicates", "quarantined")
 
@@ -271,7 +272,7 @@ class RunProgress:
         if self._progress is not None:
             if self._task is not None:
                 self._progress.remove_task(self._task)
-            self._task = self._progress.add_task(display_text(instance.name), counts="starting")
+            self._task = self._progress.add_task(display_text(safe_text(instance.name)), counts="starting")
 
     def update(self, report: RunReport) -> None:
         if self._progress is None or self._task is None:

@@ -30,13 +30,15 @@ import unicodedata
 from datetime import datetime
 from hashlib import blake2b
 
+from bihuan.core.redaction import REDACTION_TOKENS
+
 __all__ = ["MIN_TEXT_CHARS", "DuplicateLinker", "normalise_text", "text_key"]
 
 #: shorter normalised texts are never linked by text alone
 MIN_TEXT_CHARS = 12
 
 # spaces, punctuation and symbols (ASCII and CJK), and the marks redaction leaves behind
-_REDACTED = re.compile(r"\[(?:手机号|身份证号|银行卡号|邮箱)\]")
+_REDACTED = re.compile(rf"\[(?:{'|'.join(t[1:-1] for t in REDACTION_TOKENS.values())})\]")
 _NOISE = re.compile(r"[\s\W_]+")
 
 

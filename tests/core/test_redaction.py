@@ -102,6 +102,14 @@ def test_text_without_candidates_is_returned_unchanged() -> None:
         "１２３４５６７８９０１",  # full-width
         "a@b",
         "短",
+        "(021)12345678",  # a bracket between area code and number
+        "138.1234.5678",  # dots
+        "１３８　１２３４　５６７８",  # ideographic spaces
+        "姓名：张三",  # a name label, however short the text
+        "户名",
+        "持卡人王五",
+        "联系人",
+        "名人名言",  # the characters of the labels, not a label
     ],
 )
 def test_the_quick_check_lets_through_every_text_the_full_search_would_change(text: str) -> None:
@@ -110,7 +118,13 @@ def test_the_quick_check_lets_through_every_text_the_full_search_would_change(te
     from bihuan.core import redaction
 
     # the check before the rules must be no stricter than the plain pattern it replaces
-    plain = re.compile(r"\d(?:[ -]?\d){10}").search(text) is not None or "@" in text or "＠" in text
+    # (eleven digits with single separators, an "@", or a name label)
+    plain = (
+        re.compile(r"\d(?:[ \-.)\u3000）]?\d){10}").search(text) is not None
+        or "@" in text
+        or "＠" in text
+        or any(label in text for label in redaction.NAME_LABELS)
+    )
     assert redaction._may_hold_pii(text) == plain
 
 
@@ -118,3 +132,112 @@ def test_rules_that_cannot_match_are_skipped_without_changing_the_result() -> No
     text = "卡号4111 1111 1111 1111，手机１３８１２３４５６７８，身份证" + VALID_ID
     assert redact(text) == "卡号[银行卡号]，手机[手机号]，身份证[身份证号]"
     assert redact("无邮箱，手机13812345678") == "无邮箱，手机[手机号]"
+
+
+# ── the shapes added for issue 15 ─────────────────────────────────────────────────────
+
+VALID_ID_15 = "110105491231002"  # Beijing, born 1949-12-31
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # 15-digit (first-generation) resident IDs
+        (f"身份证{VALID_ID_15}已过期", "身份证[身份证号]已过期"),
+        # landlines with their area code, however written
+        ("座机010-12345678无人接听", "座机[电话]无人接听"),
+        ("电话0755 1234 5678转8", "电话[电话]转8"),
+        ("(021)12345678", "[电话]"),
+        ("（０２１）１２３４５６７８", "[电话]"),
+        ("请拨075512345678", "请拨[电话]"),
+        ("0951-1234567", "[电话]"),
+        # mobiles in more shapes
+        ("手机138.1234.5678", "手机[手机号]"),
+        ("手机1381 234 5678", "手机[手机号]"),
+        ("联系 +86 138 1234 5678", "联系 [手机号]"),
+        ("１３８　１２３４　５６７８", "[手机号]"),
+        ("0086-13812345678", "[手机号]"),
+        ("网点3 13812345678", "网点3 [手机号]"),  # after a number and a space
+        ("转账1000 13812345678", "转账1000 [手机号]"),
+        # e-mail with Chinese local parts or domains
+        ("张三@例子.中国", "[邮箱]"),
+        ("邮箱：zhangsan@例子.中国，谢谢", "邮箱：[邮箱]，谢谢"),
+        ("联系zhang.san@银行.公司", "联系[邮箱]"),
+        ("王五＠example.com", "[邮箱]"),
+        # account numbers in account context, Luhn or not
+        ("账号：6217 0000 1234 5678 901", "账号：[账号]"),
+        ("卡号 621700001234567890", "卡号 [账号]"),
+        ("我的账户是123456789012", "我的账户是[账号]"),
+        ("银行卡62170000123456789012", "银行卡[账号]"),
+        # names after labels
+        ("姓名：张三，电话", "姓名：[姓名]，电话"),
+        ("客户姓名 李四", "客户姓名 [姓名]"),
+        ("联系人：王小明先生", "联系人：[姓名]先生"),
+        ("户名:欧阳娜娜", "户名:[姓名]"),
+        ("持卡人是赵六。", "持卡人是[姓名]。"),
+        ("姓名：Zhang San，", "姓名：[姓名]，"),
+    ],
+)
+def test_more_shapes_of_personal_data_are_redacted(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "转账¥12,345.67没到账",  # amounts
+        "金额 1,234,567,890.12 元",
+        "2026-12-01 10:30:00 在网点",  # dates and times
+        "2026.12.01 09:30",
+        "第123456条",
+        "工单GD202612010001处理中",  # ticket numbers
+        "流水号 20261201000123456789",  # a 20-digit serial
+        "3.14159265358979",  # a decimal
+        "服务器192.168.100.200",
+        "户名不符，请核对",  # a label without a name after it
+        "户名是否正确",
+        "联系人电话打不通",
+        "客户名称：鑫和科技",
+        "400-820-8888",  # a company hotline is not personal data
+        "微博 https://weibo.com/1234567890/Abcdefg",
+        "109876543210987654",  # an 18-digit snowflake id that passes Luhn: no card starts with 1
+        "账号被冻结了",
+        "请在12:30前到网点",
+    ],
+)
+def test_numbers_and_words_that_are_not_personal_data_survive(text: str) -> None:
+    assert redact(text) == text, find_pii(text)
+
+
+def test_every_redacted_shape_leaves_no_digits_of_it_behind() -> None:
+    text = (
+        f"身份证{VALID_ID_15}，座机(021)12345678，手机138.1234.5678，"
+        "账号：6217 0000 1234 5678 901，邮箱张三@例子.中国，姓名：张三"
+    )
+    cleaned = redact(text)
+    for raw in (VALID_ID_15, "12345678", "5678", "6217", "张三"):
+        assert raw not in cleaned
+    assert redact(cleaned) == cleaned
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("卡号", "6222021234567890944", "[账号]"),  # a 19-digit card an export stored as a float
+        ("银行卡号", "6222 0212 3456 7890 944", "[账号]"),
+        ("联系电话", "75512345678", "[电话]"),  # a landline whose leading 0 a spreadsheet dropped
+        ("手机", "13812345678", "[手机号]"),  # the content says it already
+        ("Contact Phone", "8765 4321", "[电话]"),
+        ("身份证号码", "110105194912310021", "[身份证号]"),  # wrong check digit: still an ID
+        ("客户姓名", "张三", "[姓名]"),
+        ("real_name", "Zhang San", "[姓名]"),
+        ("email", "someone at example dot com", "someone at example dot com"),  # no address in it
+        ("备注", "6222021234567890944", "6222021234567890944"),  # the name says nothing
+        ("手机", "无", "无"),  # too few digits to be a number
+        ("姓名", "", ""),
+    ],
+)
+def test_a_field_is_redacted_by_what_its_name_says(name: str, value: str, expected: str) -> None:
+    from bihuan.core.redaction import redact_field
+
+    assert redact_field(name, value) == expected

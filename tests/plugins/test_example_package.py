@@ -141,7 +141,7 @@ def test_the_example_passes_its_own_acceptance_tests_against_the_installed_modul
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(source / "tests")], env, cwd=tmp_path
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "8 passed" in result.stdout
+    assert "9 passed" in result.stdout
 
 
 def test_the_example_collector_is_under_50_lines() -> None:

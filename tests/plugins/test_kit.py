@@ -231,6 +231,37 @@ class CrashesOnBadRecords(Memory):
         return super().parse_record(ctx, raw)
 
 
+class PersonalDataEverywhere(Memory):
+    """Emits mobiles, ID and card numbers in every field: the pipeline protects them, the
+    collector passes."""
+
+    def parse_record(self, ctx, raw):
+        item = super().parse_record(ctx, raw)
+        n = raw["n"]
+        item.external_id = f"1381234567{n}"
+        item.text += "，回电13912345678"
+        item.customer_ref = "+86 139-1234-5678"
+        item.url = f"https://crm.example.com/c/{n}?phone=13712345678&id=11010519491231002X"
+        item.extra = {"手机": 13612345678, "卡号": 6.222021234567891e18, "13512345678": {"owner": "a@b.cn"}}
+        return item
+
+
+class KeepsCallerInState(Memory):
+    def checkpoint(self, n):
+        return Checkpoint({"after": n, "last_caller": "13812345678"})
+
+
+class KeepsTokenInNextLink(Memory):
+    def checkpoint(self, n):
+        return Checkpoint({"after": n, "next": f"https://api.example.com/x?page={n + 1}&access_token=kit-secret-123"})
+
+
+class LogsCallers(Memory):
+    def parse_record(self, ctx, raw):
+        ctx.log.info("customer %s called about record %s", "13812345678", raw["n"])
+        return super().parse_record(ctx, raw)
+
+
 class Kit(CollectorAcceptance):
     @pytest.fixture
     def valid_config(self):
@@ -279,6 +310,22 @@ class TestStateNotJson(Kit):
 
 class TestCrashesOnBadRecords(Kit):
     collector_class = CrashesOnBadRecords
+
+
+class TestPersonalDataEverywhere(Kit):
+    collector_class = PersonalDataEverywhere
+
+
+class TestKeepsCallerInState(Kit):
+    collector_class = KeepsCallerInState
+
+
+class TestKeepsTokenInNextLink(Kit):
+    collector_class = KeepsTokenInNextLink
+
+
+class TestLogsCallers(Kit):
+    collector_class = LogsCallers
 '''
 
 KIT_TESTS = {
@@ -290,6 +337,7 @@ KIT_TESTS = {
     "test_a_state_from_the_future_yields_nothing",
     "test_replaying_the_source_creates_no_duplicates",
     "test_bad_records_are_quarantined_with_a_reason",
+    "test_no_personal_data_or_secret_is_kept",
 }
 
 
@@ -367,6 +415,30 @@ def test_the_kit_passes_a_correct_collector_and_names_what_each_broken_one_does_
     assert "failed (internal error): ValueError: empty text" in message
     assert "raise ValueError" in message, "the collector's own traceback is shown"
 
+    # personal data in items is the pipeline's to protect: nothing reaches the database
+    passed_everywhere = {n.split("::")[1] for n in broken_run["passed"] if n.startswith("TestPersonalDataEverywhere::")}
+    assert passed_everywhere == KIT_TESTS and "TestPersonalDataEverywhere" not in broken_run
+
+    # what the pipeline cannot fix without breaking the collector: its state and its log
+    caller = failed("TestKeepsCallerInState")
+    assert set(caller) == {"test_no_personal_data_or_secret_is_kept"}
+    message = caller["test_no_personal_data_or_secret_is_kept"]
+    assert "personal data into a Checkpoint state (state['last_caller']: mobile" in message
+    assert "Keep cursors, ids and timestamps in the state" in message
+
+    token = failed("TestKeepsTokenInNextLink")
+    assert set(token) == {"test_no_personal_data_or_secret_is_kept"}
+    message = token["test_no_personal_data_or_secret_is_kept"]
+    assert "a secret into a Checkpoint state (state['next']: a URL with access_token" in message
+    assert "strip_url_secrets" in message
+
+    logs = failed("TestLogsCallers")
+    assert set(logs) == {"test_no_personal_data_or_secret_is_kept"}
+    assert (
+        "logged personal data or a secret (log: mobile): 'customer 13812345678 called"
+        in (logs["test_no_personal_data_or_secret_is_kept"])
+    )
+
 
 def test_a_kit_subclass_without_its_fixtures_says_what_to_define(kit_pytester: pytest.Pytester) -> None:
     pytester = kit_pytester
@@ -380,7 +452,7 @@ def test_a_kit_subclass_without_its_fixtures_says_what_to_define(kit_pytester: p
         """
     )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, skipped=1, errors=6)
+    result.assert_outcomes(passed=1, skipped=1, errors=7)
     result.stdout.fnmatch_lines(["*TestIncomplete: define a `valid_config` fixture returning*"])
 
 

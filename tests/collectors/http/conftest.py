@@ -33,6 +33,13 @@ def run(engine: Engine, pm: BihuanPluginManager) -> Callable[..., RunReport]:
     return go
 
 
+def pseudonym(engine: Engine, customer_ref: str) -> str:
+    """The keyed pseudonym the pipeline stores for ``customer_ref`` in this database."""
+    from bihuan.core.privacy import privacy_for
+
+    return privacy_for(engine).customer(customer_ref) or ""
+
+
 def stored(engine: Engine, source: str) -> dict[str, FeedbackItem]:
     with session_scope(engine) as session:
         rows = session.execute(select(FeedbackItem).where(FeedbackItem.source == source)).scalars().all()

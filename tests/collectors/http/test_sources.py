@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.apiserver import Reply, Request
-from tests.collectors.http.conftest import quarantined, stored
+from tests.collectors.http.conftest import pseudonym, quarantined, stored
 
 # ── Formbricks ────────────────────────────────────────────────────────────────────────
 
@@ -58,7 +58,7 @@ def test_formbricks_pages_newest_first_survives_shifted_pages_and_upserts_edits(
     assert first.status == "succeeded" and (first.read, first.new, first.duplicates) == (5, 5, 0)
     items = stored(engine, "fb")
     assert sorted(items) == ["r1", "r2", "r3", "r4", "r5"]
-    assert (items["r1"].rating, items["r1"].nps, items["r1"].customer_ref) == (2.0, 3, "u1")
+    assert (items["r1"].rating, items["r1"].nps, items["r1"].customer_ref) == (2.0, 3, pseudonym(engine, "u1"))
 
     # r2 was edited after it was created; a response with no text is quarantined
     listing[1] = response(2, 18, data={"comment": "网点排队太久，已经改善", "rating": 4})
@@ -232,7 +232,11 @@ def test_json_api_paginates_every_way_and_resumes_after_a_failure(
     assert resumed.status == "succeeded" and (resumed.new, resumed.quarantined) == (4, 1)
     items = stored(engine, "complaints")
     assert sorted(items) == [f"C{n}" for n in range(1, 8)]
-    assert (items["C1"].customer_ref, items["C1"].rating, items["C1"].channel) == ("U1", 2.0, "ticket")
+    assert (items["C1"].customer_ref, items["C1"].rating, items["C1"].channel) == (
+        pseudonym(engine, "U1"),
+        2.0,
+        "ticket",
+    )
     [bad] = quarantined(engine)
     assert (bad.field, bad.external_id) == ("stars", None) and "outside 0..5" in bad.reason
 
