@@ -157,8 +157,8 @@ class CsvCollector(FileCollector):
             lines = [line for line in islice(f, 1000) if line.strip()]
             if not lines:
                 raise InputError(f"{path}: empty file (expected a header row)", path=str(path))
-            # the widest of the first lines: a title line above the header has no separators
-            first = max(lines[:HEADER_SEARCH], key=lambda line: max(line.count(d) for d in _DELIMITERS))
+            # the first line with a separator: a title line above the header may have none
+            first = next((line for line in lines[:HEADER_SEARCH] if any(d in line for d in _DELIMITERS)), lines[0])
             delimiter = config.delimiter or ("\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(first))
             # the first records tell where the header is and which column numbers rows;
             # then the file is read again from the top (the same rows on every resume)

@@ -142,6 +142,8 @@ class RowMapper:
         self.columns = columns
         self.label = label
         self.unit = unit
+        #: what an item's origin starts with: its location without the number
+        self.origin_prefix = f"{label} {unit} "
         self.width = len(names)
         self.bad_bytes_reason = (
             f"row contains bytes that are not valid {encoding}"
@@ -366,7 +368,7 @@ class RowMapper:
             content = self.hash_prefix.copy()
             content.update(data)  # type: ignore[arg-type]
             content_hash = content.hexdigest()
-        origin = f"{self.label} {self.unit} {number}"
+        origin = self.origin_prefix + str(number)
         return (external_id, text, created_at, channel, rating, nps, customer_ref, url, extra, content_hash, origin)
 
     # ── helpers ───────────────────────────────────────────────────────────────────────

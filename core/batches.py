@@ -28,20 +28,9 @@ A helper's batch is looked up before the batches ahead of it are written. Keys w
 by those batches are *unsettled*: their rows go into :attr:`PreparedBatch.recheck` and
 are classified when written, against what the writing transaction sees.
 
-Rows of files (records with an ``origin``, see :class:`~bihuan.core.types.Item`) follow
-two more rules, checked only for the few keys stored with another hash:
-
-* **an id is read once per file**: a later row of the same file with the same id and
-  other content is quarantined, naming the first row, which is kept (the same content
-  again counts as a duplicate). So a file imported twice changes nothing;
-* **a file does not change what another file stored**: a row whose id is stored from
-  another file (or from a source that did not say) with other content is quarantined,
-  unless the run's configuration has ``update_across_files``; row numbers and ids that
-  restart in every file can then never replace another day's rows. A re-exported file
-  of the same name updates its rows in place.
-
-Records without an origin (API collectors) are versions of the same record: the last
-one wins, as the source says.
+Rows of files (records with an ``origin``) follow the file rules of
+:mod:`bihuan.core.file_rules`: an id is read once per file, and a file does not change
+what another file stored.
 """
 
 from __future__ import annotations
@@ -53,13 +42,14 @@ from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
 from bihuan.core.collector import RunContext
+from bihuan.core.file_rules import FileRules, Version, bad_version, item_as_raw
 from bihuan.core.types import BadRecord, Checkpoint, Item, KeyedRecord, ReadInfo
 from bihuan.core.values import DateBounds, DateWindow
 from bihuan.storage import bulk, queries
@@ -86,10 +76,6 @@ Record = Item | KeyedRecord | BadRecord
 _RECORDS = (Item, KeyedRecord, BadRecord)
 
 
-#: the kinds of rows the file rules quarantine or let through, counted on the report
-REFUSED, REPEATED, ACROSS = "refused_updates", "repeated_ids", "updated_across_files"
-
-
 @dataclass(slots=True)
 class Counts:
     read: int = 0
@@ -107,87 +93,11 @@ class Counts:
     examples: dict[str, str] | None = None
 
     def note(self, kind: str, example: str) -> None:
-        """Count one row of ``kind`` (:data:`REFUSED`, :data:`REPEATED`, :data:`ACROSS`)."""
+        """Count one row of ``kind`` (see ``bihuan.core.file_rules``), with an example."""
         setattr(self, kind, getattr(self, kind) + 1)
         if self.examples is None:
             self.examples = {}
         self.examples.setdefault(kind, example)
-
-
-class SeenKeys:
-    """The keys of the file being read that earlier batches of this run held.
-
-    A re-imported file's later row repeating an id finds the id stored by an earlier
-    run from the same file, just as a re-exported file's changed row does; only the
-    first has read the id before, in this run. Kept compact: the 64-bit hashes of the
-    keys (8 bytes a row), as they come; sorted into a few runs only when asked, which
-    happens only for ids stored with other content (a re-import asks nothing).
-    """
-
-    def __init__(self) -> None:
-        self.file: str | None = None
-        self._fresh: list[array[int]] = []
-        self._runs: list[array[int]] = []  # sorted, each at most half the one before
-
-    def start(self, file: str | None) -> None:
-        """Forget the keys when a batch is of another file than the last."""
-        if file != self.file:
-            self.file = file
-            self._fresh = []
-            self._runs = []
-
-    def add(self, keys: Iterable[str]) -> None:
-        self._fresh.append(array("q", map(hash, keys)))
-
-    def __contains__(self, key: str) -> bool:
-        runs = self._runs
-        for part in self._fresh:
-            run = array("q", sorted(part))
-            while runs and len(runs[-1]) <= 2 * len(run):  # merging sorted runs is linear
-                run = array("q", sorted(runs.pop() + run))
-            runs.append(run)
-        self._fresh = []
-        wanted = hash(key)
-        for run in runs:
-            at = bisect_left(run, wanted)
-            if at < len(run) and run[at] == wanted:
-                return True
-        return False
-
-
-def origin_file(origin: str) -> str:
-    """The file part of an origin: ``"day1.csv row 3"`` → ``"day1.csv"``."""
-    return origin.rsplit(" ", 2)[0]
-
-
-def item_as_raw(item: Item) -> dict[str, Any]:
-    """An item's fields as a quarantine payload (for records that have no raw row)."""
-    raw = {
-        "external_id": item.external_id,
-        "text": item.text,
-        "created_at": item.created_at.isoformat() if isinstance(item.created_at, datetime) else item.created_at,
-        "channel": item.channel,
-        "rating": item.rating,
-        "nps": item.nps,
-        "customer_ref": item.customer_ref,
-        "url": item.url,
-    }
-    if item.extra:
-        raw["extra"] = item.extra
-    return raw
-
-
-def _bad_version(record: Item | KeyedRecord, reason: str) -> BadRecord:
-    """``record`` quarantined under the file rules, with its raw row where it has one."""
-    if isinstance(record, KeyedRecord):
-        return record.refused(reason)
-    return BadRecord(
-        raw=item_as_raw(record),
-        reason=reason,
-        location=record.origin,
-        field="external_id",
-        external_id=record.external_id,
-    )
 
 
 @dataclass
@@ -260,16 +170,13 @@ class BatchWriter:
         self.privacy = privacy
         self.bounds = bounds
         self.encoder = bulk.ItemEncoder(engine.dialect)
-        #: whether file rows may change items read from another file
-        self.across = bool(getattr(ctx.config, "update_across_files", False))
-        #: runs whose stored rows count as read by this one: this run, and the run it
-        #: resumes (a dry run has no id; ``-1`` stands for it)
-        self.this_pass = {report.run_id if report.run_id is not None else -1}
-        #: a dry run writes nothing, so it remembers what it would have written, for the
-        #: file rules and the counts of later batches: ``{key: (hash, origin)}``
-        self.dry_seen: dict[str, tuple[str, str | None]] | None = {} if dry_run else None
-        #: the keys earlier batches of this run read from the file being read
-        self.seen = SeenKeys()
+        #: what rows of files may change (see :mod:`bihuan.core.file_rules`)
+        self.rules = FileRules(
+            across=bool(getattr(ctx.config, "update_across_files", False)),
+            run_id=report.run_id,
+            dry_run=dry_run,
+            redact=hooks.redact,
+        )
         #: rows written since the table's statistics were last looked at (PostgreSQL)
         self._unchecked_rows = 0
 
@@ -325,12 +232,10 @@ class BatchWriter:
         if unsure:
             hashes = keyed.hashes
             changed = {key: changed.get(key, hashes[key]) for key in latest if key in changed or key in unsure}
-        versions: dict[str, tuple[str, str | None, int | None]] = {}
-        first = next(iter(latest.values()), None)
-        file = first.origin if first is not None else None
-        self.seen.start(origin_file(file) if file is not None else None)
-        if self.dry_seen:
-            changed = self._as_if_written(keyed, changed, versions)
+        rules = self.rules
+        versions: dict[str, Version] = {}
+        file = rules.start(latest)
+        changed = rules.as_if_written(keyed.hashes, changed, versions)
         # where the stored versions of file rows were read decides what may change them
         asked = [
             key for key, known in changed.items() if known is not None and key not in unsure and key not in versions
@@ -355,14 +260,14 @@ class BatchWriter:
         # a keyed record stored before with the same hash is never built
         duplicates = len(latest) - len(changed)
         new = updated = 0
-        dry_seen = self.dry_seen
+        written = rules.written if rules.dry_seen is not None else None
         for external_id, known in changed.items():
             record = latest[external_id]
             version = versions.get(external_id) if known is not None else None
             if version is not None:
-                refusal = self._refusal(external_id, record.origin, version, counts)
+                refusal = rules.refusal(external_id, record.origin, version, counts.note)
                 if refusal is not None:
-                    built_bad.append((record, _bad_version(record, refusal)))
+                    built_bad.append((record, bad_version(record, refusal)))
                     continue
             if isinstance(record, KeyedRecord):
                 fields = record.fields()
@@ -376,19 +281,8 @@ class BatchWriter:
                     built_bad.append((record, record.reject(bounds.problem(created_at) or "", "created_at")))
                     continue
             else:
-                text, created_at, channel, content_hash = (
-                    record.text,
-                    record.created_at,
-                    record.channel,
-                    record.content_hash,
-                )
-                rating, nps, customer_ref, url, extra, origin = (
-                    record.rating,
-                    record.nps,
-                    record.customer_ref,
-                    record.url,
-                    record.extra,
-                    record.origin,
+                _, text, created_at, channel, rating, nps, customer_ref, url, extra, content_hash, origin = _fields(
+                    record
                 )
                 if rating is not None:
                     rating = float(rating)
@@ -422,8 +316,8 @@ class BatchWriter:
                 recheck_raw.append((id(record), raw))
                 continue
             rows.append(row)
-            if dry_seen is not None:
-                dry_seen[external_id] = (content_hash, origin)
+            if written is not None:
+                written(external_id, content_hash, origin)
             if known is None:
                 new += 1
             else:
@@ -431,8 +325,7 @@ class BatchWriter:
         counts.duplicates += duplicates
         counts.new += new
         counts.updated += updated
-        if file is not None:
-            self.seen.add(latest)
+        rules.finish(file, latest)
         position: dict[int, int] = {}
         if built_bad or recheck:
             position = {id(record): index for index, record in enumerate(records)}
@@ -452,71 +345,10 @@ class BatchWriter:
             bad_positions=[at for at, _ in bad] if recheck else None,
         )
 
-    def versions(self, keys: list[str]) -> dict[str, tuple[str, str | None, int | None]]:
+    def versions(self, keys: list[str]) -> dict[str, Version]:
         """The stored versions of ``keys``: ``{key: (hash, origin, run id)}``."""
         with session_scope(self.engine) as session:
             return bulk.stored_versions(self.ctx.source, keys, session=session)
-
-    def _as_if_written(
-        self,
-        keyed: KeyedBatch,
-        changed: dict[str, str | None],
-        versions: dict[str, tuple[str, str | None, int | None]],
-    ) -> dict[str, str | None]:
-        """(Dry runs.) ``changed`` as the lookup would have answered had the earlier
-        batches been written; their versions go into ``versions``."""
-        seen = self.dry_seen
-        assert seen is not None
-        hashes = keyed.hashes
-        again = keyed.latest.keys() & seen.keys()
-        if not again:
-            return changed
-        changed = dict(changed)
-        for key in again:
-            content_hash, origin = seen[key]
-            if content_hash == hashes[key]:
-                changed.pop(key, None)
-            else:
-                changed[key] = content_hash
-                versions[key] = (content_hash, origin, -1)
-        return changed
-
-    def _refusal(
-        self, key: str, origin: str | None, version: tuple[str, str | None, int | None], counts: Counts
-    ) -> str | None:
-        """Why the file rules refuse to let the row ``origin`` change ``key``'s stored
-        ``version`` (and count it), or ``None`` when it may (an update)."""
-        if origin is None:
-            return None  # not a file row: a newer version of the record
-        _, stored_origin, stored_run = version
-        file = origin_file(origin)
-        same_file = stored_origin is not None and origin_file(stored_origin) == file
-        if same_file and stored_run in self.this_pass:
-            first = stored_origin
-        elif key in self.seen:  # an earlier batch read it (a duplicate, or refused)
-            first = f"an earlier row of {file}"
-        elif same_file:
-            return None  # the same file, exported again: its rows update in place
-        else:
-            first = None
-        if first is not None:
-            reason = (
-                f"id {key!r} already read at {first} with other content; "
-                "the first row counts (an id is read once per file)"
-            )
-            counts.note(REPEATED, self.hooks.redact(f"{key!r} at {origin}, first read at {first}"))
-            return self.hooks.redact(reason)
-        where = stored_origin or "an earlier import that did not record its file"
-        if self.across:
-            counts.note(ACROSS, self.hooks.redact(f"{key!r} from {origin}, was read from {where}"))
-            return None
-        reason = (
-            f"id {key!r} is stored from {where} with other content; a file does not change another "
-            "file's rows (pass --update-across-files to update them, or --no-id / --id-column COLUMN "
-            "if this column is not a record id)"
-        )
-        counts.note(REFUSED, self.hooks.redact(f"{key!r} at {origin} would replace {where}"))
-        return self.hooks.redact(reason)
 
     def _latest(
         self, records: Sequence[Record], bad: list[tuple[int, BadRecord]], counts: Counts
@@ -605,12 +437,8 @@ class BatchWriter:
                     counts.duplicates += 1
                 else:
                     first = previous.origin or "an earlier row"
-                    reason = (
-                        f"id {key!r} already read at {first} with other content; "
-                        "the first row counts (an id is read once per file)"
-                    )
-                    counts.note(REPEATED, self.hooks.redact(f"{key!r} at {checked.origin}, first read at {first}"))
-                    bad.append((position, _bad_version(keyed or checked, self.hooks.redact(reason))))
+                    reason = self.rules.repeated(key, checked.origin, first, counts.note)
+                    bad.append((position, bad_version(keyed or checked, reason)))
                 return
             if previous.content_hash == checked.content_hash:
                 counts.duplicates += 1
@@ -717,21 +545,11 @@ class BatchWriter:
                 counts.duplicates += 1
                 continue
             else:
-                reason = self._refusal(row[key_at], row[origin_at], version, counts)
+                reason = self.rules.refusal(row[key_at], row[origin_at], version, counts.note)
                 if reason is not None:
                     at, raw = raws[index] if raws is not None else (index, None)
-                    refused.append(
-                        (
-                            at,
-                            BadRecord(
-                                raw=raw,
-                                reason=reason,
-                                location=row[origin_at],
-                                field="external_id",
-                                external_id=row[key_at],
-                            ),
-                        )
-                    )
+                    bad = BadRecord(raw, reason, location=row[origin_at], field="external_id", external_id=row[key_at])
+                    refused.append((at, bad))
                     continue
                 counts.updated += 1
             changed.append(row)
@@ -812,6 +630,11 @@ def read_batches(
         raise
     if records:
         flush(records, None)
+
+
+#: an item's fields in ``Item`` order (a slotted dataclass: ``astuple`` would copy deeply)
+#: (``location`` only names a refused item, it is not stored)
+_fields = attrgetter(*(name for name in Item.__slots__ if name != "location"))
 
 
 def _redacted(value: Any, redact: Callable[[str], str]) -> Any:

@@ -41,9 +41,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from bihuan.core.batches import BatchWriter, Record, item_as_raw, read_batches
+from bihuan.core.batches import BatchWriter, Record, read_batches
 from bihuan.core.collector import Collector, RunContext
 from bihuan.core.errors import DatabaseUnavailableError, StorageError, describe_failure
+from bihuan.core.file_rules import item_as_raw
 from bihuan.core.helper import HelperBatches, HelperFailure, helper_wanted
 from bihuan.core.masking import known_secrets
 from bihuan.core.printable import printable_name
@@ -307,7 +308,7 @@ def run_collector(
             if (state or {}).get("files"):
                 # rows the run that saved this state stored count as read by this one:
                 # a resumed file's repeated ids are repeats, not updates
-                writer.this_pass.add(_state_run(ctx.instance, engine=engine) or -1)
+                writer.rules.this_pass.add(_state_run(ctx.instance, engine=engine) or -1)
             if helper_wanted(collector, ctx, requested=helper):
                 _write_from_helper(writer, collector, state, max_buffer=max_buffer, progress=progress)
             else:

@@ -134,3 +134,17 @@ def test_the_user_decides_the_key() -> None:
     assert choice.column == 0 and choice.row_numbers == {}
     assert "chosen with --id-column (its values count the rows, 1..2" in choice.reason
     assert key_of(["工单号", "意见"], [["GD1", "a"]], no_id=True) == (None, {})
+
+
+def test_a_tsv_with_a_title_line_is_read_with_tabs(tmp_path, collect) -> None:  # type: ignore[no-untyped-def]
+    from bihuan.collectors.files import CsvCollector
+
+    path = tmp_path / "s.tsv"
+    path.write_text("XX银行客户意见表\n编号\t意见\t网点\nA1\t很好，谢谢, 非常满意\t朝阳\n", encoding="utf-8")
+    [item] = collect(CsvCollector(), path).items
+    assert (item.external_id, item.text, item.extra, item.origin) == (
+        "A1",
+        "很好，谢谢, 非常满意",
+        {"网点": "朝阳"},
+        "s.tsv row 3",
+    )
