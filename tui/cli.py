@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 
 import click
 
+from bihuan.core.display import display_text
 from bihuan.core.errors import EXIT_FAILURE, EXIT_OK, BihuanError
 from bihuan.tui.aliases import AliasGroup
 from bihuan.tui.context import App, freeze_imports
@@ -224,7 +225,8 @@ def report_error(exc: BaseException, *, as_json: bool) -> NoReturn:
         # a bug: what broke, for the report (its messages may quote a record or a URL)
         click.echo(_safe("".join(traceback.format_exception(exc)).rstrip()), err=True)
     else:
-        click.echo(f"error: {document['error']}", err=True)
+        # an error may quote a stored value (a label, a source): its controls made visible
+        click.echo(f"error: {display_text(document['error'], multiline=True)}", err=True)
     sys.exit(document["exit_code"])
 
 
